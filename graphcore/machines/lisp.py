@@ -1,0 +1,163 @@
+"""The interpreted Lisp machine: evaluates node by node, and differentiates at run time.
+
+No plan, no buffer reuse: every value stays readable. Without a prior ``Grad`` call it
+differentiates the graph's scalar cost privately (its gradient nodes never enter the user's
+graph) and accumulates gradients into ``node.grad`` of the learnables, like
+``BindDualValues`` on the tape machine. It is the reference the tape machine is tested against.
+
+Example:
+    >>> import graphcore as gc
+    >>> g = gc.NewGraph()
+    >>> w = gc.NewVector(g, gc.Float64, gc.WithShape(2), gc.WithName("w"), gc.WithValue([1.0, 3.0]))
+    >>> cost = gc.Sum(gc.Square(w))
+    >>> m = gc.NewLispMachine(g); m.run_all()
+    >>> float(cost.value), w.grad.tolist()
+    (10.0, [2.0, 6.0])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autodiff import backprop
+from ..errors import GraphError, NonFiniteError, ValueNotAvailableError
+from ..graph import Graph, Node, ancestors
+from ..ops.base import ExecContext
+from .options import MachineOpt, parse_machine_opts
+
+__all__ = ["LispMachine", "NewLispMachine"]
+
+
+class LispMachine:
+    """Interprets a graph eagerly; see the module docs.
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithName("x"), gc.WithValue(2.0))
+        >>> y = gc.Exp(x); gc.NewLispMachine(g, gc.ExecuteFwdOnly()).run_all(); round(float(y.value), 3)
+        7.389
+    """
+
+    def __init__(self, g: Graph, *opts: MachineOpt) -> None:
+        if not isinstance(g, Graph):
+            raise TypeError(f"NewLispMachine: expected a Graph, got {type(g).__name__}")
+        o = parse_machine_opts(opts, "NewLispMachine")
+        self.graph = g
+        self.order = ancestors(g.nodes)
+        self.fwd_only: bool = o["fwdonly"]
+        self.nan_watch, self.inf_watch = o["nan"], o["inf"]
+        self.ctx = ExecContext(training=o["training"])
+        self.bind: tuple[Node, ...] = o["bind"]
+        self._private: list[tuple[Node, Node]] = []  # (wrt, detached gradient node)
+        self._bwd: list[Node] = []
+        symbolic = any(n.deriv_of is not None for n in self.order)
+        if self.fwd_only:
+            return
+        if symbolic:
+            missing = [w.name for w in self.bind if w.deriv is None]
+            if missing:
+                raise GraphError(
+                    f"BindDualValues: {missing} have no gradient node; call Grad for them"
+                )
+            return
+        cost = self._find_cost()
+        wrt = list(self.bind) or [
+            n for n in ancestors([cost])
+            if n.op is None and not n.is_constant and n.dtype.is_float
+        ]
+        grads = backprop(cost, wrt, None)
+        self._private = list(zip(wrt, grads))
+        known = {id(n) for n in self.order}
+        self._bwd = [n for n in ancestors(grads) if id(n) not in known]
+
+    def _find_cost(self) -> Node:
+        roots = [n for n in self.graph.roots() if n.shape == () and n.dtype.is_float]
+        if len(roots) != 1:
+            raise GraphError(
+                "NewLispMachine: to differentiate, the graph needs exactly one scalar float "
+                f"root (the cost); found {[n.name for n in roots]}. Use ExecuteFwdOnly() to "
+                "only run the forward pass"
+            )
+        return roots[0]
+
+    @property
+    def training(self) -> bool:
+        """Train (True) or eval (False) mode.
+
+        Example:
+            >>> import graphcore as gc
+            >>> gc.NewLispMachine(gc.NewGraph(), gc.ExecuteFwdOnly()).training
+            True
+        """
+        return self.ctx.training
+
+    @training.setter
+    def training(self, on: bool) -> None:
+        self.ctx.training = bool(on)
+
+    def _eval(self, nodes: list[Node]) -> None:
+        for n in nodes:
+            if n.op is None:
+                if not n.has_value:
+                    raise ValueNotAvailableError(
+                        f"input {n.describe()} has no value: call Let({n.name}, array) first"
+                    )
+                continue
+            xs = [c.value for c in n.children]
+            v = n.op.compute(xs, self.ctx)
+            if (self.nan_watch or self.inf_watch) and v.dtype.kind == "f":
+                if self.nan_watch and np.isnan(v).any():
+                    raise NonFiniteError(f"NaN watch: {n.describe()} produced NaN")
+                if self.inf_watch and np.isinf(v).any():
+                    raise NonFiniteError(f"Inf watch: {n.describe()} produced Inf")
+            n._value = v
+
+    def run_all(self) -> None:
+        """Evaluate the forward pass, then (unless forward-only) accumulate gradients.
+
+        Example:
+            >>> import graphcore as gc
+            >>> gc.NewLispMachine(gc.NewGraph(), gc.ExecuteFwdOnly()).run_all()
+        """
+        self._eval(self.order)
+        if self.fwd_only:
+            return
+        if self._private:
+            self._eval(self._bwd)
+            pairs = self._private
+        else:
+            pairs = [(w, w.deriv) for w in self.bind]
+        for w, d in pairs:
+            if w._grad is None or w._grad.shape != w.value.shape:
+                w._grad = np.zeros_like(w.value)
+            w._grad += d.value
+
+    def reset(self) -> None:
+        """Kept for porting Gorgonia code; nothing to rewind.
+
+        Example:
+            >>> import graphcore as gc
+            >>> gc.NewLispMachine(gc.NewGraph(), gc.ExecuteFwdOnly()).reset()
+        """
+
+    def close(self) -> None:
+        """Nothing to release; kept for symmetry with the tape machine.
+
+        Example:
+            >>> import graphcore as gc
+            >>> gc.NewLispMachine(gc.NewGraph(), gc.ExecuteFwdOnly()).close()
+        """
+
+    def __repr__(self) -> str:
+        return f"LispMachine({self.graph.name!r}, {len(self.order)} nodes)"
+
+
+def NewLispMachine(g: Graph, *opts: MachineOpt) -> LispMachine:
+    """An interpreting machine; differentiates at run time unless ``ExecuteFwdOnly()``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> gc.NewLispMachine(gc.NewGraph(), gc.ExecuteFwdOnly())
+        LispMachine('graph', 0 nodes)
+    """
+    return LispMachine(g, *opts)

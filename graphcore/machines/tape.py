@@ -1,0 +1,393 @@
+"""The compiled tape machine: plan once per batch size, then run with no allocations.
+
+Compiling a graph for a concrete set of input shapes gives a :class:`Plan`:
+
+1. order: the nodes in topological order (inputs and constants included);
+2. shapes: each op's ``infer`` re-run with concrete sizes (so a free batch dimension binds);
+3. liveness: the last step that reads each node's value;
+4. buffers: each op writes into a preallocated buffer; buffers of dead temporaries are reused
+   (best fit), elementwise ops run in place on an operand that dies at that step, and views
+   (transposes, reshapes) share their operand's buffer. Nodes the user can read (inputs,
+   learnables, gradients, roots, the watchlist) keep buffers of their own;
+5. steps: one prebuilt kernel closure per op, run in order by ``run_all``.
+
+Plans are cached by input shape, so a model built once trains at batch 100 and predicts at 1.
+
+Example:
+    >>> import numpy as np, graphcore as gc
+    >>> g = gc.NewGraph()
+    >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+    >>> y = gc.Sum(gc.Rectify(x), 1)
+    >>> vm = gc.NewTapeMachine(g)
+    >>> gc.Let(x, np.array([[1.0, -1.0]])); vm.run_all(); y.value.tolist()
+    [1.0]
+    >>> gc.Let(x, np.ones((3, 2))); vm.run_all(); y.value.tolist()
+    [2.0, 2.0, 2.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import GraphError, NonFiniteError, ShapeError, ValueNotAvailableError
+from ..graph import Graph, Node, _Clobbered, ancestors
+from ..ops.base import ExecContext, TypeInfo
+from ..shapes import fmt_shape, size_of
+from .options import MachineOpt, parse_machine_opts
+
+__all__ = ["TapeMachine", "NewTapeMachine", "Plan"]
+
+
+class _Storage:
+    __slots__ = ("flat", "last", "protected", "writers")
+
+    def __init__(self, flat: np.ndarray, protected: bool) -> None:
+        self.flat = flat
+        self.last = -1
+        self.protected = protected
+        self.writers: list[Node] = []
+
+
+class Plan:
+    """A compiled program for one set of concrete input shapes.
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithName("x"), gc.WithValue(2.0))
+        >>> y = gc.Square(x); vm = gc.NewTapeMachine(g); vm.run_all()
+        >>> vm.plan.n_steps
+        1
+    """
+
+    def __init__(self, machine: TapeMachine) -> None:
+        self.machine = machine
+        order = machine.order
+        pos = {id(n): i for i, n in enumerate(order)}
+        # --- concrete shapes -----------------------------------------------------------------
+        shapes: dict[int, tuple[int, ...]] = {}
+        for n in order:
+            if n.op is None:
+                shapes[id(n)] = n._value.shape
+                continue
+            ins = [TypeInfo(shapes[id(c)], c.dtype, c.name) for c in n.children]
+            try:
+                shape, _ = n.op.infer(ins)
+            except ShapeError as e:
+                raise ShapeError(
+                    f"with the input shapes bound now ("
+                    + ", ".join(f"{i.name} {fmt_shape(i.value.shape)}" for i in machine.free_inputs)
+                    + f"), node {n.name!r} fails: {e}"
+                ) from None
+            shapes[id(n)] = tuple(shape)
+        self.shapes = shapes
+        # --- liveness -------------------------------------------------------------------------
+        last_read = {id(n): pos[id(n)] for n in order}
+        for n in order:
+            if n.op is None:
+                continue
+            skip = n.op.shape_only
+            for j, c in enumerate(n.children):
+                if j not in skip:
+                    last_read[id(c)] = max(last_read[id(c)], pos[id(n)])
+        protected = machine.protected_ids
+        # --- buffers --------------------------------------------------------------------------
+        arrays: dict[int, np.ndarray] = {}
+        storage_of: dict[int, _Storage] = {}
+        version: dict[int, int] = {}
+        free: list[_Storage] = []
+        all_storages: list[_Storage] = []
+        steps: list[tuple[Node, Callable[[], None]]] = []
+        noreuse = machine.noreuse
+
+        def assign(n: Node, arr: np.ndarray, st: _Storage, write: bool) -> None:
+            arrays[id(n)] = arr
+            storage_of[id(n)] = st
+            if write:
+                st.writers.append(n)
+            version[id(n)] = len(st.writers)
+            lr = last_read[id(n)]
+            if lr > st.last:
+                st.last = lr
+
+        def new_storage(size: int, dtype: np.dtype, prot: bool) -> _Storage:
+            if not prot:
+                best = None
+                for s in free:
+                    if s.flat.dtype == dtype and s.flat.size >= size and (
+                        best is None or s.flat.size < best.flat.size
+                    ):
+                        best = s
+                if best is not None:
+                    free.remove(best)
+                    return best
+            st = _Storage(np.empty(max(size, 1), dtype), prot)
+            all_storages.append(st)
+            return st
+
+        for i, n in enumerate(order):
+            if n.op is None:
+                st = _Storage(n._value, True)
+                assign(n, n._value, st, True)
+                continue
+            xs = [arrays[id(c)] for c in n.children]
+            shape = shapes[id(n)]
+            dtype = n.dtype.np
+            prot = id(n) in protected or noreuse
+            if n.op.view and not prot:
+                arr = n.op.view_of(xs)
+                assign(n, arr, storage_of[id(n.children[0])], False)
+            else:
+                target = None
+                if n.op.inplace and not prot and not noreuse:
+                    c0 = n.children[0]
+                    s0 = storage_of[id(c0)]
+                    a0 = xs[0]
+                    if (
+                        not s0.protected
+                        and s0.last == i
+                        and a0.shape == shape
+                        and a0.dtype == dtype
+                        and a0.flags.c_contiguous
+                        and all(
+                            storage_of[id(c)] is not s0
+                            or (x.__array_interface__ == a0.__array_interface__)
+                            for c, x in zip(n.children[1:], xs[1:])
+                        )
+                    ):
+                        target = (a0, s0)
+                if target is None:
+                    st = new_storage(size_of(shape), dtype, prot)
+                    arr = st.flat[: size_of(shape)].reshape(shape)
+                    target = (arr, st)
+                arr, st = target
+                assign(n, arr, st, True)
+                try:
+                    fn = n.op.kernel(xs, arr, machine.ctx)
+                except Exception as e:  # a kernel factory failing is a bug in that op
+                    raise GraphError(f"cannot compile {n.describe()}: {e}") from e
+                steps.append((n, fn))
+            # free storages whose last reader is this step
+            for c in {id(c): c for c in n.children}.values():
+                sc = storage_of[id(c)]
+                if not sc.protected and sc.last == i and sc not in free:
+                    free.append(sc)
+            sn = storage_of[id(n)]
+            if not sn.protected and sn.last == i and sn not in free:
+                free.append(sn)  # a value nobody reads (possible in a subgraph)
+        self.arrays = arrays
+        self.nbytes = sum(s.flat.nbytes for s in all_storages)
+        # --- which values stay readable -------------------------------------------------------
+        self._published: list[tuple[Node, Any]] = []
+        for n in order:
+            if n.op is None:
+                continue
+            st = storage_of[id(n)]
+            if version[id(n)] == len(st.writers):
+                self._published.append((n, arrays[id(n)]))
+            else:
+                clobberer = st.writers[version[id(n)]]
+                self._published.append((n, _Clobbered(clobberer.describe())))
+        # --- gradient accumulation (BindDualValues) -------------------------------------------
+        accum_after: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        pre: list[Callable[[], None]] = []
+        for w in machine.bind:
+            d = w.deriv
+            src = arrays[id(d)]
+            if d.op is None:
+                pre.append(_accum(w._grad, src))
+            else:
+                accum_after.setdefault(id(d), []).append((w._grad, src))
+        fns: list[Callable[[], None]] = list(pre)
+        watch_nan, watch_inf = machine.nan_watch, machine.inf_watch
+        for n, fn in steps:
+            if watch_nan or watch_inf:
+                fn = _watched(n, fn, arrays[id(n)], watch_nan, watch_inf)
+            fns.append(fn)
+            for g, src in accum_after.get(id(n), ()):
+                fns.append(_accum(g, src))
+        self.steps = fns
+        self.n_steps = len(steps)
+        self.inputs = [(n, arrays[id(n)]) for n in order if n.op is None and not n.is_constant]
+
+    def publish(self) -> None:
+        """Point every op node's ``value`` at this plan's buffers (or mark it clobbered)."""
+        for n, v in self._published:
+            n._value = v
+
+    def bind_inputs(self) -> None:
+        for n, arr in self.inputs:
+            v = n._value
+            if v is not arr:
+                np.copyto(arr, v)
+                n._value = arr
+
+    def run(self) -> None:
+        for fn in self.steps:
+            fn()
+
+
+def _accum(g: np.ndarray, src: np.ndarray) -> Callable[[], None]:
+    return lambda: np.add(g, src, out=g)
+
+
+def _watched(
+    n: Node, fn: Callable[[], None], out: np.ndarray, nan: bool, inf: bool
+) -> Callable[[], None]:
+    def run() -> None:
+        fn()
+        if out.dtype.kind != "f":
+            return
+        if nan and np.isnan(out).any():
+            raise NonFiniteError(
+                f"NaN watch: {n.describe()} produced NaN from operands "
+                + ", ".join(c.describe() for c in n.children)
+            )
+        if inf and np.isinf(out).any():
+            raise NonFiniteError(
+                f"Inf watch: {n.describe()} produced Inf from operands "
+                + ", ".join(c.describe() for c in n.children)
+            )
+
+    return run
+
+
+class TapeMachine:
+    """Runs a graph compiled to a tape of kernels; see the module docs.
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithName("x"), gc.WithValue(3.0))
+        >>> y = gc.Square(x); vm = gc.NewTapeMachine(g); vm.run_all(); float(y.value)
+        9.0
+    """
+
+    def __init__(self, g: Graph, *opts: MachineOpt) -> None:
+        if not isinstance(g, Graph):
+            raise TypeError(f"NewTapeMachine: expected a Graph, got {type(g).__name__}")
+        o = parse_machine_opts(opts, "NewTapeMachine")
+        self.graph = g
+        self.order: list[Node] = ancestors(g.nodes)
+        in_order = {id(n) for n in self.order}
+        self.bind: tuple[Node, ...] = o["bind"]
+        for w in self.bind:
+            if w.deriv is None or id(w.deriv) not in in_order:
+                raise GraphError(
+                    f"BindDualValues: {w.describe()} has no gradient node in this graph; "
+                    f"call Grad(cost, {w.name}, ...) before building the machine"
+                )
+            if not w.has_value:
+                raise GraphError(f"BindDualValues: {w.describe()} has no value yet")
+            if w._grad is None or w._grad.shape != w.value.shape:
+                w._grad = np.zeros_like(w.value)
+        self.watch = o["watch"]
+        self.nan_watch: bool = o["nan"]
+        self.inf_watch: bool = o["inf"]
+        self.noreuse: bool = o["noreuse"]
+        self.ctx = ExecContext(training=o["training"])
+        bound_derivs = {id(w.deriv) for w in self.bind}
+        roots = {id(n) for n in g.roots()}
+        prot = {id(n) for n in self.watch} | roots
+        for n in self.order:
+            if n.deriv_of is not None and id(n) not in bound_derivs:
+                prot.add(id(n))
+        prot -= bound_derivs - {id(n) for n in self.watch}
+        self.protected_ids = prot
+        self.free_inputs = [
+            n for n in self.order if n.op is None and not n.is_constant and None in n.shape
+        ]
+        self._inputs = [n for n in self.order if n.op is None and not n.is_constant]
+        self._plans: dict[tuple[Any, ...], Plan] = {}
+        self.plan: Plan | None = None
+        self._closed = False
+
+    @property
+    def training(self) -> bool:
+        """Train (True) or eval (False) mode, read by dropout and batch norm at run time.
+
+        Example:
+            >>> import graphcore as gc
+            >>> vm = gc.NewTapeMachine(gc.NewGraph()); vm.training = False; vm.training
+            False
+        """
+        return self.ctx.training
+
+    @training.setter
+    def training(self, on: bool) -> None:
+        self.ctx.training = bool(on)
+
+    def _key(self) -> tuple[Any, ...]:
+        for n in self._inputs:
+            if not isinstance(n._value, np.ndarray):
+                raise ValueNotAvailableError(
+                    f"input {n.describe()} has no value: call Let({n.name}, array) before "
+                    f"run_all()"
+                )
+        return tuple(n._value.shape for n in self.free_inputs)
+
+    def run_all(self) -> None:
+        """Run every op of the graph once (forward, then gradients if ``Grad`` added them).
+
+        Example:
+            >>> import graphcore as gc
+            >>> gc.NewTapeMachine(gc.NewGraph()).run_all()
+        """
+        if self._closed:
+            raise GraphError("this machine was closed; build a new one")
+        key = self._key()
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = Plan(self)
+        if plan is not self.plan:
+            plan.publish()
+            self.plan = plan
+        plan.bind_inputs()
+        for fn in plan.steps:
+            fn()
+
+    def reset(self) -> None:
+        """Kept for porting Gorgonia code: ``run_all`` always starts from the first step.
+
+        Example:
+            >>> import graphcore as gc
+            >>> gc.NewTapeMachine(gc.NewGraph()).reset()
+        """
+
+    def close(self) -> None:
+        """Release the machine's buffers; op node values become unavailable.
+
+        Example:
+            >>> import graphcore as gc
+            >>> gc.NewTapeMachine(gc.NewGraph()).close()
+        """
+        if self.plan is not None:
+            for n, _ in self.plan._published:
+                n._value = None
+        self._plans.clear()
+        self.plan = None
+        self._closed = True
+
+    def __enter__(self) -> TapeMachine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"TapeMachine({self.graph.name!r}, {len(self.order)} nodes, "
+            f"{len(self._plans)} plan(s), training={self.training})"
+        )
+
+
+def NewTapeMachine(g: Graph, *opts: MachineOpt) -> TapeMachine:
+    """Compile ``g`` for the tape machine; options: ``BindDualValues``, ``WithWatchlist``, ...
+
+    Example:
+        >>> import graphcore as gc
+        >>> gc.NewTapeMachine(gc.NewGraph())
+        TapeMachine('graph', 0 nodes, 0 plan(s), training=True)
+    """
+    return TapeMachine(g, *opts)

@@ -1,0 +1,56 @@
+"""All ops, one module per family; each public op is re-exported here and from ``graphcore``."""
+
+from .activation import LogSoftmax, LogSoftMax, Softmax, SoftMax
+from .arith import (
+    Add,
+    BroadcastTo,
+    Div,
+    HadamardDiv,
+    HadamardProd,
+    Maximum,
+    Minimum,
+    Pow,
+    Sub,
+    SumTo,
+)
+from .base import ExecContext, Op, TypeInfo, apply_op
+from .linalg import MatMul, Mul, Transpose
+from .reduce import Mean, Sum
+from .shape import OuterProd, Reshape
+from .unary import (
+    Abs,
+    Cos,
+    Cube,
+    Elu,
+    Exp,
+    Expm1,
+    Gelu,
+    Inverse,
+    InverseSqrt,
+    LeakyRelu,
+    Log,
+    Log1p,
+    Log2,
+    Mish,
+    Neg,
+    Rectify,
+    Relu,
+    ReLU,
+    Sigmoid,
+    Sign,
+    Sin,
+    Softplus,
+    Sqrt,
+    Square,
+    Tanh,
+)
+
+__all__ = [
+    "Op", "TypeInfo", "ExecContext", "apply_op",
+    "Add", "Sub", "HadamardProd", "HadamardDiv", "Div", "Pow", "Maximum", "Minimum",
+    "SumTo", "BroadcastTo", "Mul", "MatMul", "Transpose", "Sum", "Mean", "Reshape",
+    "OuterProd", "SoftMax", "Softmax", "LogSoftMax", "LogSoftmax",
+    "Abs", "Cos", "Cube", "Elu", "Exp", "Expm1", "Gelu", "Inverse", "InverseSqrt",
+    "LeakyRelu", "Log", "Log1p", "Log2", "Mish", "Neg", "Rectify", "Relu", "ReLU",
+    "Sigmoid", "Sign", "Sin", "Softplus", "Sqrt", "Square", "Tanh",
+]

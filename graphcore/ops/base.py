@@ -1,0 +1,230 @@
+"""The op contract and ``apply_op``, which builds a checked node.
+
+An op knows four things, side by side (as in HIPS autograd's tables):
+
+- ``infer(ins)``: the output shape and dtype from the operands' (checked when a node is built,
+  and again with concrete sizes when a machine plans a batch size);
+- ``kernel(xs, out, ctx)``: a zero-argument function that computes the value into the
+  preallocated array ``out`` (machines call it every run, so it must not allocate);
+- ``grad(node, g)``: symbolic gradients for each operand, built from other ops;
+- flags: ``differentiable``, ``inplace`` (``out`` may be operand 0's buffer), ``view``
+  (the output is a view of operand 0 and needs no buffer), ``shape_only`` (operands whose
+  shape, but not value, the op reads).
+
+Example:
+    >>> import graphcore as gc
+    >>> g = gc.NewGraph(); x = gc.NewVector(g, gc.Float64, gc.WithShape(3), gc.WithName("x"))
+    >>> gc.Exp(x).op.name
+    'Exp'
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from ..dtypes import Dtype
+from ..errors import DtypeError, GraphError
+from ..graph import Graph, Node, as_node
+from ..shapes import Shape, fmt_shape
+
+__all__ = ["Op", "TypeInfo", "ExecContext", "apply_op", "building_in", "Kernel"]
+
+Kernel = Callable[[], None]
+
+
+class TypeInfo(NamedTuple):
+    """What an op's ``infer`` sees of an operand: shape, dtype and a name for messages."""
+
+    shape: Shape
+    dtype: Dtype
+    name: str
+
+
+@dataclass
+class ExecContext:
+    """Run-time state kernels may read: the train/eval mode and the machine's random generator.
+
+    Example:
+        >>> ExecContext().training
+        True
+    """
+
+    training: bool = True
+    rng: np.random.Generator | None = None
+
+    def generator(self) -> np.random.Generator:
+        """The machine's generator (created from the global seed on first use)."""
+        if self.rng is None:
+            from ..rng import spawn_rng
+
+            self.rng = spawn_rng()
+        return self.rng
+
+
+class Op:
+    """Base class of all ops. Subclasses set ``name`` and implement ``infer`` and ``kernel``.
+
+    Example:
+        >>> class Twice(Op):
+        ...     name = "Twice"
+        ...     def infer(self, ins): return ins[0].shape, ins[0].dtype
+        ...     def kernel(self, xs, out, ctx): return lambda: np.multiply(xs[0], 2, out=out)
+        ...     def grad(self, node, g, wants): return [g * 2.0]
+        >>> import graphcore as gc
+        >>> apply_op(Twice(), gc.NewConstant([1.0])).shape
+        (1,)
+    """
+
+    name: ClassVar[str] = "Op"
+    arity: ClassVar[int | None] = None
+    differentiable: ClassVar[bool] = True
+    inplace: ClassVar[bool] = False
+    view: ClassVar[bool] = False
+    shape_only: ClassVar[tuple[int, ...]] = ()
+
+    def params(self) -> dict[str, Any]:
+        """The op's parameters (shown in its repr and in graph drawings)."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        raise NotImplementedError
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        raise NotImplementedError
+
+    def view_of(self, xs: list[np.ndarray]) -> np.ndarray:
+        """For view ops: the output as a view of ``xs[0]``."""
+        raise NotImplementedError
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        """Symbolic gradients of the cost for each operand, given ``g`` for this node.
+
+        ``wants[i]`` says whether operand ``i`` needs one; return ``None`` where it does not,
+        so no unused gradient nodes are built.
+        """
+        raise NotImplementedError(f"{self.name} has no gradient rule")
+
+    def compute(self, xs: list[np.ndarray], ctx: ExecContext) -> np.ndarray:
+        """Evaluate on concrete arrays, allocating the result (used by the Lisp machine).
+
+        Example:
+            >>> import graphcore as gc
+            >>> gc.Exp(gc.NewConstant([0.0])).op.compute([np.zeros(1)], ExecContext())
+            array([1.])
+        """
+        if self.view:
+            return self.view_of(xs)
+        ins = [TypeInfo(x.shape, _dtype_of(x), f"#{i}") for i, x in enumerate(xs)]
+        shape, dtype = self.infer(ins)
+        out = np.empty(shape, dtype=dtype.np)
+        self.kernel(xs, out, ctx)()
+        return out
+
+    def __repr__(self) -> str:
+        p = self.params()
+        if not p:
+            return self.name
+        return f"{self.name}(" + ", ".join(f"{k}={v!r}" for k, v in p.items()) + ")"
+
+    __str__ = __repr__
+
+
+def _dtype_of(x: np.ndarray) -> Dtype:
+    from ..dtypes import as_dtype
+
+    return as_dtype(x.dtype)
+
+
+_target: list[Graph | None] = []
+
+
+@contextlib.contextmanager
+def building_in(graph: Graph | None) -> Iterator[None]:
+    """Build new op nodes into ``graph`` (``None``: detached nodes) instead of the operands'.
+
+    The Lisp machine uses it to differentiate without adding nodes to the user's graph.
+
+    Example:
+        >>> import graphcore as gc
+        >>> with building_in(None):
+        ...     n = gc.Neg(gc.NewConstant(1.0))
+        >>> n.graph is None
+        True
+    """
+    _target.append(graph)
+    try:
+        yield
+    finally:
+        _target.pop()
+
+
+def _graph_of(children: Sequence[Node], op: Op) -> Graph | None:
+    if _target:
+        return _target[-1]
+    graph = None
+    for c in children:
+        if c.graph is None:
+            continue
+        if graph is None:
+            graph = c.graph
+        elif c.graph is not graph and not (
+            getattr(c.graph, "parent", None) is graph or getattr(graph, "parent", None) is c.graph
+        ):
+            raise GraphError(
+                f"{op.name}: operands belong to different graphs "
+                f"({c.name!r} is in {c.graph.name!r}, another operand in {graph.name!r}); "
+                f"build every node of a computation in one graph"
+            )
+    return graph
+
+
+def apply_op(op: Op, *children: Any) -> Node:
+    """Build a node applying ``op`` to ``children`` (nodes or constants), checking types.
+
+    Python numbers and arrays become constants of the float operands' dtype.
+
+    Example:
+        >>> import graphcore as gc
+        >>> from graphcore.ops.arith import AddOp
+        >>> apply_op(AddOp(), gc.NewConstant(1.0), 2.0).shape
+        ()
+    """
+    like = next((c for c in children if isinstance(c, Node) and c.dtype.is_float), None)
+    nodes = [as_node(c, like) for c in children]
+    if op.arity is not None and len(nodes) != op.arity:
+        raise GraphError(f"{op.name} takes {op.arity} operand(s), got {len(nodes)}")
+    ins = [TypeInfo(n.shape, n.dtype, n.name) for n in nodes]
+    shape, dtype = op.infer(ins)
+    graph = _graph_of(nodes, op)
+    return Node(graph, op, nodes, tuple(shape), dtype)
+
+
+# ----- helpers shared by op modules -----------------------------------------------------------
+
+
+def describe(t: TypeInfo) -> str:
+    """``name (shape) dtype`` for messages."""
+    return f"{t.name!r} {fmt_shape(t.shape)} {t.dtype}"
+
+
+def same_dtype(opname: str, ins: Sequence[TypeInfo], float_only: bool = False) -> Dtype:
+    """The common dtype of ``ins``, or a ``DtypeError`` naming each operand."""
+    dt = ins[0].dtype
+    for t in ins[1:]:
+        if t.dtype != dt:
+            raise DtypeError(
+                f"{opname}: operands have different dtypes: "
+                + ", ".join(describe(t) for t in ins)
+                + "; graphcore does not cast implicitly, so make both the same dtype"
+            )
+    if float_only and not dt.is_float:
+        raise DtypeError(
+            f"{opname} needs Float32 or Float64 operands, got "
+            + ", ".join(describe(t) for t in ins)
+        )
+    return dt
