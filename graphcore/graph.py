@@ -149,6 +149,10 @@ class Graph:
 
         return render_svg(self)
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        # IPython's text form, shown by Jupyter when _repr_svg_ gives None (no Graphviz)
+        p.text(repr(self) if cycle else f"{self!r}\n{self.to_dot()}")
+
     def __repr__(self) -> str:
         return f"Graph({self.name!r}, {len(self._nodes)} nodes)"
 
@@ -219,6 +223,7 @@ class Node:
         self.deriv: Node | None = None  # symbolic gradient node, set by Grad
         self.deriv_of: Node | None = None
         self.init: Any = None
+        self.preset = False  # given a value when built (WithValue/WithInit): drawn as learnable
         if graph is not None:
             graph._add(self)
 
@@ -380,7 +385,7 @@ class Node:
         return self
 
     def __getitem__(self, index: Any) -> Node:
-        return self._ops().Slice(self, index)
+        return self._ops().Slice(self, index if isinstance(index, tuple) else (index,))
 
     @property
     def T(self) -> Node:
@@ -465,6 +470,7 @@ def _new_input(
     node = Node(g, None, (), shape, dtype, name)
     if value is not None:
         Let(node, value)
+        node.preset = True
     if "init" in o:
         if not is_concrete(shape):
             raise ShapeError(

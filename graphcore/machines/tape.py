@@ -165,9 +165,10 @@ class Plan:
             shape = shapes[id(n)]
             dtype = n.dtype.np
             prot = id(n) in protected or noreuse
-            if n.op.view and not prot:
-                arr = n.op.view_of(xs)
-                assign(n, arr, storage_of[id(n.children[0])], False)
+            view = n.op.view_of(xs) if n.op.view and not prot else None
+            # a view op may have to copy (reshaping a transposed view): then it needs a buffer
+            if view is not None and np.may_share_memory(view, xs[0]):
+                assign(n, view, storage_of[id(n.children[0])], False)
             else:
                 target = None
                 if n.op.inplace and not prot and not noreuse:

@@ -14,9 +14,10 @@ from .arith import (
     SumTo,
 )
 from .base import ExecContext, Op, TypeInfo, apply_op
-from .linalg import MatMul, Mul, Transpose
+from .linalg import BatchedMatMul, MatMul, Mul, Tensordot, Transpose
+from .nn import AveragePool2D, AvgPool2D, BatchNorm, Conv2d, Dropout, MaxPool2D
 from .reduce import Mean, Sum
-from .shape import OuterProd, Reshape
+from .shape import ByIndices, Concat, OuterProd, Ravel, Reshape, S, Slice, Unconcat
 from .unary import (
     Abs,
     Cos,
@@ -53,4 +54,6 @@ __all__ = [
     "Abs", "Cos", "Cube", "Elu", "Exp", "Expm1", "Gelu", "Inverse", "InverseSqrt",
     "LeakyRelu", "Log", "Log1p", "Log2", "Mish", "Neg", "Rectify", "Relu", "ReLU",
     "Sigmoid", "Sign", "Sin", "Softplus", "Sqrt", "Square", "Tanh",
+    "Conv2d", "MaxPool2D", "AvgPool2D", "AveragePool2D", "Dropout", "BatchNorm",
+    "BatchedMatMul", "Tensordot", "Ravel", "S", "Slice", "Concat", "Unconcat", "ByIndices",
 ]
