@@ -14,6 +14,7 @@ Example:
 """
 
 from .autodiff import Grad
+from .dot import ToDot
 from .dtypes import Bool, Dtype, Float32, Float64, Int32, Int64, as_dtype
 from .errors import (
     DtypeError,
@@ -57,7 +58,7 @@ from .rng import SetSeed
 __version__ = "0.1.0"
 
 __all__ = [
-    "Grad", "Dtype", "Float64", "Float32", "Int64", "Int32", "Bool", "as_dtype",
+    "Grad", "ToDot", "Dtype", "Float64", "Float32", "Int64", "Int32", "Bool", "as_dtype",
     "GraphError", "ShapeError", "DtypeError", "GradError", "ValueNotAvailableError",
     "NonFiniteError", "Graph", "Node", "NewGraph", "NewScalar", "NewVector", "NewMatrix",
     "NewTensor", "NewConstant", "NodeFromAny", "Let", "NewTapeMachine", "TapeMachine",
