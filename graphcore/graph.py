@@ -252,7 +252,7 @@ class Node:
             )
         if self.op is None:
             raise ValueNotAvailableError(
-                f"input {self.describe()} has no value yet: bind one with Let({self.name}, array)"
+                f"{self.describe()} has no value yet: bind one with Let({self.name}, array)"
                 f" or create it with WithInit(...)/WithValue(...)"
             )
         raise ValueNotAvailableError(

@@ -100,7 +100,7 @@ class LispMachine:
             if n.op is None:
                 if not n.has_value:
                     raise ValueNotAvailableError(
-                        f"input {n.describe()} has no value: call Let({n.name}, array) first"
+                        f"{n.describe()} has no value: call Let({n.name}, array) first"
                     )
                 continue
             xs = [c.value for c in n.children]

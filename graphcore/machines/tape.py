@@ -53,6 +53,35 @@ class _Storage:
         self.writers: list[Node] = []
 
 
+class _FreePool:
+    """Dead buffers by (dtype, size): exact sizes are found at once, else the best larger fit."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, int], list[_Storage]] = {}
+        self._ids: set[int] = set()
+
+    def put(self, st: _Storage) -> None:
+        if id(st) in self._ids:
+            return
+        self._ids.add(id(st))
+        self._by_key.setdefault((st.flat.dtype.str, st.flat.size), []).append(st)
+
+    def take(self, size: int, dtype: np.dtype) -> _Storage | None:
+        key = (np.dtype(dtype).str, max(size, 1))
+        bucket = self._by_key.get(key)
+        if not bucket:
+            best = None
+            for k, b in self._by_key.items():
+                if b and k[0] == key[0] and k[1] > key[1] and (best is None or k[1] < best[1]):
+                    best = k
+            if best is None:
+                return None
+            bucket = self._by_key[best]
+        st = bucket.pop()
+        self._ids.discard(id(st))
+        return st
+
+
 class Plan:
     """A compiled program for one set of concrete input shapes.
 
@@ -99,7 +128,7 @@ class Plan:
         arrays: dict[int, np.ndarray] = {}
         storage_of: dict[int, _Storage] = {}
         version: dict[int, int] = {}
-        free: list[_Storage] = []
+        free = _FreePool()
         all_storages: list[_Storage] = []
         steps: list[tuple[Node, Callable[[], None]]] = []
         noreuse = machine.noreuse
@@ -117,15 +146,9 @@ class Plan:
 
         def new_storage(size: int, dtype: np.dtype, prot: bool) -> _Storage:
             if not prot:
-                best = None
-                for s in free:
-                    if s.flat.dtype == dtype and s.flat.size >= size and (
-                        best is None or s.flat.size < best.flat.size
-                    ):
-                        best = s
-                if best is not None:
-                    free.remove(best)
-                    return best
+                st = free.take(size, dtype)
+                if st is not None:
+                    return st
             st = _Storage(np.empty(max(size, 1), dtype), prot)
             all_storages.append(st)
             return st
@@ -243,15 +266,15 @@ class Plan:
         self.inputs = [(n, arrays[id(n)]) for n in order if n.op is None and not n.is_constant]
 
     @staticmethod
-    def _free_dead(n: Node, i: int, storage_of: dict[int, _Storage], free: list[_Storage]) -> None:
+    def _free_dead(n: Node, i: int, storage_of: dict[int, _Storage], free: _FreePool) -> None:
         """Return to the pool the buffers whose last reader is step ``i``."""
-        for c in {id(c): c for c in n.children}.values():
+        for c in n.children:
             sc = storage_of[id(c)]
-            if not sc.protected and sc.last == i and sc not in free:
-                free.append(sc)
+            if not sc.protected and sc.last == i:
+                free.put(sc)
         sn = storage_of[id(n)]
-        if not sn.protected and sn.last == i and sn not in free:
-            free.append(sn)  # a value nobody reads (possible in a subgraph)
+        if not sn.protected and sn.last == i:
+            free.put(sn)  # a value nobody reads (possible in a subgraph)
 
     def publish(self) -> None:
         """Point every op node's ``value`` at this plan's buffers (or mark it clobbered)."""
@@ -363,7 +386,7 @@ class TapeMachine:
         for n in self._inputs:
             if not isinstance(n._value, np.ndarray):
                 raise ValueNotAvailableError(
-                    f"input {n.describe()} has no value: call Let({n.name}, array) before "
+                    f"{n.describe()} has no value: call Let({n.name}, array) before "
                     f"run_all()"
                 )
         return tuple(n._value.shape for n in self.free_inputs)
@@ -381,9 +404,9 @@ class TapeMachine:
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = Plan(self)
-        if plan is not self.plan:
-            plan.publish()
-            self.plan = plan
+        # publish every run: another machine over the same nodes may have pointed them elsewhere
+        plan.publish()
+        self.plan = plan
         plan.bind_inputs()
         for fn in plan.steps:
             fn()

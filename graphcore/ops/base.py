@@ -89,7 +89,7 @@ class Op:
 
     def params(self) -> dict[str, Any]:
         """The op's parameters (shown in its repr and in graph drawings)."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "name"}
 
     def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
         raise NotImplementedError

@@ -82,9 +82,11 @@ def _relu(x, out, tmp, p):
 
 
 def _d_relu(x, y, g, out, tmp, p):
-    # y > 0 exactly where x > 0; reading y lets x's buffer be reused early
-    np.greater(y, 0, out=tmp)
-    np.multiply(g, tmp, out=out)
+    # y > 0 exactly where x > 0; reading y lets x's buffer be reused early. y >= 0, so
+    # sign(y) is the 0/1 mask in y's dtype: multiplying by a bool mask instead makes numpy
+    # allocate a cast buffer on every call.
+    np.sign(y, out=out)
+    out *= g
 
 
 def _leaky(x, out, tmp, p):
@@ -219,7 +221,7 @@ ROWS: dict[str, Row] = {
 }
 
 _NEEDS_TMP = {"Softplus", "LeakyRelu", "Elu", "Gelu", "Mish"}
-_GRAD_NEEDS_TMP = {"Rectify", "LeakyRelu", "Elu", "Gelu", "Mish"}
+_GRAD_NEEDS_TMP = {"LeakyRelu", "Elu", "Gelu", "Mish"}
 
 
 class UnaryOp(Op):
@@ -312,7 +314,7 @@ class UnaryGradOp(Op):
         if name == "Mish":
             tmp = np.empty((2, *out.shape), out.dtype)
         elif name in _GRAD_NEEDS_TMP:
-            tmp = np.empty(out.shape, np.bool_ if name == "Rectify" else out.dtype)
+            tmp = np.empty(out.shape, out.dtype)
         d, p = self.fwd.row.deriv, self.fwd._p
         return lambda: d(x, y, g, out, tmp, p)
 
