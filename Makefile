@@ -19,9 +19,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/golgi train mlp
 
+# Two pytest workers on two cores: one BLAS thread each, or OpenBLAS threads fight for cores.
 test: $(STAMP)
 	$(BIN)/ruff check graphcore golgi tests bench examples
-	$(BIN)/pytest -n 2 tests
+	OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -n 2 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check graphcore golgi tests bench examples
