@@ -22,7 +22,7 @@ demo: $(STAMP)
 # Two pytest workers on two cores: one BLAS thread each, or OpenBLAS threads fight for cores.
 test: $(STAMP)
 	$(BIN)/ruff check graphcore golgi tests bench examples
-	OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -n 2 tests
+	OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -n 2 tests --doctest-modules graphcore golgi
 
 lint: $(STAMP)
 	$(BIN)/ruff check graphcore golgi tests bench examples

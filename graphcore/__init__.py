@@ -5,7 +5,8 @@ Example:
     >>> import numpy as np, graphcore as gc
     >>> g = gc.NewGraph()
     >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
-    >>> w = gc.NewMatrix(g, gc.Float64, gc.WithShape(2, 1), gc.WithName("w"), gc.WithValue([[1.0], [2.0]]))
+    >>> w = gc.NewMatrix(g, gc.Float64, gc.WithShape(2, 1), gc.WithName("w"),
+    ...                  gc.WithValue([[1.0], [2.0]]))
     >>> cost = gc.Mean(gc.Square(gc.Mul(x, w)))
     >>> _ = gc.Grad(cost, w)
     >>> vm = gc.NewTapeMachine(g, gc.BindDualValues(w))

@@ -7,7 +7,8 @@ gradients of nodes read several times are summed.
 Example:
     >>> import numpy as np, graphcore as gc
     >>> g = gc.NewGraph()
-    >>> w = gc.NewVector(g, gc.Float64, gc.WithShape(2), gc.WithName("w"), gc.WithValue([1.0, -2.0]))
+    >>> w = gc.NewVector(g, gc.Float64, gc.WithShape(2), gc.WithName("w"),
+    ...                  gc.WithValue([1.0, -2.0]))
     >>> cost = gc.Sum(gc.Square(w))
     >>> (dw,) = gc.Grad(cost, w)
     >>> gc.NewTapeMachine(g).run_all()
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .errors import GradError
-from .graph import Graph, Node, NewConstant, ancestors
+from .graph import Graph, NewConstant, Node, ancestors
 from .ops.arith import Add, reduce_to
 from .ops.base import building_in
 from .shapes import fmt_shape

@@ -75,7 +75,8 @@ def as_dtype(dt: DtypeLike) -> Dtype:
     try:
         npdt = np.dtype(dt)
     except TypeError as e:
-        raise TypeError(f"{dt!r} is not a dtype; use one of {', '.join(d.name for d in _ALL)}") from e
+        names = ", ".join(d.name for d in _ALL)
+        raise TypeError(f"{dt!r} is not a dtype; use one of {names}") from e
     if npdt not in _BY_NP:
         raise TypeError(
             f"dtype {npdt} is not supported; use one of {', '.join(d.name for d in _ALL)}"

@@ -8,7 +8,7 @@ Example:
     >>> import numpy as np, graphcore as gc
     >>> g = gc.NewGraph()
     >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
-    >>> y = (x * 2.0).sum() if False else gc.Sum(x * 2.0)
+    >>> y = gc.Sum(x * 2.0)
     >>> gc.Let(x, np.ones((4, 3)))
     >>> gc.NewTapeMachine(g).run_all()
     >>> float(y.value)
@@ -113,7 +113,10 @@ class Graph:
         """The node with this name (inputs first, then op nodes).
 
         Example:
-            >>> g = NewGraph(); x = NewScalar(g, "float64", WithName("x")) if False else None
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithName("x"))
+            >>> g.by_name("x") is x
+            True
         """
         if name in self._by_name:
             return self._by_name[name]
@@ -280,7 +283,8 @@ class Node:
 
         Example:
             >>> import numpy as np, graphcore as gc
-            >>> g = gc.NewGraph(); w = gc.NewVector(g, gc.Float64, gc.WithShape(2), gc.WithName("w"),
+            >>> g = gc.NewGraph()
+            >>> w = gc.NewVector(g, gc.Float64, gc.WithShape(2), gc.WithName("w"),
             ...                                     gc.WithValue([1.0, 2.0]))
             >>> c = gc.Sum(gc.Square(w)); _ = gc.Grad(c, w)
             >>> gc.NewTapeMachine(g, gc.BindDualValues(w)).run_all(); w.grad.tolist()
@@ -588,8 +592,7 @@ def as_node(x: Any, like: Node | None = None) -> Node:
     """``x`` if it is a node, else a constant (float constants take ``like``'s float dtype).
 
     Example:
-        >>> import graphcore as gc
-        >>> gc.as_node(3.0).is_constant
+        >>> as_node(3.0).is_constant
         True
     """
     if isinstance(x, Node):
@@ -608,7 +611,8 @@ def Let(node: Node, value: Any) -> None:
 
     Example:
         >>> import numpy as np, graphcore as gc
-        >>> g = gc.NewGraph(); x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 2), gc.WithName("x"))
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 2), gc.WithName("x"))
         >>> gc.Let(x, np.ones((5, 2))); x.value.shape
         (5, 2)
     """
@@ -622,7 +626,9 @@ def Let(node: Node, value: Any) -> None:
     try:
         arr = np.asarray(value)
     except Exception as e:  # noqa: BLE001 - numpy raises many types for bad input
-        raise TypeError(f"Let({node.name}): cannot turn {type(value).__name__} into an array") from e
+        raise TypeError(
+            f"Let({node.name}): cannot turn {type(value).__name__} into an array"
+        ) from e
     if arr.dtype == object:
         raise TypeError(f"Let({node.name}): cannot bind an object array; give a numeric array")
     if len(arr.shape) != len(node.shape) or any(

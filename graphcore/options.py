@@ -3,15 +3,17 @@
 Example:
     >>> import graphcore as gc
     >>> g = gc.NewGraph()
-    >>> w = gc.NewMatrix(g, gc.Float64, gc.WithShape(2, 3), gc.WithName("w"), gc.WithInit(gc.Zeroes()))
+    >>> w = gc.NewMatrix(g, gc.Float64, gc.WithShape(2, 3), gc.WithName("w"),
+    ...                  gc.WithInit(gc.Zeroes()))
     >>> w.value.shape
     (2, 3)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

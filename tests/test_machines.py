@@ -467,3 +467,15 @@ def test_training_step_with_solver_allocates_no_arrays():
 
     growth = _peak_growth(step)
     assert growth < ACTIVATION_BYTES / 4, f"peak traced growth {growth} bytes over 50 steps"
+
+
+def test_bound_gradient_through_a_view_is_accumulated():
+    g = gc.NewGraph()
+    w = gc.NewMatrix(g, gc.Float64, gc.WithShape(2, 2), gc.WithName("w"),
+                     gc.WithValue(np.arange(4.0).reshape(2, 2)))
+    c = gc.Sum(gc.Square(gc.Reshape(w, (4,))))
+    gc.Grad(c, w)
+    vm = gc.NewTapeMachine(g, gc.BindDualValues(w))
+    vm.run_all()
+    vm.run_all()
+    np.testing.assert_array_equal(w.grad, 2 * 2 * np.arange(4.0).reshape(2, 2))

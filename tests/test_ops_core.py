@@ -85,7 +85,10 @@ def test_reshape_grad():
 
 
 def test_python_operators():
-    check_op(lambda a, b: (a + b) * a - b / (a * a + 1.0) + (-a) ** 2.0 + gc.Sum(a @ b.T), [r(3, 4), r(3, 4)])
+    def f(a, b):
+        return (a + b) * a - b / (a * a + 1.0) + (-a) ** 2.0 + gc.Sum(a @ b.T)
+
+    check_op(f, [r(3, 4), r(3, 4)])
 
 
 def test_log_softmax_rewrite_is_stable():

@@ -34,7 +34,8 @@ class LispMachine:
     Example:
         >>> import graphcore as gc
         >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithName("x"), gc.WithValue(2.0))
-        >>> y = gc.Exp(x); gc.NewLispMachine(g, gc.ExecuteFwdOnly()).run_all(); round(float(y.value), 3)
+        >>> y = gc.Exp(x); gc.NewLispMachine(g, gc.ExecuteFwdOnly()).run_all()
+        >>> round(float(y.value), 3)
         7.389
     """
 

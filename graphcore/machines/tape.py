@@ -108,7 +108,7 @@ class Plan:
                 shape, _ = n.op.infer(ins)
             except ShapeError as e:
                 raise ShapeError(
-                    f"with the input shapes bound now ("
+                    "with the input shapes bound now ("
                     + ", ".join(f"{i.name} {fmt_shape(i.value.shape)}" for i in machine.free_inputs)
                     + f"), node {n.name!r} fails: {e}"
                 ) from None
@@ -133,6 +133,7 @@ class Plan:
         steps: list[tuple[Node, Callable[[], None]]] = []
         noreuse = machine.noreuse
         self._fused_ids: set[int] = set()
+        anchor: dict[int, Node | None] = {}
 
         def assign(n: Node, arr: np.ndarray, st: _Storage, write: bool) -> None:
             arrays[id(n)] = arr
@@ -192,6 +193,8 @@ class Plan:
             # a view op may have to copy (reshaping a transposed view): then it needs a buffer
             if view is not None and np.may_share_memory(view, xs[0]):
                 assign(n, view, storage_of[id(n.children[0])], False)
+                # a view is ready once the last step before it ran
+                anchor[id(n)] = steps[-1][0] if steps else None
             else:
                 target = None
                 if n.op.inplace and not prot and not noreuse:
@@ -249,10 +252,11 @@ class Plan:
             if id(d) in self._fused_ids:
                 continue
             src = arrays[id(d)]
-            if d.op is None:
+            at = anchor.get(id(d), d) if d.op is not None else None
+            if at is None:
                 pre.append(_accum(w._grad, src))
             else:
-                accum_after.setdefault(id(d), []).append((w._grad, src))
+                accum_after.setdefault(id(at), []).append((w._grad, src))
         fns: list[Callable[[], None]] = list(pre)
         watch_nan, watch_inf = machine.nan_watch, machine.inf_watch
         for n, fn in steps:

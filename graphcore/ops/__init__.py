@@ -1,6 +1,6 @@
 """All ops, one module per family; each public op is re-exported here and from ``graphcore``."""
 
-from .activation import LogSoftmax, LogSoftMax, Softmax, SoftMax
+from .activation import LogSoftMax, LogSoftmax, SoftMax, Softmax
 from .arith import (
     Add,
     BroadcastTo,
@@ -14,9 +14,24 @@ from .arith import (
     SumTo,
 )
 from .base import ExecContext, Op, TypeInfo, apply_op
+from .broadcast import (
+    BroadcastAdd,
+    BroadcastEq,
+    BroadcastGt,
+    BroadcastGte,
+    BroadcastHadamardDiv,
+    BroadcastHadamardProd,
+    BroadcastLt,
+    BroadcastLte,
+    BroadcastNe,
+    BroadcastPow,
+    BroadcastSub,
+)
+from .compare import Eq, Gt, Gte, Lt, Lte, Ne
 from .linalg import BatchedMatMul, MatMul, Mul, Tensordot, Transpose
+from .loss import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .nn import AveragePool2D, AvgPool2D, BatchNorm, Conv2d, Dropout, MaxPool2D
-from .reduce import Mean, Sum
+from .reduce import LogSumExp, Max, Mean, Min, Norm, Sum
 from .shape import ByIndices, Concat, OuterProd, Ravel, Reshape, S, Slice, Unconcat
 from .unary import (
     Abs,
@@ -35,8 +50,8 @@ from .unary import (
     Mish,
     Neg,
     Rectify,
-    Relu,
     ReLU,
+    Relu,
     Sigmoid,
     Sign,
     Sin,
@@ -56,4 +71,8 @@ __all__ = [
     "Sigmoid", "Sign", "Sin", "Softplus", "Sqrt", "Square", "Tanh",
     "Conv2d", "MaxPool2D", "AvgPool2D", "AveragePool2D", "Dropout", "BatchNorm",
     "BatchedMatMul", "Tensordot", "Ravel", "S", "Slice", "Concat", "Unconcat", "ByIndices",
+    "Max", "Min", "LogSumExp", "Norm", "Lt", "Gt", "Lte", "Gte", "Eq", "Ne",
+    "BroadcastAdd", "BroadcastSub", "BroadcastHadamardProd", "BroadcastHadamardDiv",
+    "BroadcastPow", "BroadcastLt", "BroadcastGt", "BroadcastLte", "BroadcastGte",
+    "BroadcastEq", "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
 ]

@@ -118,7 +118,8 @@ def Sub(a: Any, b: Any) -> Node:
     """Elementwise a - b with numpy broadcasting.
 
     Example:
-        >>> import graphcore as gc; gc.Sub(gc.NewConstant([1.0]), gc.NewConstant([[1.0], [2.0]])).shape
+        >>> import graphcore as gc
+        >>> gc.Sub(gc.NewConstant([1.0]), gc.NewConstant([[1.0], [2.0]])).shape
         (2, 1)
     """
     return apply_op(BinaryOp("Sub", np.subtract), a, b)

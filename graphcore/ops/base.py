@@ -190,8 +190,8 @@ def apply_op(op: Op, *children: Any) -> Node:
 
     Example:
         >>> import graphcore as gc
-        >>> from graphcore.ops.arith import AddOp
-        >>> apply_op(AddOp(), gc.NewConstant(1.0), 2.0).shape
+        >>> from graphcore.ops.arith import BinaryOp
+        >>> apply_op(BinaryOp("Add", np.add), gc.NewConstant(1.0), 2.0).shape
         ()
     """
     like = next((c for c in children if isinstance(c, Node) and c.dtype.is_float), None)

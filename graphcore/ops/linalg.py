@@ -1,4 +1,5 @@
-"""Matrix products and transposes: ``Mul`` (Gorgonia's overloaded product), ``MatMul``, ``Transpose``.
+"""Matrix products and transposes: ``Mul`` (Gorgonia's overloaded product), ``MatMul``,
+``Transpose``.
 
 Transposes are views: the tape machine hands BLAS the transposed layout instead of copying.
 
@@ -22,8 +23,8 @@ from ..dtypes import Dtype
 from ..errors import ShapeError
 from ..graph import Node, as_node
 from ..shapes import Shape, norm_axes
-from .blas import can_gemm, gemm_into
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
+from .blas import can_gemm, gemm_into
 
 __all__ = ["Mul", "MatMul", "Transpose", "MatMulOp", "TransposeOp"]
 

@@ -1,0 +1,340 @@
+"""Combinators: ``ComposeSeq``, ``Compose``, ``L``, ``Apply``, identity ``I``, joins ``Add`` and
+``HadamardProd``.
+
+``ComposeSeq(x, t1, t2, ...)`` with an input node first builds every layer right away (so
+``model()`` works) and ``fwd(x)`` returns the output; ``fwd`` on another input node of the same
+graph reuses the same layers (weight sharing). Without an input node it is built by its first
+``fwd``.
+
+Example:
+    >>> import graphcore as gc, golgi as G
+    >>> g = gc.NewGraph()
+    >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 8), gc.WithName("x"))
+    >>> net = G.ComposeSeq(x, G.L(G.ConsFC, G.WithShape(4), G.WithActivation(gc.Tanh)),
+    ...                    G.L(G.ConsFC(G.WithShape(2))))
+    >>> net.fwd(x).shape, len(net.model())
+    ((None, 2), 4)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import graphcore as gc
+from graphcore.shapes import fmt_shape
+
+from .layer import Layer, Term, Thunk
+from .options import LayerOpt
+
+__all__ = [
+    "Composition",
+    "Join",
+    "Identity",
+    "I",
+    "ComposeSeq",
+    "Compose",
+    "L",
+    "Apply",
+    "Add",
+    "HadamardProd",
+]
+
+
+def _as_term(t: Any, where: str) -> Term:
+    if isinstance(t, Term):
+        return t
+    if isinstance(t, type) and issubclass(t, Layer):
+        return Thunk(t, ())
+    if callable(t) and getattr(t, "__name__", "").startswith("Cons"):
+        return L(t)
+    if isinstance(t, gc.Node):
+        raise TypeError(
+            f"{where}: got node {t.name!r} where a layer or term was expected; only the first "
+            f"argument of ComposeSeq may be the input node"
+        )
+    if isinstance(t, LayerOpt):
+        raise TypeError(
+            f"{where}: got the option {t!r} on its own; options go inside a constructor: "
+            f"L(ConsFC, {t!r}) or L(ConsFC({t!r}))"
+        )
+    raise TypeError(
+        f"{where}: {t!r} ({type(t).__name__}) is not a term; use L(ConsFC, options...), a built "
+        f"layer, a composition, I, Add(...) or HadamardProd(...)"
+    )
+
+
+def _tree(t: Term, indent: str) -> str:
+    if isinstance(t, (Composition, Join)):
+        return t._tree(indent)
+    return repr(t)
+
+
+class Composition(Term):
+    """Terms applied one after another; made by ``ComposeSeq`` and ``Compose``.
+
+    Attributes: ``terms`` (as written, nested compositions flattened; thunks replaced by the
+    layers they built), ``input`` and ``out`` (the first input node and its output, or None).
+
+    Example:
+        >>> import graphcore as gc, golgi as G
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+        >>> c = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(2), G.WithName("a"))))
+        >>> c.layers[0].name, c.out.shape
+        ('a', (None, 2))
+    """
+
+    def __init__(self, terms: list[Term]) -> None:
+        flat: list[Term] = []
+        for t in terms:
+            if isinstance(t, Composition):
+                flat.extend(t.terms)
+            elif t is not I:  # the identity adds nothing to a sequence
+                flat.append(t)
+        self.terms: list[Term] = flat
+        self.input: gc.Node | None = None
+        self.out: gc.Node | None = None
+        self._cache: dict[int, tuple[gc.Node, gc.Node]] = {}
+
+    @property
+    def built(self) -> bool:
+        """True once every thunk has built its layer (after the first ``fwd``)."""
+        return all(t.built if isinstance(t, Join) else not isinstance(t, Thunk) for t in self.terms)
+
+    def fwd(self, x: gc.Node) -> gc.Node:
+        """Apply the terms in order to ``x`` (building layers on the first call).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+            >>> c = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(2)))); c.fwd(x).shape
+            (None, 2)
+        """
+        if not isinstance(x, gc.Node):
+            raise TypeError(f"Composition.fwd takes a graph node, got {type(x).__name__}")
+        hit = self._cache.get(id(x))
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        h = x
+        for i, t in enumerate(self.terms):
+            if isinstance(t, Thunk):
+                t = self.terms[i] = t.build(h)
+            h = t.fwd(h)
+        self._cache[id(x)] = (x, h)
+        if self.input is None:
+            self.input, self.out = x, h
+        return h
+
+    @property
+    def layers(self) -> list[Layer]:
+        out: list[Layer] = []
+        for t in self.terms:
+            out.extend(t.layers)
+        return out
+
+    def named_learnables(self) -> dict[str, gc.Node]:
+        if not self.built:
+            raise gc.GraphError(
+                "this composition is not built yet, so it has no learnables: apply it to an "
+                "input first (out = net.fwd(x)), or give the input to ComposeSeq(x, ...)"
+            )
+        return super().named_learnables()
+
+    def _tree(self, indent: str) -> str:
+        inner = indent + "    "
+        items = ([self.input.name] if self.input is not None else []) + [
+            _tree(t, inner) for t in self.terms
+        ]
+        return "ComposeSeq(\n" + "".join(f"{inner}{s},\n" for s in items) + f"{indent})"
+
+    def __repr__(self) -> str:
+        return self._tree("")
+
+
+class Join(Term):
+    """Two terms applied to the same input, their outputs combined (``Add``, ``HadamardProd``).
+
+    Example:
+        >>> import graphcore as gc, golgi as G
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+        >>> res = G.Add(G.I, G.L(G.ConsFC(G.WithShape(3))))
+        >>> res.fwd(x).shape
+        (None, 3)
+    """
+
+    def __init__(
+        self, kind: str, combine: Callable[[gc.Node, gc.Node], gc.Node], a: Any, b: Any
+    ) -> None:
+        self.kind = kind
+        self._combine = combine
+        self.branches: list[Term] = [_as_term(a, kind), _as_term(b, kind)]
+        self._cache: dict[int, tuple[gc.Node, gc.Node]] = {}
+
+    @property
+    def built(self) -> bool:
+        return all(not isinstance(t, Thunk) and getattr(t, "built", True) for t in self.branches)
+
+    def fwd(self, x: gc.Node) -> gc.Node:
+        hit = self._cache.get(id(x))
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        outs = []
+        for i, t in enumerate(self.branches):
+            if isinstance(t, Thunk):
+                t = self.branches[i] = t.build(x)
+            outs.append(t.fwd(x))
+        try:
+            out = self._combine(outs[0], outs[1])
+        except gc.ShapeError:
+            raise gc.ShapeError(
+                f"{self.kind} join: its branches give outputs of shapes "
+                f"{fmt_shape(outs[0].shape)} and {fmt_shape(outs[1].shape)} for input "
+                f"{x.describe()}; they must be equal (or broadcast), e.g. give both the same size"
+            ) from None
+        self._cache[id(x)] = (x, out)
+        return out
+
+    @property
+    def layers(self) -> list[Layer]:
+        return [la for t in self.branches for la in t.layers]
+
+    def _tree(self, indent: str) -> str:
+        inner = indent + "    "
+        a, b = (_tree(t, inner) for t in self.branches)
+        return f"{self.kind}(\n{inner}{a},\n{inner}{b},\n{indent})"
+
+    def __repr__(self) -> str:
+        return self._tree("")
+
+
+class Identity(Term):
+    """The identity term ``I``: ``I.fwd(x) is x`` (for residual joins: ``Add(I, block)``).
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(1.0); I.fwd(x) is x
+        True
+    """
+
+    def fwd(self, x: gc.Node) -> gc.Node:
+        return x
+
+    def __call__(self, x: gc.Node | None = None) -> Any:
+        return self if x is None else x  # Golgi writes I{}; I() is I
+
+    def __repr__(self) -> str:
+        return "I"
+
+
+I = Identity()
+
+
+def ComposeSeq(*terms: Any) -> Composition:
+    """Compose terms left to right; an input node first builds the layers right away.
+
+    Example:
+        >>> import graphcore as gc, golgi as G
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 784), gc.WithName("x"))
+        >>> ae = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(50), G.WithName("e"))),
+        ...                   G.L(G.ConsFC, G.WithShape(784), G.WithName("d")))
+        >>> [n.name for n in ae.model()]
+        ['e/W', 'e/b', 'd/W', 'd/b']
+    """
+    x = None
+    if terms and isinstance(terms[0], gc.Node):
+        x, terms = terms[0], terms[1:]
+    if not terms:
+        raise TypeError(
+            "ComposeSeq needs at least one term after the input: "
+            "ComposeSeq(x, L(ConsFC, WithShape(10)), ...)"
+        )
+    c = Composition(
+        [_as_term(t, f"ComposeSeq argument {i + 1 + (x is not None)}") for i, t in enumerate(terms)]
+    )
+    if x is not None:
+        c.fwd(x)
+    return c
+
+
+def Compose(a: Any, b: Any) -> Composition:
+    """``b`` after ``a``: ``Compose(a, b).fwd(x) == b(a(x))``; ``a`` may be the input node.
+
+    Example:
+        >>> import golgi as G
+        >>> len(G.Compose(G.L(G.ConsFC(G.WithShape(2))), G.L(G.ConsFC(G.WithShape(1)))).terms)
+        2
+    """
+    return ComposeSeq(a, b)
+
+
+def L(cons: Any, *opts: LayerOpt) -> Term:
+    """A delayed layer: ``L(ConsFC, opts...)`` (Golgi) or ``L(ConsFC(opts...))`` (the talk).
+
+    Example:
+        >>> import golgi as G
+        >>> G.L(G.ConsFC, G.WithShape(3)) == G.L(G.ConsFC(G.WithShape(3)))
+        True
+    """
+    if isinstance(cons, Term):
+        if opts:
+            raise TypeError(
+                f"L: options go inside the constructor; write L(ConsFC, opts...) or "
+                f"L(ConsFC(opts...)), not L({cons!r}, ...)"
+            )
+        return cons
+    if isinstance(cons, type) and issubclass(cons, Layer):
+        return Thunk(cons, opts)
+    if callable(cons):
+        if opts and isinstance(opts[0], gc.Node):
+            raise TypeError(
+                "L: a delayed layer gets its input later; leave the node out: L(ConsFC, opts...)"
+            )
+        t = cons(*opts)
+        if isinstance(t, Term):
+            return t
+        raise TypeError(f"L: {cons!r} did not return a layer constructor (got {t!r})")
+    raise TypeError(f"L takes a layer constructor such as ConsFC (and its options), got {cons!r}")
+
+
+def Apply(term: Any, x: gc.Node | Any) -> Any:
+    """``term`` applied to ``x``: the output node; if ``x`` is a term, their composition.
+
+    A thunk builds a new layer each time it is applied; to keep the layer, compose it
+    (``ComposeSeq(x, thunk)``) or construct it on the node (``ConsFC(x, ...)``).
+
+    Example:
+        >>> import graphcore as gc, golgi as G
+        >>> x = gc.NewConstant([[1.0, 2.0]])
+        >>> G.Apply(G.I, x) is x
+        True
+    """
+    t = _as_term(term, "Apply")
+    if isinstance(x, gc.Node):
+        return t.fwd(x)
+    return Compose(x, t)
+
+
+def Add(a: Any, b: Any) -> Join:
+    """Apply ``a`` and ``b`` to the same input and add the outputs (residual: ``Add(I, block)``).
+
+    Example:
+        >>> import golgi as G
+        >>> G.Add(G.I, G.L(G.ConsFC(G.WithShape(3)))).kind
+        'Add'
+    """
+    return Join("Add", gc.Add, a, b)
+
+
+def HadamardProd(a: Any, b: Any) -> Join:
+    """Apply ``a`` and ``b`` to the same input and multiply the outputs elementwise (gating).
+
+    Example:
+        >>> import golgi as G
+        >>> G.HadamardProd(G.I, G.I).kind
+        'HadamardProd'
+    """
+    return Join("HadamardProd", gc.HadamardProd, a, b)

@@ -1,0 +1,621 @@
+"""Terms and layers: the ``Layer`` base class, delayed constructors (``Thunk``), layer names.
+
+A *term* maps a graph node to a graph node (``term.fwd(x)``). Layers are terms that own
+learnables; a :class:`Thunk` is a layer constructor waiting for its input (``L(ConsFC(...))``);
+compositions and joins (``golgi.compose``) are terms made of terms.
+
+Example:
+    >>> import graphcore as gc, golgi as G
+    >>> g = gc.NewGraph()
+    >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 4), gc.WithName("x"))
+    >>> fc = G.ConsFC(x, G.WithShape(3), G.WithName("h"))
+    >>> fc
+    FC(name='h', size=3, activation=None, bias=True)
+    >>> [n.name for n in fc.model()], fc.fwd(x).shape
+    (['h/W', 'h/b'], (None, 3))
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+import graphcore as gc
+from graphcore.ops.base import building_in
+from graphcore.shapes import fmt_shape
+
+from .options import OPTION_NAMES, LayerOpt, fn_name
+
+__all__ = ["Term", "Layer", "Thunk", "is_activation_like", "layer_names"]
+
+
+class Term:
+    """Anything that maps a node to a node: a layer, a thunk, a composition, a join, ``I``.
+
+    Subclasses implement ``fwd``; the rest has sensible defaults for terms without learnables.
+
+    Example:
+        >>> import golgi as G
+        >>> isinstance(G.I, Term)
+        True
+    """
+
+    def fwd(self, x: gc.Node) -> gc.Node:
+        """Build (or reuse) the nodes computing this term on input ``x``; return the output."""
+        raise NotImplementedError
+
+    def __call__(self, x: gc.Node) -> gc.Node:
+        return self.fwd(x)
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The built layers of this term, flat, in order (empty before it is built)."""
+        return []
+
+    def model(self) -> list[gc.Node]:
+        """The learnables, in layer order (W then b within a layer), each once.
+
+        Example:
+            >>> import golgi as G
+            >>> G.I.model()
+            []
+        """
+        return list(self.named_learnables().values())
+
+    def named_learnables(self) -> dict[str, gc.Node]:
+        """Learnables keyed ``"<layer>/<param>"`` (the keys ``golgi.save`` writes).
+
+        Example:
+            >>> import golgi as G
+            >>> G.I.named_learnables()
+            {}
+        """
+        out: dict[str, gc.Node] = {}
+        seen: set[int] = set()
+        for layer in self.layers:
+            for k, n in layer.named_learnables().items():
+                if id(n) not in seen:  # a weight shared by two layers is listed once
+                    seen.add(id(n))
+                    out[k] = n
+        return out
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Non-learnable arrays to save (e.g. batch norm running statistics), keyed by layer.
+
+        Example:
+            >>> import golgi as G
+            >>> G.I.state()
+            {}
+        """
+        out: dict[str, np.ndarray] = {}
+        for layer in self.layers:
+            out.update(layer.state())
+        return out
+
+    def load_state(self, d: dict[str, np.ndarray]) -> None:
+        """Copy saved non-learnable arrays back (keys as ``state()`` gives them)."""
+        for layer in self.layers:
+            mine = {k: v for k, v in d.items() if k.startswith(layer.name + "/")}
+            if mine:
+                layer.load_state(mine)
+
+    def param_count(self) -> int:
+        """Number of learnable scalars.
+
+        Example:
+            >>> import golgi as G
+            >>> G.I.param_count()
+            0
+        """
+        return sum(int(np.prod(n.shape)) for n in self.model())
+
+    def describe(self) -> list[dict[str, Any]]:
+        """A plain description of every layer (kind, name, config, learnable shapes), for saving."""
+        return [layer.describe_layer() for layer in self.layers]
+
+    def summary(
+        self, input_shape: Sequence[int | None] | None = None, print_fn: Any = print
+    ) -> str:
+        """A Keras-like table of layers, output shapes (None batch) and parameter counts.
+
+        Prints it (with ``print_fn``; pass ``None`` to stay quiet) and returns the string.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> s = G.ConsFC(x, G.WithShape(2), G.WithName("out")).summary(print_fn=None)
+            >>> "Total params: 10" in s
+            True
+        """
+        from .summary import summarize
+
+        text = summarize(self, input_shape)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+
+# ----- layer names, unique per graph ----------------------------------------------------------
+
+_names: weakref.WeakKeyDictionary[gc.Graph, dict[str, Layer]] = weakref.WeakKeyDictionary()
+
+
+def layer_names(graph: gc.Graph) -> dict[str, Layer]:
+    """The layers built in ``graph``, by name.
+
+    Example:
+        >>> import graphcore as gc
+        >>> layer_names(gc.NewGraph())
+        {}
+    """
+    return dict(_names.get(graph, {}))
+
+
+def _claim(layer: Layer, wanted: str | None) -> str:
+    taken = _names.setdefault(layer.graph, {})
+    if wanted is not None:
+        other = taken.get(wanted)
+        if other is not None:
+            raise gc.GraphError(
+                f"{layer.cons_name}: graph {layer.graph.name!r} already has a layer named "
+                f"{wanted!r}: {other!r}; give the new {layer.kind} layer another name with "
+                f"WithName(...), or reuse the existing layer to share its weights"
+            )
+        name = wanted
+    else:
+        i = 1
+        while f"{layer.prefix}_{i}" in taken:
+            i += 1
+        name = f"{layer.prefix}_{i}"
+    taken[name] = layer
+    return name
+
+
+def _release(layer: Layer) -> None:
+    taken = _names.get(layer.graph)
+    if taken is not None and taken.get(layer.name) is layer:
+        del taken[layer.name]
+
+
+# ----- option checks shared by layers ---------------------------------------------------------
+
+
+def is_activation_like(fn: Any) -> str | None:
+    """Why ``fn`` is not usable as an activation, or None when it is.
+
+    An activation maps a node to a node of the same shape (``gc.Rectify``, ``gc.SoftMax``,
+    ``functools.partial(gc.LeakyRelu, alpha=0.2)``, or your own function of graphcore ops).
+
+    Example:
+        >>> import graphcore as gc, numpy as np
+        >>> is_activation_like(gc.Tanh) is None, is_activation_like(np.tanh) is None
+        (True, False)
+    """
+    if fn is None:
+        return None
+    if isinstance(fn, type) or not callable(fn):
+        return f"{fn!r} ({type(fn).__name__}) is not a function"
+    if isinstance(fn, np.ufunc):
+        return f"numpy's {fn.__name__} works on arrays, not graph nodes; use the graphcore op"
+    probe = gc.NewConstant(np.linspace(-1.0, 1.0, 6).reshape(2, 3), name="probe")
+    try:
+        out = fn(probe)  # graph-less constant in, graph-less node out: the graph is untouched
+    except Exception as e:  # noqa: BLE001 - any failure means "not an activation"
+        return f"calling it on a node fails ({type(e).__name__}: {e})"
+    if not isinstance(out, gc.Node):
+        return f"it returns {type(out).__name__}, not a graph node"
+    if out.shape != probe.shape:
+        return f"it changes the shape {fmt_shape(probe.shape)} to {fmt_shape(out.shape)}"
+    return None
+
+
+def _check_value(cls: type[Layer], who: str, kind: str, v: Any) -> Any:
+    if kind == "activation":
+        why = is_activation_like(v)
+        if why is not None:
+            raise TypeError(
+                f"{who}: WithActivation needs a graphcore activation (gc.Rectify, gc.Sigmoid, "
+                f"gc.Tanh, gc.SoftMax, gc.LeakyRelu, ...) or None, but {why}"
+            )
+    elif kind == "weights" and not isinstance(v, gc.Node):
+        arr = np.asarray(v)
+        if arr.dtype.kind not in "fiu":
+            raise TypeError(f"{who}: WithWeights takes a numeric array or a node, got {v!r}")
+        return arr
+    return v
+
+
+# ----- layers ---------------------------------------------------------------------------------
+
+
+class Layer(Term):
+    """Base class of layers: a term that owns learnables sized from its first input.
+
+    Using a layer:
+        ``ConsFC(x, opts...)`` builds the layer for input node ``x`` (not yet applied);
+        ``layer.fwd(x)`` builds its output node (same input node -> same output node; another
+        input node of the same graph -> new nodes, same weights); ``layer.model()`` lists the
+        learnables (W then b); ``named_learnables()`` keys them ``"<name>/W"``...
+
+    Writing a layer (see ``golgi/layers/fc.py`` for a complete one):
+
+    1. Subclass ``Layer``; set the class attributes ``kind`` (``"Conv"``), ``prefix`` (default
+       name stem: ``"conv"`` gives ``conv_1``, ``conv_2``...), ``options`` (the option kinds
+       it accepts, e.g. ``("name", "shape", "activation", "kernel")``; ``"name"`` is always
+       accepted) and ``defaults`` (kind -> value for options not given).
+    2. Override ``build(self, x)``: read options from ``self.opts`` (a dict kind -> value,
+       defaults filled in), check ``x`` (raise with ``self.error(...)``; the message then names
+       the layer), and create learnables with ``self.learnable("W", shape, init=...)`` (node
+       named ``"<layer>/W"``, in ``self.graph``, dtype ``self.dtype``) or share a node with
+       ``self.adopt("W", node)``. Non-learnable arrays to save go in ``self.add_state(key, arr)``.
+    3. Override ``forward(self, x)``: build and return the output node from graphcore ops
+       (``fwd`` adds caching and calls ``check_input`` first).
+    4. Optionally override ``check_input(self, x)`` (default: same rank, dtype and non-batch
+       sizes as the build input), ``output_shape(input_shape)`` (default: traced by building
+       ``forward`` on a detached placeholder) and ``config()`` (plain values for ``repr``,
+       ``summary`` and the saved model description; default: the options).
+    5. Add a constructor function with a docstring::
+
+           def ConsConv(x=None, *opts):
+               \"\"\"...\"\"\"
+               return Conv.cons(x, *opts)
+
+       Called with a node it builds the layer; called with options only it returns a
+       :class:`Thunk` for ``L(...)`` and ``ComposeSeq``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> class Scale(Layer):
+        ...     kind, prefix, options = "Scale", "scale", ("name",)
+        ...     def build(self, x):
+        ...         self.learnable("s", (1, x.shape[-1]), init=lambda dt, sh: np.ones(sh, dt.np))
+        ...     def forward(self, x):
+        ...         return x * self.params["s"]
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+        >>> s = Scale.cons(x); s.name, s.fwd(x).shape
+        ('scale_1', (None, 3))
+    """
+
+    kind: ClassVar[str] = "Layer"
+    prefix: ClassVar[str] = "layer"
+    options: ClassVar[tuple[str, ...]] = ("name",)
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    # ----- construction ------------------------------------------------------------------------
+    @classmethod
+    def cons_name_of(cls) -> str:
+        """The constructor's public name, e.g. ``"ConsFC"``."""
+        return f"Cons{cls.kind}"
+
+    @property
+    def cons_name(self) -> str:
+        """The constructor's public name, e.g. ``"ConsFC"``."""
+        return self.cons_name_of()
+
+    @classmethod
+    def accepted(cls) -> tuple[str, ...]:
+        """Option kinds this layer takes (``"name"`` always)."""
+        return ("name",) + tuple(k for k in cls.options if k != "name")
+
+    @classmethod
+    def parse_options(cls, opts: Sequence[Any]) -> dict[str, Any]:
+        """Check options and return kind -> value with defaults filled in (later ones win).
+
+        Raises ``TypeError`` naming the layer and the option for anything it does not take.
+
+        Example:
+            >>> Layer.parse_options([])
+            {}
+        """
+        got: dict[str, Any] = {}
+        who = cls.cons_name_of()
+        for o in opts:
+            if isinstance(o, LayerOpt) and o.kind == "name":
+                who = f"{cls.cons_name_of()} (layer {o.value!r})"
+        accepted = cls.accepted()
+        for o in opts:
+            if not isinstance(o, LayerOpt):
+                hint = ""
+                if isinstance(o, gc.Node):
+                    hint = "; the input node goes first: ConsX(x, options...)"
+                elif type(o).__module__.startswith("graphcore"):
+                    hint = "; use golgi's options (G.WithShape, G.WithName...), not graphcore's"
+                raise TypeError(f"{who}: {o!r} is not a layer option{hint}")
+            if o.kind not in accepted:
+                takes = ", ".join(OPTION_NAMES.get(k, k) for k in accepted)
+                raise TypeError(
+                    f"{who} does not take {OPTION_NAMES.get(o.kind, o.kind)}; it takes {takes}"
+                )
+            got[o.kind] = _check_value(cls, who, o.kind, o.value)
+        out = {k: v for k, v in cls.defaults.items() if k in accepted}
+        out.update(got)
+        return out
+
+    @classmethod
+    def cons(cls, x: Any = None, *opts: Any) -> Any:
+        """Build the layer for node ``x``; without a node, return a :class:`Thunk`.
+
+        Example:
+            >>> Layer.cons()
+            L(ConsLayer())
+        """
+        if isinstance(x, gc.Node):
+            return cls(x, *opts)
+        if x is None:
+            return Thunk(cls, opts)
+        if isinstance(x, LayerOpt):
+            return Thunk(cls, (x, *opts))
+        raise TypeError(
+            f"{cls.cons_name_of()}: the first argument must be the input node or an option, "
+            f"got {type(x).__name__}; give a graph node (gc.NewMatrix(...)) or leave it out "
+            f"to get a delayed constructor for L(...)"
+        )
+
+    def __init__(self, x: gc.Node, *opts: LayerOpt) -> None:
+        if not isinstance(x, gc.Node):
+            raise TypeError(f"{self.cons_name}: the input must be a graph node, got {x!r}")
+        self.opts: dict[str, Any] = self.parse_options(opts)
+        self.name: str = self.opts.get("name") or self.cons_name  # provisional, for messages
+        if x.graph is None:
+            raise gc.GraphError(
+                f"{self.cons_name}: {x.describe()} belongs to no graph; build the "
+                f"layer on an input node of a graph (gc.NewMatrix(g, ...))"
+            )
+        self.graph: gc.Graph = x.graph
+        self.input_shape: tuple[int | None, ...] = tuple(x.shape)
+        self.input_dtype: gc.Dtype = x.dtype
+        self.dtype: gc.Dtype = x.dtype
+        self.params: dict[str, gc.Node] = {}
+        self._state: dict[str, np.ndarray] = {}
+        self._cache: dict[int, tuple[gc.Node, gc.Node]] = {}
+        self.check_input(x)
+        self.name = _claim(self, self.opts.get("name"))
+        try:
+            self.build(x)
+        except BaseException:
+            _release(self)
+            raise
+
+    # ----- for subclasses ------------------------------------------------------------------------
+    def build(self, x: gc.Node) -> None:
+        """Create the learnables for input ``x`` (override)."""
+
+    def forward(self, x: gc.Node) -> gc.Node:
+        """Build the output node for input ``x`` (override)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
+
+    def error(self, msg: str, cls: type[Exception] = gc.ShapeError) -> Exception:
+        """An exception whose message starts with the constructor and the layer's name.
+
+        Example:
+            >>> str(Layer.__new__(Layer).error("bad", ValueError)).startswith("ConsLayer")
+            True
+        """
+        name = getattr(self, "name", None)
+        who = (
+            self.cons_name
+            if name in (None, self.cons_name)
+            else (f"{self.cons_name} (layer {name!r})")
+        )
+        return cls(f"{who}: {msg}")
+
+    def check_input(self, x: gc.Node) -> None:
+        """Raise unless ``x`` fits the shapes and dtype this layer was built for."""
+        want = self.input_shape
+        if x.dtype != self.input_dtype:
+            raise self.error(
+                f"was built for {self.input_dtype} inputs, got {x.describe()}", gc.DtypeError
+            )
+        if len(x.shape) != len(want) or any(
+            a is not None and b is not None and a != b
+            for a, b in zip(x.shape[1:], want[1:], strict=True)
+        ):
+            raise self.error(
+                f"was built for inputs of shape {fmt_shape(want)}, got {x.describe()}; only "
+                f"the batch dimension (0) may differ"
+            )
+
+    def learnable(
+        self,
+        key: str,
+        shape: Sequence[int],
+        init: Callable[..., Any] | None = None,
+        value: Any = None,
+        dtype: gc.Dtype | None = None,
+    ) -> gc.Node:
+        """Create a learnable node ``"<layer>/<key>"`` from an initializer or a value.
+
+        Example:
+            >>> Layer.learnable.__name__
+            'learnable'
+        """
+        dt = dtype or self.dtype
+        opts = [gc.WithShape(*shape), gc.WithName(f"{self.name}/{key}")]
+        if value is not None:
+            arr = np.asarray(value)
+            if arr.shape != tuple(shape):
+                raise self.error(
+                    f"{key} must have shape {fmt_shape(tuple(shape))}, got an array of shape "
+                    f"{fmt_shape(arr.shape)}"
+                )
+            opts.append(gc.WithValue(arr.astype(dt.np)))
+        elif init is not None:
+            opts.append(gc.WithInit(init))
+        else:
+            raise self.error(f"learnable {key!r} needs an initializer or a value", TypeError)
+        node = gc.NewTensor(self.graph, dt, len(shape), *opts)
+        self.params[key] = node
+        return node
+
+    def adopt(self, key: str, node: gc.Node, shape: Sequence[int]) -> gc.Node:
+        """Use an existing node as learnable ``key`` (weight sharing); checks its shape.
+
+        Example:
+            >>> Layer.adopt.__name__
+            'adopt'
+        """
+        if tuple(node.shape) != tuple(shape):
+            raise self.error(
+                f"{key} must have shape {fmt_shape(tuple(shape))}, got {node.describe()}"
+            )
+        if node.dtype != self.dtype:
+            raise self.error(f"{key} must be {self.dtype}, got {node.describe()}", gc.DtypeError)
+        if node.graph is not self.graph:
+            raise self.error(f"{key} {node.describe()} belongs to another graph", gc.GraphError)
+        self.params[key] = node
+        return node
+
+    def add_state(self, key: str, array: np.ndarray) -> np.ndarray:
+        """Register a non-learnable array saved as ``state/<layer>/<key>`` and restored in place.
+
+        Example:
+            >>> Layer.add_state.__name__
+            'add_state'
+        """
+        self._state[key] = array
+        return array
+
+    # ----- using a layer -------------------------------------------------------------------------
+    def fwd(self, x: gc.Node) -> gc.Node:
+        """The output node for input ``x`` (cached per input node; weights shared across inputs).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> fc = G.ConsFC(x, G.WithShape(1)); fc.fwd(x) is fc.fwd(x)
+            True
+        """
+        if not isinstance(x, gc.Node):
+            raise self.error(f"fwd takes a graph node, got {type(x).__name__}", TypeError)
+        hit = self._cache.get(id(x))
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        if x.graph is not None and x.graph is not self.graph:
+            raise self.error(
+                f"input {x.name!r} belongs to another graph ({x.graph!r}) than this layer's "
+                f"weights ({self.graph!r}); build the input in the layer's graph, or build a "
+                f"new layer in the input's graph",
+                gc.GraphError,
+            )
+        self.check_input(x)
+        out = self.forward(x)
+        self._cache[id(x)] = (x, out)
+        return out
+
+    @property
+    def layers(self) -> list[Layer]:
+        return [self]
+
+    def named_learnables(self) -> dict[str, gc.Node]:
+        return {f"{self.name}/{k}": n for k, n in self.params.items()}
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {f"{self.name}/{k}": v for k, v in self._state.items()}
+
+    def load_state(self, d: dict[str, np.ndarray]) -> None:
+        for k, v in d.items():
+            short = k[len(self.name) + 1 :] if k.startswith(self.name + "/") else k
+            if short not in self._state:
+                raise KeyError(f"layer {self.name!r} has no state {short!r}")
+            np.copyto(self._state[short], v)  # in place: nodes built earlier keep reading it
+
+    def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """The output shape for an input shape (``None`` for a free batch).
+
+        The default traces ``forward`` on a detached placeholder (no node enters the graph).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> G.ConsFC(x, G.WithShape(5)).output_shape((None, 2))
+            (None, 5)
+        """
+        probe = gc.Node(None, None, (), tuple(input_shape), self.input_dtype, name="probe")
+        with building_in(None):
+            return tuple(self.forward(probe).shape)
+
+    def config(self) -> dict[str, Any]:
+        """Options as plain values (for repr, summary and the saved description)."""
+        out: dict[str, Any] = {"name": self.name}
+        for k, v in self.opts.items():
+            if k in ("name", "weights"):
+                continue
+            if k in ("activation", "init"):
+                v = fn_name(v)
+            elif isinstance(v, gc.Dtype):
+                v = str(v)
+            out[k] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def describe_layer(self) -> dict[str, Any]:
+        """Kind, name, config and learnable/state shapes and dtypes, as plain values."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "config": self.config(),
+            "learnables": {k: [list(n.shape), str(n.dtype)] for k, n in self.params.items()},
+            "state": {k: [list(v.shape), str(v.dtype)] for k, v in self._state.items()},
+        }
+
+    def __repr__(self) -> str:
+        parts = []
+        for k, v in self.config().items():
+            bare = k in ("activation", "init", "dtype") and isinstance(v, str)
+            parts.append(f"{k}={v if bare else repr(tuple(v) if isinstance(v, list) else v)}")
+        return f"{self.kind}({', '.join(parts)})"
+
+
+class Thunk(Term):
+    """A delayed layer constructor: ``ConsFC(WithShape(250))`` without an input node.
+
+    Applied to a node it builds a NEW layer sized from that node, then applies it; a
+    composition keeps the layer it built, so use thunks inside ``ComposeSeq``.
+
+    Example:
+        >>> import golgi as G
+        >>> t = G.L(G.ConsFC, G.WithShape(250), G.WithName("e1"))
+        >>> t
+        L(ConsFC(WithShape(250), WithName('e1')))
+        >>> t == G.L(G.ConsFC(G.WithShape(250), G.WithName("e1")))
+        True
+    """
+
+    def __init__(self, cls: type[Layer], opts: Sequence[Any]) -> None:
+        cls.parse_options(opts)  # fail now, where the user wrote the options
+        self.cls = cls
+        self.opts = tuple(opts)
+
+    def build(self, x: gc.Node) -> Layer:
+        """Construct the layer for input ``x`` (not applied).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> G.ConsFC(G.WithShape(3)).build(x).model()[0].shape
+            (2, 3)
+        """
+        return self.cls(x, *self.opts)
+
+    def fwd(self, x: gc.Node) -> gc.Node:
+        return self.build(x).fwd(x)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Thunk)
+            and other.cls is self.cls
+            and len(other.opts) == len(self.opts)
+            and all(repr(a) == repr(b) for a, b in zip(self.opts, other.opts, strict=True))
+        )
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"L({self.cls.cons_name_of()}({', '.join(repr(o) for o in self.opts)}))"

@@ -1,0 +1,1 @@
+"""golgi's layers, one module each; their constructors are re-exported from ``golgi``."""

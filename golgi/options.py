@@ -1,0 +1,342 @@
+"""Layer construction options, Golgi style: ``ConsFC(x, WithShape(250), WithName("e1"))``.
+
+Each option is a small value (:class:`LayerOpt`) naming its kind and carrying plain data.
+Layers declare the kinds they accept (``Layer.options``); a layer given an option it does not
+take raises a ``TypeError`` that names the layer and the option. Values that need the layer to
+be judged (is this an activation? does this weight fit?) are checked by the layer, so the
+message can name it.
+
+Example:
+    >>> import graphcore as gc
+    >>> WithShape(250), WithActivation(gc.Rectify)
+    (WithShape(250), WithActivation(Rectify))
+    >>> WithSize(10).kind == WithShape(10).kind
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "LayerOpt",
+    "WithShape",
+    "WithSize",
+    "WithName",
+    "WithActivation",
+    "WithBias",
+    "WithInit",
+    "WithWeights",
+    "WithKernelShape",
+    "WithPad",
+    "WithStride",
+    "WithDilation",
+    "WithProbability",
+    "WithEps",
+    "WithMomentum",
+    "ToShape",
+    "WithClasses",
+    "WithOneHotInput",
+    "Of",
+    "OPTION_NAMES",
+    "fn_name",
+]
+
+# kind -> the builder users write; used in repr and in "it takes ..." messages
+OPTION_NAMES: dict[str, str] = {
+    "shape": "WithShape",
+    "name": "WithName",
+    "activation": "WithActivation",
+    "bias": "WithBias",
+    "init": "WithInit",
+    "weights": "WithWeights",
+    "kernel": "WithKernelShape",
+    "pad": "WithPad",
+    "stride": "WithStride",
+    "dilation": "WithDilation",
+    "probability": "WithProbability",
+    "eps": "WithEps",
+    "momentum": "WithMomentum",
+    "to_shape": "ToShape",
+    "classes": "WithClasses",
+    "onehot": "WithOneHotInput",
+    "dtype": "Of",
+}
+
+
+def fn_name(fn: Any) -> str:
+    """A short readable name for a function, partial or initializer (for reprs).
+
+    Example:
+        >>> import graphcore as gc
+        >>> fn_name(gc.Rectify), fn_name(None)
+        ('Rectify', 'None')
+    """
+    if fn is None:
+        return "None"
+    if isinstance(fn, functools.partial):
+        args = [repr(a) for a in fn.args] + [f"{k}={v!r}" for k, v in fn.keywords.items()]
+        return f"{fn_name(fn.func)}({', '.join(args)})"
+    name = getattr(fn, "__name__", None)
+    if isinstance(name, str):
+        return name
+    return repr(fn)
+
+
+@dataclass(frozen=True)
+class LayerOpt:
+    """One layer option; build it with ``WithShape``, ``WithName``, ``WithActivation``, ...
+
+    Example:
+        >>> WithName("e1")
+        WithName('e1')
+        >>> WithName("e1").kind, WithName("e1").value
+        ('name', 'e1')
+    """
+
+    kind: str
+    value: Any
+
+    def __repr__(self) -> str:
+        builder = OPTION_NAMES.get(self.kind, self.kind)
+        v = self.value
+        if self.kind == "activation" or self.kind == "init":
+            return f"{builder}({fn_name(v)})"
+        if self.kind == "onehot":
+            return f"{builder}()"
+        if self.kind == "weights":
+            shape = getattr(v, "shape", None)
+            return f"{builder}(<{type(v).__name__} of shape {shape}>)"
+        if isinstance(v, tuple):
+            return f"{builder}({', '.join(repr(d) for d in v)})"
+        return f"{builder}({v!r})"
+
+
+def _dims(what: str, dims: tuple[Any, ...], allow_none: bool = False) -> tuple[Any, ...]:
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    for d in dims:
+        if d is None and allow_none:
+            continue
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise TypeError(f"{what} takes ints{' or None' if allow_none else ''}, got {dims!r}")
+    return tuple(dims)
+
+
+def _pair(what: str, args: tuple[Any, ...], minimum: int) -> tuple[int, int]:
+    dims = _dims(what, args)
+    if len(dims) == 1:
+        dims = (dims[0], dims[0])
+    if len(dims) != 2 or any(d < minimum for d in dims):
+        raise ValueError(f"{what} takes one or two ints >= {minimum}, got {args!r}")
+    return (int(dims[0]), int(dims[1]))
+
+
+def WithShape(*dims: int) -> LayerOpt:
+    """The layer's output size, e.g. the number of units of an FC layer (``WithSize`` alias).
+
+    Example:
+        >>> WithShape(250).value
+        (250,)
+    """
+    d = _dims("WithShape", dims)
+    if not d or any(x <= 0 for x in d):
+        raise ValueError(f"WithShape takes positive sizes, got {dims!r}")
+    return LayerOpt("shape", d)
+
+
+WithSize = WithShape
+
+
+def WithName(name: str) -> LayerOpt:
+    """The layer's name; its learnables are named ``<name>/W``, ``<name>/b``.
+
+    Example:
+        >>> WithName("e1").value
+        'e1'
+    """
+    if not isinstance(name, str) or not name or "/" in name:
+        raise TypeError(f"WithName takes a non-empty string without '/', got {name!r}")
+    return LayerOpt("name", name)
+
+
+def WithActivation(fn: Callable[..., Any] | None) -> LayerOpt:
+    """The activation applied to the layer's output: ``gc.Rectify``, ``gc.Sigmoid``, ... or None.
+
+    The layer checks the value when it is constructed (so the error can name the layer): it
+    must map a node to a node of the same shape, as every graphcore activation does.
+
+    Example:
+        >>> import graphcore as gc
+        >>> WithActivation(gc.Tanh)
+        WithActivation(Tanh)
+    """
+    return LayerOpt("activation", fn)
+
+
+def WithBias(on: bool) -> LayerOpt:
+    """Whether the layer adds a learned bias (on by default for FC).
+
+    Example:
+        >>> WithBias(False).value
+        False
+    """
+    if not isinstance(on, bool):
+        raise TypeError(f"WithBias takes True or False, got {on!r}")
+    return LayerOpt("bias", on)
+
+
+def WithInit(initializer: Callable[..., Any]) -> LayerOpt:
+    """The weights' initializer, e.g. ``gc.GlorotN(1.0)`` (FC's default is ``GlorotU(1.0)``).
+
+    Example:
+        >>> WithInit(lambda dt, shape: None).kind
+        'init'
+    """
+    if not callable(initializer):
+        raise TypeError(
+            f"WithInit takes an initializer such as gc.GlorotN(1.0), got {initializer!r}"
+        )
+    return LayerOpt("init", initializer)
+
+
+def WithWeights(weights: Any) -> LayerOpt:
+    """Use these weights: an array (copied into a new learnable) or a node (shared, e.g. tied).
+
+    Example:
+        >>> import numpy as np
+        >>> WithWeights(np.zeros((3, 2))).kind
+        'weights'
+    """
+    return LayerOpt("weights", weights)
+
+
+def WithKernelShape(*dims: int) -> LayerOpt:
+    """Kernel (window) height and width of a convolution or pooling layer.
+
+    Example:
+        >>> WithKernelShape(3, 3).value
+        (3, 3)
+    """
+    return LayerOpt("kernel", _pair("WithKernelShape", dims, 1))
+
+
+def WithPad(*dims: int) -> LayerOpt:
+    """Zero padding (height, width) of a convolution or pooling layer.
+
+    Example:
+        >>> WithPad(1).value
+        (1, 1)
+    """
+    return LayerOpt("pad", _pair("WithPad", dims, 0))
+
+
+def WithStride(*dims: int) -> LayerOpt:
+    """Stride (height, width) of a convolution or pooling layer.
+
+    Example:
+        >>> WithStride(2, 2).value
+        (2, 2)
+    """
+    return LayerOpt("stride", _pair("WithStride", dims, 1))
+
+
+def WithDilation(*dims: int) -> LayerOpt:
+    """Dilation (height, width) of a convolution layer.
+
+    Example:
+        >>> WithDilation(1, 1).value
+        (1, 1)
+    """
+    return LayerOpt("dilation", _pair("WithDilation", dims, 1))
+
+
+def WithProbability(p: float) -> LayerOpt:
+    """Drop probability of a dropout layer, in [0, 1).
+
+    Example:
+        >>> WithProbability(0.5).value
+        0.5
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= float(p) < 1.0:
+        raise ValueError(f"WithProbability takes a probability in [0, 1), got {p!r}")
+    return LayerOpt("probability", float(p))
+
+
+def WithEps(eps: float) -> LayerOpt:
+    """The small constant normalisation layers add to the variance.
+
+    Example:
+        >>> WithEps(1e-3).value
+        0.001
+    """
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not float(eps) > 0.0:
+        raise ValueError(f"WithEps takes a positive number, got {eps!r}")
+    return LayerOpt("eps", float(eps))
+
+
+def WithMomentum(m: float) -> LayerOpt:
+    """Momentum of batch norm's running statistics, in [0, 1].
+
+    Example:
+        >>> WithMomentum(0.9).value
+        0.9
+    """
+    if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0.0 <= float(m) <= 1.0:
+        raise ValueError(f"WithMomentum takes a number in [0, 1], got {m!r}")
+    return LayerOpt("momentum", float(m))
+
+
+def ToShape(*dims: int | None) -> LayerOpt:
+    """Target shape of a reshape, batch dimension included; ``None`` keeps the input's batch.
+
+    One entry may be ``-1`` (inferred from the others).
+
+    Example:
+        >>> ToShape(None, 784).value
+        (None, 784)
+    """
+    d = _dims("ToShape", dims, allow_none=True)
+    if not d:
+        raise ValueError("ToShape needs at least one dimension")
+    if sum(1 for x in d if x == -1) > 1 or any(x is not None and x < -1 for x in d):
+        raise ValueError(f"ToShape takes sizes >= 0, None and at most one -1, got {dims!r}")
+    return LayerOpt("to_shape", d)
+
+
+def WithClasses(n: int) -> LayerOpt:
+    """Number of classes (rows of an embedding table).
+
+    Example:
+        >>> WithClasses(10).value
+        10
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"WithClasses takes a positive int, got {n!r}")
+    return LayerOpt("classes", n)
+
+
+def WithOneHotInput() -> LayerOpt:
+    """Embedding: the input is one-hot rows (batch, classes), multiplied by the table.
+
+    Example:
+        >>> WithOneHotInput().value
+        True
+    """
+    return LayerOpt("onehot", True)
+
+
+def Of(dtype: Any) -> LayerOpt:
+    """The dtype of a layer's learnables where the input does not fix it (embedding by index).
+
+    Example:
+        >>> import graphcore as gc
+        >>> Of(gc.Float64).value
+        Float64
+    """
+    from graphcore import as_dtype
+
+    return LayerOpt("dtype", as_dtype(dtype))

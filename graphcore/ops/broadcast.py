@@ -1,0 +1,368 @@
+"""Gorgonia's explicit broadcasting ops, for porting Gorgonia code: ``BroadcastAdd(a, b, leftAxes,
+rightAxes)`` and friends.
+
+``leftAxes`` names the axes along which the left operand ``a`` is repeated to match ``b``, and
+``rightAxes`` those along which ``b`` is repeated to match ``a``. An operand of lower rank gets
+new size-1 axes at those positions; an operand of full rank must already have size 1 there.
+Every other axis must match exactly (no implicit broadcasting, as in Gorgonia; a scalar
+operand is the exception). The operands are then reshaped (no copy) and combined with the
+numpy-broadcasting ops (``Add``, ``Lt``, ...), so gradients are the usual sums over the
+broadcast axes.
+
+Example:
+    >>> import graphcore as gc
+    >>> g = gc.NewGraph()
+    >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 250), gc.WithName("x"))
+    >>> b = gc.NewVector(g, gc.Float32, gc.WithShape(250), gc.WithName("b"))
+    >>> gc.BroadcastAdd(x, b, None, [0]).shape          # b is added to every row
+    (None, 250)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..graph import Node, as_node
+from ..shapes import Shape, fmt_shape
+from .arith import Add, HadamardDiv, HadamardProd, Pow, Sub
+from .compare import Eq, Gt, Gte, Lt, Lte, Ne
+from .shape import Reshape
+
+__all__ = [
+    "BroadcastAdd",
+    "BroadcastSub",
+    "BroadcastHadamardProd",
+    "BroadcastHadamardDiv",
+    "BroadcastPow",
+    "BroadcastLt",
+    "BroadcastGt",
+    "BroadcastLte",
+    "BroadcastGte",
+    "BroadcastEq",
+    "BroadcastNe",
+    "broadcast_pair",
+]
+
+Axes = Iterable[int] | int | bytes | None
+
+
+def _is_int(a: Any) -> bool:
+    return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+
+
+def _axis_list(name: str, which: str, axes: Axes) -> list[int]:
+    if axes is None:
+        return []
+    if _is_int(axes):
+        return [int(axes)]  # type: ignore[arg-type]
+    items = list(axes) if isinstance(axes, (list, tuple, bytes, range, np.ndarray)) else None
+    if items is None or not all(_is_int(a) for a in items):
+        raise TypeError(f"{name}: {which} must be a list of axes (ints) or None, got {axes!r}")
+    out = [int(a) for a in items]
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{name}: {which} {out} repeats an axis")
+    return out
+
+
+def _expanded(shape: Shape, axes: list[int], ndim: int) -> Shape | None:
+    """``shape`` with size-1 axes at ``axes`` (positions in an ``ndim``-D result), or ``None``
+    when that cannot make an ``ndim``-D shape."""
+    pos = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            return None
+        pos.append(a % ndim)
+    if len(shape) == ndim:
+        return shape if all(shape[p] == 1 for p in pos) else None
+    if len(shape) + len(pos) != ndim:
+        return None
+    it = iter(shape)
+    return tuple(1 if i in pos else next(it) for i in range(ndim))
+
+
+def _plan(name: str, a: Node, b: Node, left: list[int], right: list[int]) -> tuple[Shape, Shape]:
+    """The shapes to give ``a`` and ``b`` so numpy broadcasting does what the axes say."""
+    both = set(left) & set(right)
+    if both:
+        raise ShapeError(
+            f"{name}: axis {min(both)} is in both leftAxes {left} and rightAxes {right}; an "
+            f"axis is repeated on one side, to match the other operand"
+        )
+    na, nb = len(a.shape), len(b.shape)
+    why = ""
+    for ndim in dict.fromkeys((max(na, nb), max(na + len(left), nb + len(right)))):
+        sa, sb = _expanded(a.shape, left, ndim), _expanded(b.shape, right, ndim)
+        if sa is None or sb is None:
+            continue
+        lpos, rpos = {x % ndim for x in left}, {x % ndim for x in right}
+        for i, (da, db) in enumerate(zip(sa, sb, strict=True)):
+            if i in lpos or i in rpos or da == db or da is None or db is None:
+                continue
+            why = (
+                f"; after broadcasting, axis {i} still differs ({da} vs {db}): name it in "
+                f"leftAxes or rightAxes if the size-1 operand should be repeated along it"
+            )
+            break
+        else:
+            return sa, sb
+    raise ShapeError(
+        f"{name}: cannot broadcast {a.describe()} along leftAxes {left} and {b.describe()} "
+        f"along rightAxes {right}{why}. Each named axis is one where that operand is repeated "
+        f"to match the other: a lower-rank operand gets a new axis there, a full-rank one "
+        f"must have size 1 there"
+    )
+
+
+def _reshaped(name: str, x: Node, shape: Shape) -> Node:
+    if shape == x.shape:
+        return x
+    if any(d is None for d in shape[1:]):
+        raise ShapeError(
+            f"{name}: broadcasting {x.describe()} to {fmt_shape(shape)} would move its free "
+            f"(None) dimension away from axis 0, which Reshape cannot keep; broadcast along "
+            f"axes after the batch axis"
+        )
+    return Reshape(x, shape)
+
+
+def broadcast_pair(
+    a: Any, b: Any, leftAxes: Axes = None, rightAxes: Axes = None, name: str = "Broadcast"
+) -> tuple[Node, Node]:
+    """Gorgonia's ``Broadcast(a, b, NewBroadcastPattern(leftAxes, rightAxes))``: the two
+    operands reshaped (size-1 axes inserted) so that numpy broadcasting repeats ``a`` along
+    ``leftAxes`` and ``b`` along ``rightAxes``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> a, b = broadcast_pair(gc.NewConstant([1.0, 2.0]), gc.NewConstant([1.0, 2.0, 3.0]),
+        ...                       [1], [0])
+        >>> a.shape, b.shape
+        ((2, 1), (1, 3))
+    """
+    like = next((v for v in (a, b) if isinstance(v, Node) and v.dtype.is_float), None)
+    a, b = as_node(a, like), as_node(b, like)
+    left = _axis_list(name, "leftAxes", leftAxes)
+    right = _axis_list(name, "rightAxes", rightAxes)
+    if a.shape == b.shape:  # as Golgi's generated wrappers: nothing to broadcast
+        return a, b
+    if (a.ndim == 0 and not left) or (b.ndim == 0 and not right):
+        return a, b
+    sa, sb = _plan(name, a, b, left, right)
+    return _reshaped(name, a, sa), _reshaped(name, b, sb)
+
+
+def _check_ret_same(name: str, retSame: Any) -> None:
+    # Gorgonia's retSame is always a bool, so anything else here is an axes list put third
+    if not isinstance(retSame, (bool, np.bool_)):
+        raise TypeError(
+            f"{name}: the third argument is retSame (True/False), got {retSame!r}; the call is "
+            f"{name}(a, b, retSame, leftAxes, rightAxes) as in Gorgonia, or pass leftAxes= and "
+            f"rightAxes= by keyword"
+        )
+
+
+def BroadcastAdd(a: Any, b: Any, leftAxes: Axes = None, rightAxes: Axes = None) -> Node:
+    """Elementwise ``a + b``, repeating ``a`` along ``leftAxes`` and ``b`` along ``rightAxes``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
+        >>> gc.BroadcastAdd(x, v, None, [0]).shape
+        (3, 4)
+    """
+    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastAdd")
+    return Add(x, y)
+
+
+def BroadcastSub(a: Any, b: Any, leftAxes: Axes = None, rightAxes: Axes = None) -> Node:
+    """Elementwise ``a - b``, repeating ``a`` along ``leftAxes`` and ``b`` along ``rightAxes``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
+        >>> gc.BroadcastSub(v, x, [0], None).shape
+        (3, 4)
+    """
+    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastSub")
+    return Sub(x, y)
+
+
+def BroadcastHadamardProd(a: Any, b: Any, leftAxes: Axes = None, rightAxes: Axes = None) -> Node:
+    """Elementwise ``a * b``, repeating ``a`` along ``leftAxes`` and ``b`` along ``rightAxes``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
+        >>> gc.BroadcastHadamardProd(x, v, None, [0]).shape
+        (3, 4)
+    """
+    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastHadamardProd")
+    return HadamardProd(x, y)
+
+
+def BroadcastHadamardDiv(a: Any, b: Any, leftAxes: Axes = None, rightAxes: Axes = None) -> Node:
+    """Elementwise ``a / b``, repeating ``a`` along ``leftAxes`` and ``b`` along ``rightAxes``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
+        >>> gc.BroadcastHadamardDiv(x, gc.NewConstant([1.0, 2.0, 3.0]), None, [1]).shape
+        (3, 4)
+    """
+    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastHadamardDiv")
+    return HadamardDiv(x, y)
+
+
+def BroadcastPow(a: Any, b: Any, leftAxes: Axes = None, rightAxes: Axes = None) -> Node:
+    """Elementwise ``a ** b``, repeating ``a`` along ``leftAxes`` and ``b`` along ``rightAxes``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
+        >>> gc.BroadcastPow(x, v, None, [0]).shape
+        (3, 4)
+    """
+    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastPow")
+    return Pow(x, y)
+
+
+def BroadcastLt(
+    a: Any,
+    b: Any,
+    retSame: bool = False,
+    leftAxes: Axes = None,
+    rightAxes: Axes = None,
+    *,
+    ret_same: bool | None = None,
+) -> Node:
+    """Elementwise ``a < b`` after repeating ``a`` along ``leftAxes`` and ``b`` along
+    ``rightAxes``; Bool, or 0/1 in the operands' dtype with ``retSame=True``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
+        >>> gc.BroadcastLt(x, v, False, None, [0]).dtype
+        Bool
+    """
+    _check_ret_same("BroadcastLt", retSame)
+    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastLt")
+    return Lt(x, y, retSame or None, ret_same=ret_same)
+
+
+def BroadcastGt(
+    a: Any,
+    b: Any,
+    retSame: bool = False,
+    leftAxes: Axes = None,
+    rightAxes: Axes = None,
+    *,
+    ret_same: bool | None = None,
+) -> Node:
+    """Elementwise ``a > b`` after repeating ``a`` along ``leftAxes`` and ``b`` along
+    ``rightAxes``; Bool, or 0/1 in the operands' dtype with ``retSame=True``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
+        >>> gc.BroadcastGt(x, v, True, None, [0]).dtype
+        Float64
+    """
+    _check_ret_same("BroadcastGt", retSame)
+    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastGt")
+    return Gt(x, y, retSame or None, ret_same=ret_same)
+
+
+def BroadcastLte(
+    a: Any,
+    b: Any,
+    retSame: bool = False,
+    leftAxes: Axes = None,
+    rightAxes: Axes = None,
+    *,
+    ret_same: bool | None = None,
+) -> Node:
+    """Elementwise ``a <= b`` after repeating ``a`` along ``leftAxes`` and ``b`` along
+    ``rightAxes``; Bool, or 0/1 in the operands' dtype with ``retSame=True``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
+        >>> gc.BroadcastLte(x, v, rightAxes=[0]).dtype
+        Bool
+    """
+    _check_ret_same("BroadcastLte", retSame)
+    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastLte")
+    return Lte(x, y, retSame or None, ret_same=ret_same)
+
+
+def BroadcastGte(
+    a: Any,
+    b: Any,
+    retSame: bool = False,
+    leftAxes: Axes = None,
+    rightAxes: Axes = None,
+    *,
+    ret_same: bool | None = None,
+) -> Node:
+    """Elementwise ``a >= b`` after repeating ``a`` along ``leftAxes`` and ``b`` along
+    ``rightAxes``; Bool, or 0/1 in the operands' dtype with ``retSame=True``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
+        >>> gc.BroadcastGte(v, x, False, [0]).dtype
+        Bool
+    """
+    _check_ret_same("BroadcastGte", retSame)
+    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastGte")
+    return Gte(x, y, retSame or None, ret_same=ret_same)
+
+
+def BroadcastEq(
+    a: Any,
+    b: Any,
+    retSame: bool = False,
+    leftAxes: Axes = None,
+    rightAxes: Axes = None,
+    *,
+    ret_same: bool | None = None,
+) -> Node:
+    """Elementwise ``a == b`` after repeating ``a`` along ``leftAxes`` and ``b`` along
+    ``rightAxes``; Bool, or 0/1 in the operands' dtype with ``retSame=True``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
+        >>> gc.BroadcastEq(x, v, True, None, [0]).dtype
+        Float64
+    """
+    _check_ret_same("BroadcastEq", retSame)
+    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastEq")
+    return Eq(x, y, retSame or None, ret_same=ret_same)
+
+
+def BroadcastNe(
+    a: Any,
+    b: Any,
+    retSame: bool = False,
+    leftAxes: Axes = None,
+    rightAxes: Axes = None,
+    *,
+    ret_same: bool | None = None,
+) -> Node:
+    """Elementwise ``a != b`` after repeating ``a`` along ``leftAxes`` and ``b`` along
+    ``rightAxes``; Bool, or 0/1 in the operands' dtype with ``retSame=True``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
+        >>> gc.BroadcastNe(x, v, ret_same=True, rightAxes=[0]).dtype
+        Float64
+    """
+    _check_ret_same("BroadcastNe", retSame)
+    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastNe")
+    return Ne(x, y, retSame or None, ret_same=ret_same)

@@ -1,0 +1,547 @@
+"""Fused, numerically stable losses on logits: ``SoftmaxCrossEntropy`` and
+``SigmoidBinaryCrossEntropy``.
+
+Each loss is one node whose gradient is one fused node, computed in a few passes over memory
+with scratch buffers made once per plan. Both stay finite and exact for logits of any size
+(±1000 included): softmax is shifted by the row maximum, and the sigmoid loss uses
+``max(z, 0) - z*t + log1p(exp(-|z|))``.
+
+Example:
+    >>> import numpy as np, graphcore as gc
+    >>> g = gc.NewGraph()
+    >>> z = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("z"))
+    >>> y = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("y"))
+    >>> cost = gc.SoftmaxCrossEntropy(z, y)
+    >>> gc.Let(z, [[1000.0, -1000.0, 0.0]]); gc.Let(y, [[0.0, 1.0, 0.0]])
+    >>> gc.NewTapeMachine(g).run_all(); float(cost.value)
+    2000.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from ..dtypes import Dtype
+from ..errors import DtypeError, ShapeError
+from ..graph import Node
+from ..shapes import Shape, fmt_shape, norm_axes, size_of
+from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe
+
+__all__ = [
+    "SoftmaxCrossEntropy",
+    "SigmoidBinaryCrossEntropy",
+    "SoftmaxCrossEntropyOp",
+    "SoftmaxCrossEntropyGradOp",
+    "SoftmaxCrossEntropyTargetGradOp",
+    "SigmoidBinaryCrossEntropyOp",
+    "SigmoidBinaryCrossEntropyGradOp",
+    "SigmoidBinaryCrossEntropyTargetGradOp",
+]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(name: str, reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(
+            f"{name}: reduction must be one of {', '.join(map(repr, REDUCTIONS))}, "
+            f"got {reduction!r}"
+        )
+    return reduction
+
+
+def _fits(a: Shape, b: Shape) -> bool:
+    """Same rank and every dimension equal (a free dimension fits any size)."""
+    if len(a) != len(b):
+        return False
+    return all(p is None or q is None or p == q for p, q in zip(a, b, strict=True))
+
+
+def _scale(g: np.ndarray, reduction: str, n: int, out: np.ndarray) -> Kernel:
+    """A kernel writing into the 0-d ``out`` the factor a mean or sum loss's gradient takes."""
+    inv = (1.0 / n if n else 0.0) if reduction == "mean" else 1.0
+    return lambda: np.multiply(g, inv, out=out)
+
+
+# ----- softmax cross-entropy ------------------------------------------------------------------
+
+
+class _ClassIndex:
+    """Flat positions of each row's target class in a C-ordered array of the logits' shape.
+
+    Made once per plan; ``update`` refreshes them from the integer targets and checks range.
+    """
+
+    def __init__(self, shape: tuple[int, ...], axis: int, targets: np.ndarray, who: str) -> None:
+        self.shape, self.axis, self.t, self.who = shape, axis, targets, who
+        self.classes = shape[axis]
+        self.stride = size_of(shape[axis + 1 :])
+        self.base = np.take(np.arange(size_of(shape)).reshape(shape), 0, axis=axis)
+        self.flat = np.empty(self.base.shape, np.int64)
+
+    def update(self) -> np.ndarray:
+        t = self.t
+        if t.size:
+            lo, hi = t.min(), t.max()
+            if lo < 0 or hi >= self.classes:
+                bad = lo if lo < 0 else hi
+                raise ValueError(
+                    f"SoftmaxCrossEntropy: class index {int(bad)} in targets {self.who!r} is out "
+                    f"of range for {self.classes} classes (logits axis {self.axis}); class "
+                    f"indices must lie in [0, {self.classes})"
+                )
+        np.multiply(t, self.stride, out=self.flat, dtype=np.int64)
+        np.add(self.flat, self.base, out=self.flat)
+        return self.flat
+
+
+class SoftmaxCrossEntropyOp(Op):
+    """``-sum(t * log_softmax(z))`` along ``axis`` per row, then reduced (mean, sum or none).
+
+    Operands: logits ``z`` and targets ``t`` (z's shape, or integer class indices with z's
+    shape less ``axis``).
+
+    Example:
+        >>> SoftmaxCrossEntropyOp(-1, "mean")
+        SoftmaxCrossEntropy(axis=-1, reduction='mean')
+    """
+
+    name = "SoftmaxCrossEntropy"
+    arity = 2
+
+    def __init__(self, axis: int, reduction: str) -> None:
+        self.axis = axis
+        self.reduction = reduction
+        self._who = "targets"
+
+    def _ax(self, ndim: int) -> int:
+        return norm_axes(self.axis, ndim, "SoftmaxCrossEntropy axis")[0]
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        z, t = ins
+        if not z.dtype.is_float:
+            raise DtypeError(f"SoftmaxCrossEntropy needs float logits, got {describe(z)}")
+        if len(z.shape) == 0:
+            raise ShapeError(
+                f"SoftmaxCrossEntropy needs logits with a class axis, got a scalar {describe(z)}"
+            )
+        ax = self._ax(len(z.shape))
+        rows = z.shape[:ax] + z.shape[ax + 1 :]
+        if t.dtype.is_float:
+            if t.dtype != z.dtype:
+                raise DtypeError(
+                    f"SoftmaxCrossEntropy: logits {describe(z)} and targets {describe(t)} have "
+                    f"different dtypes; make both the same float type"
+                )
+            ok = _fits(z.shape, t.shape)
+        elif t.dtype.np.kind in "iu":
+            ok = _fits(rows, t.shape)
+        else:
+            raise DtypeError(
+                f"SoftmaxCrossEntropy: targets {describe(t)} must be float (one-hot or "
+                f"probabilities) or integer class indices"
+            )
+        if not ok:
+            raise ShapeError(
+                f"SoftmaxCrossEntropy: targets {describe(t)} do not fit logits {describe(z)}: "
+                f"give float targets of the logits' shape {fmt_shape(z.shape)} (one-hot or "
+                f"probabilities) or integer class indices of shape {fmt_shape(rows)}"
+            )
+        return (rows if self.reduction == "none" else ()), z.dtype
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        z, t = xs
+        ax = self._ax(z.ndim)
+        keep = z.shape[:ax] + (1,) + z.shape[ax + 1 :]
+        rows = z.shape[:ax] + z.shape[ax + 1 :]
+        m = np.empty(keep, z.dtype)
+        s = np.empty(keep, z.dtype)
+        d = np.empty(z.shape, z.dtype)  # z - max, then exp(z - max)
+        s_rows = s.reshape(rows)
+        # per-row loss: into ``out`` itself when it is the result
+        per_row = out if self.reduction == "none" else np.empty(rows, z.dtype)
+        finish = self._reduce(per_row, out, size_of(rows))
+        if t.dtype.kind == "f":
+            st = np.empty(keep, z.dtype)
+
+            def run() -> None:
+                # loss = sum(t) * log(sum(exp(d))) - sum(t * d), with d = z - max(z)
+                np.max(z, axis=ax, keepdims=True, out=m)
+                np.subtract(z, m, out=d)
+                np.vecdot(t, d, axis=ax, out=per_row)
+                np.exp(d, out=d)
+                np.sum(d, axis=ax, keepdims=True, out=s)
+                np.log(s, out=s)
+                np.sum(t, axis=ax, keepdims=True, out=st)
+                np.multiply(s, st, out=s)
+                np.subtract(s_rows, per_row, out=per_row)
+                finish()
+
+            return run
+
+        idx = _ClassIndex(z.shape, ax, t, self._who)
+        d_flat = d.reshape(-1)
+
+        def run_idx() -> None:
+            # loss = log(sum(exp(d))) - d[target], with d = z - max(z)
+            flat = idx.update()
+            np.max(z, axis=ax, keepdims=True, out=m)
+            np.subtract(z, m, out=d)
+            np.take(d_flat, flat, out=per_row, mode="clip")  # in range: checked by update
+            np.exp(d, out=d)
+            np.sum(d, axis=ax, keepdims=True, out=s)
+            np.log(s, out=s)
+            np.subtract(s_rows, per_row, out=per_row)
+            finish()
+
+        return run_idx
+
+    def _reduce(self, per_row: np.ndarray, out: np.ndarray, n: int) -> Kernel:
+        if self.reduction == "none":
+            return lambda: None
+        scale = (1.0 / n if n else 0.0) if self.reduction == "mean" else 1.0
+
+        def run() -> None:
+            np.sum(per_row, out=out)
+            np.multiply(out, scale, out=out)
+
+        return run
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        z, t = node.children
+        gz = gt = None
+        if wants[0]:
+            op = SoftmaxCrossEntropyGradOp(self.axis, self.reduction)
+            op._who = self._who
+            gz = apply_op(op, z, t, g)
+        if wants[1] and t.dtype.is_float:
+            gt = apply_op(SoftmaxCrossEntropyTargetGradOp(self.axis, self.reduction), z, g)
+        return [gz, gt]
+
+
+class SoftmaxCrossEntropyGradOp(Op):
+    """Gradient of SoftmaxCrossEntropy for the logits, fused: ``(softmax(z) * sum(t) - t) * g``
+    (divided by the number of rows for a mean).
+
+    Operands: logits ``z``, targets ``t`` and the upstream gradient ``g``.
+
+    Example:
+        >>> SoftmaxCrossEntropyGradOp(-1, "mean").name
+        'SoftmaxCrossEntropyGrad'
+    """
+
+    name = "SoftmaxCrossEntropyGrad"
+    arity = 3
+    differentiable = False
+
+    def __init__(self, axis: int, reduction: str) -> None:
+        self.axis = axis
+        self.reduction = reduction
+        self._who = "targets"
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        return ins[0].shape, ins[0].dtype
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        z, t, g = xs
+        (ax,) = norm_axes(self.axis, z.ndim)
+        keep = z.shape[:ax] + (1,) + z.shape[ax + 1 :]
+        m = np.empty(keep, z.dtype)
+        s = np.empty(keep, z.dtype)
+        if self.reduction == "none":
+            c_rows = g  # the per-row factor
+            c = np.expand_dims(g, ax)
+            factor = None
+        else:
+            c = c_rows = np.empty((), z.dtype)
+            factor = _scale(g, self.reduction, size_of(keep), c)
+
+        def softmax_unnormalised() -> None:
+            if factor is not None:
+                factor()
+            np.max(z, axis=ax, keepdims=True, out=m)
+            np.subtract(z, m, out=out)
+            np.exp(out, out=out)
+            np.sum(out, axis=ax, keepdims=True, out=s)
+
+        if t.dtype.kind == "f":
+            st = np.empty(keep, z.dtype)
+
+            def run() -> None:
+                softmax_unnormalised()
+                np.sum(t, axis=ax, keepdims=True, out=st)
+                np.divide(st, s, out=s)
+                np.multiply(out, s, out=out)
+                np.subtract(out, t, out=out)
+                np.multiply(out, c, out=out)
+
+            return run
+
+        idx = _ClassIndex(z.shape, ax, t, self._who)
+        out_flat = out.reshape(-1)  # out is a fresh C-ordered buffer: a view
+        picked = np.empty(idx.base.shape, z.dtype)
+
+        def run_idx() -> None:
+            flat = idx.update()
+            softmax_unnormalised()
+            np.divide(c, s, out=s)
+            np.multiply(out, s, out=out)
+            np.take(out_flat, flat, out=picked, mode="clip")
+            np.subtract(picked, c_rows, out=picked)
+            np.put(out_flat, flat, picked, mode="clip")
+
+        return run_idx
+
+
+class SoftmaxCrossEntropyTargetGradOp(Op):
+    """Gradient of SoftmaxCrossEntropy for float targets: ``-log_softmax(z) * g``
+    (divided by the number of rows for a mean).
+
+    Operands: logits ``z`` and the upstream gradient ``g``.
+
+    Example:
+        >>> SoftmaxCrossEntropyTargetGradOp(-1, "sum").name
+        'SoftmaxCrossEntropyTargetGrad'
+    """
+
+    name = "SoftmaxCrossEntropyTargetGrad"
+    arity = 2
+    differentiable = False
+
+    def __init__(self, axis: int, reduction: str) -> None:
+        self.axis = axis
+        self.reduction = reduction
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        return ins[0].shape, ins[0].dtype
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        z, g = xs
+        (ax,) = norm_axes(self.axis, z.ndim)
+        keep = z.shape[:ax] + (1,) + z.shape[ax + 1 :]
+        m = np.empty(keep, z.dtype)
+        s = np.empty(keep, z.dtype)
+        e = np.empty(z.shape, z.dtype)
+        if self.reduction == "none":
+            c = np.expand_dims(g, ax)
+            factor = None
+        else:
+            c = np.empty((), z.dtype)
+            factor = _scale(g, self.reduction, size_of(keep), c)
+
+        def run() -> None:
+            if factor is not None:
+                factor()
+            np.max(z, axis=ax, keepdims=True, out=m)
+            np.subtract(z, m, out=out)
+            np.exp(out, out=e)
+            np.sum(e, axis=ax, keepdims=True, out=s)
+            np.log(s, out=s)
+            np.subtract(s, out, out=out)  # -log_softmax(z)
+            np.multiply(out, c, out=out)
+
+        return run
+
+
+# ----- sigmoid binary cross-entropy -----------------------------------------------------------
+
+
+class SigmoidBinaryCrossEntropyOp(Op):
+    """``max(z, 0) - z*t + log1p(exp(-|z|))`` elementwise, then reduced (mean, sum or none).
+
+    Example:
+        >>> SigmoidBinaryCrossEntropyOp("mean")
+        SigmoidBinaryCrossEntropy(reduction='mean')
+    """
+
+    name = "SigmoidBinaryCrossEntropy"
+    arity = 2
+
+    def __init__(self, reduction: str) -> None:
+        self.reduction = reduction
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        z, t = ins
+        if not z.dtype.is_float or t.dtype != z.dtype:
+            raise DtypeError(
+                f"SigmoidBinaryCrossEntropy needs float logits and targets of the same dtype, "
+                f"got logits {describe(z)} and targets {describe(t)}"
+            )
+        if not _fits(z.shape, t.shape):
+            raise ShapeError(
+                f"SigmoidBinaryCrossEntropy: logits {describe(z)} and targets {describe(t)} "
+                f"must have the same shape"
+            )
+        return (z.shape if self.reduction == "none" else ()), z.dtype
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        z, t = xs
+        if self.reduction == "none":
+            zt = np.empty(z.shape, z.dtype)
+
+            def run_none() -> None:
+                # logaddexp(z, 0) = max(z, 0) + log1p(exp(-|z|)), in one stable pass
+                np.logaddexp(z, 0.0, out=out)
+                np.multiply(z, t, out=zt)
+                np.subtract(out, zt, out=out)
+
+            return run_none
+
+        # sum(softplus(z)) - sum(z * t): the second sum is a dot product, no full temporary
+        z1 = z.reshape(1) if z.ndim == 0 else z
+        t1 = t.reshape(1) if t.ndim == 0 else t
+        sp = np.empty(z1.shape, z.dtype)
+        dots = np.empty(z1.shape[:-1], z.dtype)
+        dot = np.empty((), z.dtype)
+        n = z.size
+        scale = (1.0 / n if n else 0.0) if self.reduction == "mean" else 1.0
+
+        def run() -> None:
+            np.logaddexp(z1, 0.0, out=sp)
+            np.sum(sp, out=out)
+            np.vecdot(z1, t1, axis=-1, out=dots)
+            np.sum(dots, out=dot)
+            np.subtract(out, dot, out=out)
+            np.multiply(out, scale, out=out)
+
+        return run
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        z, t = node.children
+        gz = gt = None
+        if wants[0]:
+            gz = apply_op(SigmoidBinaryCrossEntropyGradOp(self.reduction), z, t, g)
+        if wants[1]:
+            gt = apply_op(SigmoidBinaryCrossEntropyTargetGradOp(self.reduction), z, g)
+        return [gz, gt]
+
+
+class SigmoidBinaryCrossEntropyGradOp(Op):
+    """Gradient of SigmoidBinaryCrossEntropy for the logits, fused: ``(sigmoid(z) - t) * g``
+    (divided by the number of elements for a mean).
+
+    Example:
+        >>> SigmoidBinaryCrossEntropyGradOp("mean").name
+        'SigmoidBinaryCrossEntropyGrad'
+    """
+
+    name = "SigmoidBinaryCrossEntropyGrad"
+    arity = 3
+    differentiable = False
+
+    def __init__(self, reduction: str) -> None:
+        self.reduction = reduction
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        return ins[0].shape, ins[0].dtype
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        z, t, g = xs
+        if self.reduction == "none":
+            c, factor = g, None
+        else:
+            c = np.empty((), z.dtype)
+            factor = _scale(g, self.reduction, z.size, c)
+
+        def run() -> None:
+            if factor is not None:
+                factor()
+            special.expit(z, out=out)
+            np.subtract(out, t, out=out)
+            np.multiply(out, c, out=out)
+
+        return run
+
+
+class SigmoidBinaryCrossEntropyTargetGradOp(Op):
+    """Gradient of SigmoidBinaryCrossEntropy for the targets: ``-z * g`` (divided by the number
+    of elements for a mean).
+
+    Example:
+        >>> SigmoidBinaryCrossEntropyTargetGradOp("sum").name
+        'SigmoidBinaryCrossEntropyTargetGrad'
+    """
+
+    name = "SigmoidBinaryCrossEntropyTargetGrad"
+    arity = 2
+    differentiable = False
+
+    def __init__(self, reduction: str) -> None:
+        self.reduction = reduction
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        return ins[0].shape, ins[0].dtype
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        z, g = xs
+        if self.reduction == "none":
+
+            def run_none() -> None:
+                np.multiply(z, g, out=out)
+                np.negative(out, out=out)
+
+            return run_none
+
+        c = np.empty((), z.dtype)
+        factor = _scale(g, self.reduction, z.size, c)
+
+        def run() -> None:
+            factor()
+            np.negative(c, out=c)
+            np.multiply(z, c, out=out)
+
+        return run
+
+
+# ----- public functions -----------------------------------------------------------------------
+
+
+def SoftmaxCrossEntropy(logits: Any, targets: Any, axis: int = -1, reduction: str = "mean") -> Node:
+    """Softmax cross-entropy of ``logits`` against ``targets``, fused and stable.
+
+    ``targets`` are either floats of the logits' shape (one-hot rows or probabilities) or
+    integer class indices with the logits' shape less ``axis`` (``(batch,)`` for
+    ``(batch, classes)`` logits). Per row (every position along the other axes) the loss is
+    ``-sum(t * log_softmax(logits))``; ``reduction`` gives their mean (default), their sum,
+    or (``"none"``) the per-row values. The gradient for the logits is one fused node,
+    ``(softmax(z) * sum(t) - t) / N`` for the mean, finite for logits of any size. Float
+    targets also get a gradient (``-log_softmax(z)``, scaled likewise). Logits must be finite
+    (mask classes with a large negative number, not ``-inf``); integer class indices out of
+    range raise ``ValueError`` when the machine runs.
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> z = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 10), gc.WithName("z"))
+        >>> labels = gc.NewVector(g, gc.Int64, gc.WithShape(None), gc.WithName("labels"))
+        >>> gc.SoftmaxCrossEntropy(z, labels).shape, gc.SoftmaxCrossEntropy(z, labels,
+        ...                                                   reduction="none").shape
+        ((), (None,))
+    """
+    op = SoftmaxCrossEntropyOp(int(axis), _check_reduction("SoftmaxCrossEntropy", reduction))
+    node = apply_op(op, logits, targets)
+    op._who = node.children[1].name
+    return node
+
+
+def SigmoidBinaryCrossEntropy(logits: Any, targets: Any, reduction: str = "mean") -> Node:
+    """Binary cross-entropy of ``sigmoid(logits)`` against targets in [0, 1], fused and stable.
+
+    Elementwise ``max(z, 0) - z*t + log1p(exp(-|z|))``; ``reduction`` gives the mean over
+    every element (default), the sum, or (``"none"``) the elementwise values. The gradient
+    for the logits is one fused node, ``(sigmoid(z) - t) / N`` for the mean.
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> z = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 1), gc.WithName("z"))
+        >>> y = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 1), gc.WithName("y"))
+        >>> gc.SigmoidBinaryCrossEntropy(z, y).shape
+        ()
+    """
+    op = SigmoidBinaryCrossEntropyOp(_check_reduction("SigmoidBinaryCrossEntropy", reduction))
+    return apply_op(op, logits, targets)
