@@ -223,6 +223,9 @@ class Node:
         self.name = name if name is not None else f"{op.name if op else 'input'}_{self.id}"
         self._value: Any = None  # ndarray, None, or _Clobbered
         self._grad: np.ndarray | None = None
+        # set by zero_grad(): the gradient is zero and its buffer is stale, so the next
+        # accumulation overwrites instead of adding (saves solvers a pass over every weight)
+        self._grad_zeroed = False
         self.deriv: Node | None = None  # symbolic gradient node, set by Grad
         self.deriv_of: Node | None = None
         self.init: Any = None
@@ -291,6 +294,9 @@ class Node:
             [2.0, 4.0]
         """
         if self._grad is not None:
+            if self._grad_zeroed:
+                self._grad.fill(0)
+                self._grad_zeroed = False
             return self._grad
         if self.deriv is not None:
             return self.deriv.value
@@ -298,6 +304,22 @@ class Node:
             f"{self.describe()} has no gradient: call Grad(cost, {self.name}) and run a machine "
             f"(NewTapeMachine(g, BindDualValues({self.name})) accumulates it into .grad)"
         )
+
+    def zero_grad(self) -> None:
+        """Set the bound gradient to zero (lazily: the next run overwrites it instead of adding).
+
+        Solvers call this after each update, as Gorgonia's solvers zero the gradients.
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph()
+            >>> w = gc.NewVector(g, gc.Float64, gc.WithShape(2), gc.WithName("w"),
+            ...                  gc.WithValue([1.0, 2.0]), gc.WithGrad([3.0, 4.0]))
+            >>> w.zero_grad(); w.grad.tolist()
+            [0.0, 0.0]
+        """
+        if self._grad is not None:
+            self._grad_zeroed = True
 
     # ----- description ------------------------------------------------------------------------
     @property

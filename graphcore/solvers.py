@@ -500,6 +500,12 @@ class Solver:
         pairs = self._check_step(vgs)
         self._t += 1
         self._update(pairs)
+        for vg, (_, g) in zip(vgs, pairs):
+            zero = getattr(vg, "zero_grad", None)
+            if callable(zero):
+                zero()  # graph nodes zero lazily: the next run overwrites the stale buffer
+            else:
+                g.fill(0)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A flat copy of the solver's state, ready for ``np.savez`` (no pickling needed).
@@ -757,7 +763,6 @@ class VanillaSolver(Solver):
             self._regularise(i, w, g)
             np.multiply(g, eta, out=g)
             np.subtract(w, g, out=w)
-            g.fill(0)
 
 
 class Momentum(Solver):
@@ -783,7 +788,6 @@ class Momentum(Solver):
             np.multiply(g, eta, out=g)
             np.subtract(v, g, out=v)
             np.add(w, v, out=w)
-            g.fill(0)
 
 
 class AdaGradSolver(Solver):
@@ -813,7 +817,6 @@ class AdaGradSolver(Solver):
             np.divide(g, s, out=g)
             np.multiply(g, eta, out=g)
             np.subtract(w, g, out=w)
-            g.fill(0)
 
 
 class RMSPropSolver(Solver):
@@ -847,7 +850,6 @@ class RMSPropSolver(Solver):
             np.divide(g, s, out=g)
             np.multiply(g, eta, out=g)
             np.subtract(w, g, out=w)
-            g.fill(0)
 
 
 class AdamSolver(Solver):
@@ -892,7 +894,6 @@ class AdamSolver(Solver):
             np.multiply(s, step, out=s)
             self._decay(w)
             np.subtract(w, s, out=w)
-            g.fill(0)
 
 
 class AdamW(AdamSolver):
@@ -998,7 +999,6 @@ class BarzilaiBorweinSolver(Solver):
             np.copyto(pg[i], g)
             np.multiply(g, rate, out=g)
             np.subtract(w, g, out=w)
-            g.fill(0)
 
 
 # ----- constructors (Gorgonia's names) -----------------------------------------------------------

@@ -131,7 +131,8 @@ class LispMachine:
         for w, d in pairs:
             if w._grad is None or w._grad.shape != w.value.shape:
                 w._grad = np.zeros_like(w.value)
-            w._grad += d.value
+                w._grad_zeroed = False
+            w.grad[...] += d.value
 
     def reset(self) -> None:
         """Kept for porting Gorgonia code; nothing to rewind.

@@ -181,7 +181,7 @@ class Plan:
                 if can_gemm(xs[0], xs[1], w._grad):
                     st = _Storage(w._grad, True)
                     assign(n, w._grad, st, True)
-                    steps.append((n, gemm_into(xs[0], xs[1], w._grad, 1.0)))
+                    steps.append((n, _gemm_accum(w, xs[0], xs[1])))
                     self._fused_ids.add(id(n))
                     self._free_dead(n, i, storage_of, free)
                     continue
@@ -254,17 +254,17 @@ class Plan:
             src = arrays[id(d)]
             at = anchor.get(id(d), d) if d.op is not None else None
             if at is None:
-                pre.append(_accum(w._grad, src))
+                pre.append(_accum(w, src))
             else:
-                accum_after.setdefault(id(at), []).append((w._grad, src))
+                accum_after.setdefault(id(at), []).append((w, src))
         fns: list[Callable[[], None]] = list(pre)
         watch_nan, watch_inf = machine.nan_watch, machine.inf_watch
         for n, fn in steps:
             if watch_nan or watch_inf:
                 fn = _watched(n, fn, arrays[id(n)], watch_nan, watch_inf)
             fns.append(fn)
-            for g, src in accum_after.get(id(n), ()):
-                fns.append(_accum(g, src))
+            for w, src in accum_after.get(id(n), ()):
+                fns.append(_accum(w, src))
         self.steps = fns
         self.n_steps = len(steps)
         self.inputs = [(n, arrays[id(n)]) for n in order if n.op is None and not n.is_constant]
@@ -297,8 +297,32 @@ class Plan:
             fn()
 
 
-def _accum(g: np.ndarray, src: np.ndarray) -> Callable[[], None]:
-    return lambda: np.add(g, src, out=g)
+def _accum(w: Node, src: np.ndarray) -> Callable[[], None]:
+    g = w._grad
+
+    def run() -> None:
+        if w._grad_zeroed:  # zeroed lazily by a solver: overwrite
+            np.copyto(g, src)
+            w._grad_zeroed = False
+        else:
+            np.add(g, src, out=g)
+
+    return run
+
+
+def _gemm_accum(w: Node, a: np.ndarray, b: np.ndarray) -> Callable[[], None]:
+    """``w.grad += a @ b`` by BLAS (beta=1), or ``w.grad = a @ b`` (beta=0) after a zeroing."""
+    over = gemm_into(a, b, w._grad, 0.0)
+    add = gemm_into(a, b, w._grad, 1.0)
+
+    def run() -> None:
+        if w._grad_zeroed:
+            over()
+            w._grad_zeroed = False
+        else:
+            add()
+
+    return run
 
 
 def _watched(
@@ -350,6 +374,7 @@ class TapeMachine:
                 raise GraphError(f"BindDualValues: {w.describe()} has no value yet")
             if w._grad is None or w._grad.shape != w.value.shape:
                 w._grad = np.zeros_like(w.value)
+                w._grad_zeroed = False
         self.watch = o["watch"]
         self.nan_watch: bool = o["nan"]
         self.inf_watch: bool = o["inf"]
