@@ -249,6 +249,10 @@ class Node:
         """
         v = self._value
         if isinstance(v, np.ndarray):
+            if v.ndim == 0 and self.op is not None:
+                # a computed scalar lives in a buffer the next run overwrites; hand out its
+                # value, so `losses.append(cost.value)` keeps each step's number
+                return v[()]
             return v
         if isinstance(v, _Clobbered):
             raise ValueNotAvailableError(

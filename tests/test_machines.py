@@ -479,3 +479,57 @@ def test_bound_gradient_through_a_view_is_accumulated():
     vm.run_all()
     vm.run_all()
     np.testing.assert_array_equal(w.grad, 2 * 2 * np.arange(4.0).reshape(2, 2))
+
+
+def test_two_free_dims_bound_to_different_sizes_are_refused():
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+    m = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("m"))
+    cost = gc.Sum(gc.HadamardProd(x, m))
+    gc.Grad(cost, x, m)
+    gc.Let(x, np.ones((5, 3)))
+    gc.Let(m, np.ones((1, 3)))
+    for vm in (gc.NewTapeMachine(g), gc.NewLispMachine(g)):
+        with pytest.raises(gc.ShapeError, match=r"'x' and 'm' both have a free dimension 0"):
+            vm.run_all()
+
+
+def test_subgraph_machine_runs_bound_gradients_and_skips_other_inputs():
+    g = gc.NewGraph()
+    w = gc.NewMatrix(g, gc.Float64, gc.WithShape(3, 1), gc.WithName("w"),
+                     gc.WithValue(np.ones((3, 1))))
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+    x_eval = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x_eval"))
+    cost = gc.Mean(gc.Square(gc.Mul(x, w)))
+    gc.Mul(x_eval, w)  # an evaluation branch sharing w, never given a value here
+    gc.Grad(cost, w)
+    with pytest.raises(gc.ValueNotAvailableError, match="subgraph_roots"):
+        gc.NewTapeMachine(g, gc.BindDualValues(w)).run_all()
+    vm = gc.NewTapeMachine(g.subgraph_roots(cost), gc.BindDualValues(w))
+    gc.Let(x, np.ones((2, 3)))
+    vm.run_all()
+    np.testing.assert_allclose(w.grad, np.full((3, 1), 6.0))
+
+
+def test_scalar_values_are_not_overwritten_by_the_next_run():
+    g = gc.NewGraph()
+    x = gc.NewVector(g, gc.Float64, gc.WithShape(2), gc.WithName("x"))
+    c = gc.Sum(x)
+    vm = gc.NewTapeMachine(g)
+    seen = []
+    for v in (1.0, 2.0, 3.0):
+        gc.Let(x, np.full(2, v))
+        vm.run_all()
+        seen.append(c.value)
+    assert [float(s) for s in seen] == [2.0, 4.0, 6.0]
+
+
+def test_lisp_machine_errors_name_the_operands():
+    g = gc.NewGraph()
+    a = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("a"))
+    b = gc.NewMatrix(g, gc.Float64, gc.WithShape(4, 3), gc.WithName("b"))
+    gc.Add(a, b)
+    gc.Let(a, np.ones((5, 3)))
+    gc.Let(b, np.ones((4, 3)))
+    with pytest.raises(gc.ShapeError, match="'a'"):
+        gc.NewLispMachine(g, gc.ExecuteFwdOnly()).run_all()

@@ -22,8 +22,10 @@ import numpy as np
 from ..autodiff import backprop
 from ..errors import GraphError, NonFiniteError, ValueNotAvailableError
 from ..graph import Graph, Node, ancestors
+from ..ops.arith import BinaryOp
 from ..ops.base import ExecContext
 from .options import MachineOpt, parse_machine_opts
+from .tape import _same_free_sizes
 
 __all__ = ["LispMachine", "NewLispMachine"]
 
@@ -44,7 +46,9 @@ class LispMachine:
             raise TypeError(f"NewLispMachine: expected a Graph, got {type(g).__name__}")
         o = parse_machine_opts(opts, "NewLispMachine")
         self.graph = g
-        self.order = ancestors(g.nodes)
+        self.order = ancestors(
+            [*g.nodes, *(w.deriv for w in o["bind"] if w.deriv is not None)]
+        )
         self.fwd_only: bool = o["fwdonly"]
         self.nan_watch, self.inf_watch = o["nan"], o["inf"]
         self.ctx = ExecContext(training=o["training"])
@@ -105,7 +109,13 @@ class LispMachine:
                     )
                 continue
             xs = [c.value for c in n.children]
-            v = n.op.compute(xs, self.ctx)
+            try:
+                if isinstance(n.op, BinaryOp):
+                    _same_free_sizes(n, {id(c): x.shape for c, x in zip(n.children, xs)})
+                v = n.op.compute(xs, self.ctx)
+            except GraphError as e:  # messages from compute name operands #0, #1, ...
+                names = ", ".join(f"#{i}={c.name!r}" for i, c in enumerate(n.children))
+                raise type(e)(f"{n.describe()} (operands {names}): {e}") from None
             if (self.nan_watch or self.inf_watch) and v.dtype.kind == "f":
                 if self.nan_watch and np.isnan(v).any():
                     raise NonFiniteError(f"NaN watch: {n.describe()} produced NaN")

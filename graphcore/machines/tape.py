@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import GraphError, NonFiniteError, ShapeError, ValueNotAvailableError
 from ..graph import Graph, Node, _Clobbered, ancestors
+from ..ops.arith import BinaryOp
 from ..ops.base import ExecContext, TypeInfo
 from ..ops.blas import can_gemm, gemm_into
 from ..ops.linalg import MatMulOp
@@ -51,6 +52,27 @@ class _Storage:
         self.last = -1
         self.protected = protected
         self.writers: list[Node] = []
+
+
+def _same_free_sizes(n: Node, shapes: dict[int, tuple[int, ...]]) -> None:
+    """Two free (None) dimensions that meet in a broadcast must be bound to one size.
+
+    The gradient of a broadcast is reduced by the operands' static shapes, so a free
+    dimension may not silently broadcast against another free dimension of size 1.
+    """
+    a, b = n.children
+    nd = max(a.ndim, b.ndim)
+    sa = (1,) * (nd - a.ndim) + tuple(a.shape)
+    sb = (1,) * (nd - b.ndim) + tuple(b.shape)
+    ca = (1,) * (nd - a.ndim) + shapes[id(a)]
+    cb = (1,) * (nd - b.ndim) + shapes[id(b)]
+    for i in range(nd):
+        if sa[i] is None and sb[i] is None and ca[i] != cb[i]:
+            raise ShapeError(
+                f"{n.op.name}: {a.name!r} and {b.name!r} both have a free dimension {i}, bound "
+                f"to different sizes {ca[i]} and {cb[i]}; free dimensions are one batch size. "
+                f"Declare the operand that broadcasts with size 1 (e.g. WithShape(1, ...))"
+            )
 
 
 class _FreePool:
@@ -106,6 +128,8 @@ class Plan:
             ins = [TypeInfo(shapes[id(c)], c.dtype, c.name) for c in n.children]
             try:
                 shape, _ = n.op.infer(ins)
+                if isinstance(n.op, BinaryOp):
+                    _same_free_sizes(n, shapes)
             except ShapeError as e:
                 raise ShapeError(
                     "with the input shapes bound now ("
@@ -361,7 +385,11 @@ class TapeMachine:
             raise TypeError(f"NewTapeMachine: expected a Graph, got {type(g).__name__}")
         o = parse_machine_opts(opts, "NewTapeMachine")
         self.graph = g
-        self.order: list[Node] = ancestors(g.nodes)
+        bind_opts: tuple[Node, ...] = o["bind"]
+        # the gradients of bound nodes run even when g is a subgraph of the forward pass only
+        self.order: list[Node] = ancestors(
+            [*g.nodes, *(w.deriv for w in bind_opts if w.deriv is not None)]
+        )
         in_order = {id(n) for n in self.order}
         self.bind: tuple[Node, ...] = o["bind"]
         for w in self.bind:
@@ -416,7 +444,8 @@ class TapeMachine:
             if not isinstance(n._value, np.ndarray):
                 raise ValueNotAvailableError(
                     f"{n.describe()} has no value: call Let({n.name}, array) before "
-                    f"run_all()"
+                    f"run_all(), or run only the part of the graph you need with "
+                    f"NewTapeMachine(g.subgraph_roots(cost, ...), ...)"
                 )
         return tuple(n._value.shape for n in self.free_inputs)
 
