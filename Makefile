@@ -30,5 +30,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# The docs site (mkdocs-material + mkdocstrings) into site/; warnings, broken links included,
+# are errors. The docs extra is installed into .venv the first time.
+docs: $(STAMP)
+	$(BIN)/python -c "import mkdocs, material, mkdocstrings_handlers.python" 2>/dev/null \
+		|| $(BIN)/pip install -q -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
