@@ -73,8 +73,11 @@ def _tree(t: Term, indent: str) -> str:
 class Composition(Term):
     """Terms applied one after another; made by ``ComposeSeq`` and ``Compose``.
 
-    Attributes: ``terms`` (as written, nested compositions flattened; thunks replaced by the
-    layers they built), ``input`` and ``out`` (the first input node and its output, or None).
+    Attributes: ``terms`` (as written, thunks replaced by the layers they built), ``input``
+    and ``out`` (the first input node and its output, or None). A nested composition stays
+    one term, so it keeps its layers and works as a sub-model once the outer one is built
+    (``enc.model()``, ``enc.fwd(other_x)`` with the same weights); ``layers``, ``repr`` and
+    ``summary`` show the nesting flattened.
 
     Example:
         >>> import graphcore as gc, golgi as G
@@ -86,13 +89,8 @@ class Composition(Term):
     """
 
     def __init__(self, terms: list[Term]) -> None:
-        flat: list[Term] = []
-        for t in terms:
-            if isinstance(t, Composition):
-                flat.extend(t.terms)
-            elif t is not I:  # the identity adds nothing to a sequence
-                flat.append(t)
-        self.terms: list[Term] = flat
+        # the identity adds nothing to a sequence
+        self.terms: list[Term] = [t for t in terms if t is not I]
         self.input: gc.Node | None = None
         self.out: gc.Node | None = None
         self._cache: dict[int, tuple[gc.Node, gc.Node]] = {}
@@ -100,7 +98,10 @@ class Composition(Term):
     @property
     def built(self) -> bool:
         """True once every thunk has built its layer (after the first ``fwd``)."""
-        return all(t.built if isinstance(t, Join) else not isinstance(t, Thunk) for t in self.terms)
+        return all(
+            t.built if isinstance(t, (Join, Composition)) else not isinstance(t, Thunk)
+            for t in self.terms
+        )
 
     def fwd(self, x: gc.Node) -> gc.Node:
         """Apply the terms in order to ``x`` (building layers on the first call).
@@ -142,10 +143,16 @@ class Composition(Term):
             )
         return super().named_learnables()
 
+    def _flat_terms(self) -> list[Term]:
+        out: list[Term] = []
+        for t in self.terms:
+            out.extend(t._flat_terms() if isinstance(t, Composition) else [t])
+        return out
+
     def _tree(self, indent: str) -> str:
         inner = indent + "    "
         items = ([self.input.name] if self.input is not None else []) + [
-            _tree(t, inner) for t in self.terms
+            _tree(t, inner) for t in self._flat_terms()
         ]
         return "ComposeSeq(\n" + "".join(f"{inner}{s},\n" for s in items) + f"{indent})"
 

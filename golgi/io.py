@@ -123,17 +123,36 @@ def save(
     }
     arrays["meta/json"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"golgi.save: cannot write {path}: the folder {folder} does not exist; create it "
+            f"first (os.makedirs({folder!r}, exist_ok=True))"
+        )
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as e:  # the temporary file's name would only confuse
+        raise type(e)(e.errno, f"golgi.save: cannot write {path}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            # mkstemp makes the file private (0600); give it what open() would have
+            os.chmod(tmp, 0o666 & ~_umask())
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.errno is not None:
+            raise type(e)(e.errno, f"golgi.save: cannot write {path}: {e.strerror}") from e
         raise
+
+
+def _umask() -> int:
+    # reading the umask means setting it; put it straight back
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _version() -> str:

@@ -102,6 +102,25 @@ class Term:
             if mine:
                 layer.load_state(mine)
 
+    def non_trainable(self) -> dict[str, np.ndarray]:
+        """The state arrays that count as non-trainable parameters (batch norm running
+        statistics), keyed like ``state()``; a subset of it (a dropout generator's state is
+        saved, but is no parameter).
+
+        Example:
+            >>> import golgi as G
+            >>> G.I.non_trainable()
+            {}
+        """
+        out: dict[str, np.ndarray] = {}
+        seen: set[int] = set()
+        for layer in self.layers:
+            for k, v in layer.non_trainable().items():
+                if id(v) not in seen:  # a layer applied twice counts once
+                    seen.add(id(v))
+                    out[k] = v
+        return out
+
     def param_count(self) -> int:
         """Number of learnable scalars.
 
@@ -117,11 +136,17 @@ class Term:
         return [layer.describe_layer() for layer in self.layers]
 
     def summary(
-        self, input_shape: Sequence[int | None] | None = None, print_fn: Any = print
+        self,
+        input_shape: Sequence[int | None] | None = None,
+        print_fn: Any = print,
+        dtype: gc.Dtype | None = None,
     ) -> str:
         """A Keras-like table of layers, output shapes (None batch) and parameter counts.
 
         Prints it (with ``print_fn``; pass ``None`` to stay quiet) and returns the string.
+        ``input_shape`` (and ``dtype``, default the built input's, else Float32) also works
+        before the model is built: the table then comes from throwaway layers, and the model
+        and the random seed are left as they were.
 
         Example:
             >>> import graphcore as gc, golgi as G
@@ -133,7 +158,7 @@ class Term:
         """
         from .summary import summarize
 
-        text = summarize(self, input_shape)
+        text = summarize(self, input_shape, dtype)
         if print_fn is not None:
             print_fn(text)
         return text
@@ -518,6 +543,9 @@ class Layer(Term):
     def state(self) -> dict[str, np.ndarray]:
         return {f"{self.name}/{k}": v for k, v in self._state.items()}
 
+    def non_trainable(self) -> dict[str, np.ndarray]:
+        return {f"{self.name}/{k}": v for k, v in self._state.items()}
+
     def load_state(self, d: dict[str, np.ndarray]) -> None:
         for k, v in d.items():
             short = k[len(self.name) + 1 :] if k.startswith(self.name + "/") else k
@@ -561,7 +589,10 @@ class Layer(Term):
             "name": self.name,
             "config": self.config(),
             "learnables": {k: [list(n.shape), str(n.dtype)] for k, n in self.params.items()},
-            "state": {k: [list(v.shape), str(v.dtype)] for k, v in self._state.items()},
+            "state": {
+                k[len(self.name) + 1 :]: [list(v.shape), str(v.dtype)]
+                for k, v in self.state().items()
+            },
         }
 
     def __repr__(self) -> str:

@@ -7,6 +7,7 @@ import pytest
 
 import golgi as G
 import graphcore as gc
+from graphcore.rng import get_rng
 
 
 def _talk_autoencoder(golgi_form: bool):
@@ -133,6 +134,36 @@ def test_nested_compositions_flatten_and_compose_order():
     assert [la.size for la in c.layers] == [5, 1]
 
 
+def test_a_nested_composition_is_a_sub_model_that_shares_its_weights():
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 784), gc.WithName("x"))
+    x2 = gc.NewMatrix(g, gc.Float64, gc.WithShape(3, 784), gc.WithName("x2"))
+    enc = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(50), G.WithName("e1"))))
+    dec = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(784), G.WithName("d1"))))
+    ae = G.ComposeSeq(x, enc, dec)
+    assert [la.name for la in ae.layers] == ["e1", "d1"]
+    assert [n.name for n in ae.model()] == ["e1/W", "e1/b", "d1/W", "d1/b"]
+    assert [n.name for n in enc.model()] == ["e1/W", "e1/b"]
+    assert [n.name for n in dec.model()] == ["d1/W", "d1/b"]
+    assert enc.model() == ae.model()[:2]  # the very same nodes
+    assert enc.input is x and enc.fwd(x) is enc.out
+    code = enc.fwd(x2)  # the encoder alone on another input: e1's weights, no new layer
+    assert code.shape == (3, 50) and set(G.layer_names(g)) == {"e1", "d1"}
+    data = np.random.default_rng(0).standard_normal((3, 784))
+    gc.Let(x, data)
+    gc.Let(x2, data)
+    gc.NewTapeMachine(g, gc.WithWatchlist(code, enc.out)).run_all()
+    np.testing.assert_array_equal(code.value, enc.out.value)
+    assert dec.input is enc.out and ae.out is dec.out
+    assert repr(ae) == (  # shown flat, as if written in one ComposeSeq
+        "ComposeSeq(\n"
+        "    x,\n"
+        "    FC(name='e1', size=50, activation=None, bias=True),\n"
+        "    FC(name='d1', size=784, activation=None, bias=True),\n"
+        ")"
+    )
+
+
 def test_add_and_hadamard_joins_compute_residual_and_gate():
     g = gc.NewGraph()
     x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
@@ -190,6 +221,54 @@ def test_summary_table(capsys):
     lazy = G.ComposeSeq(G.L(G.ConsFlatten()), G.L(G.ConsFC, G.WithShape(2)))
     with pytest.raises(gc.GraphError, match="not built"):
         lazy.summary(print_fn=None)
+
+
+def test_summary_of_an_unbuilt_model_with_input_shape_leaves_it_and_the_seed_alone():
+    lazy = G.ComposeSeq(
+        G.L(G.ConsFlatten()),
+        G.L(G.ConsFC, G.WithShape(4), G.WithName("h")),
+        G.L(G.ConsDropout()),
+        G.L(G.ConsFC, G.WithShape(2), G.WithName("out")),
+    )
+    gc.SetSeed(0)
+    text = lazy.summary(input_shape=(None, 2, 3), print_fn=None)
+    after = get_rng().random()
+    gc.SetSeed(0)
+    assert get_rng().random() == after  # building the throwaway layers drew nothing
+    rows = [ln.split() for ln in text.splitlines()[4:-4]]
+    assert rows == [
+        ["flatten_1", "(Flatten)", "(None,", "6)", "0"],
+        ["h", "(FC)", "(None,", "4)", "28"],
+        ["dropout_1", "(Dropout)", "(None,", "4)", "0"],
+        ["out", "(FC)", "(None,", "2)", "10"],
+    ]
+    assert "Total params: 38 (152 B)" in text and text.startswith("Input 'input': (None, 2, 3)")
+    assert not lazy.built and lazy.input is None  # still unbuilt: nothing was kept
+    with pytest.raises(gc.GraphError, match="not built"):
+        lazy.model()
+    g = gc.NewGraph()
+    x = gc.NewTensor(g, gc.Float64, 3, gc.WithShape(None, 2, 3), gc.WithName("x"))
+    assert lazy.fwd(x).shape == (None, 2)
+    assert [la.name for la in lazy.layers] == ["flatten_1", "h", "dropout_1", "out"]
+    text64 = lazy.summary(input_shape=(None, 2, 3), print_fn=None)
+    assert "Total params: 38 (304 B)" in text64  # built: its own dtype
+
+
+def test_summary_counts_batchnorm_statistics_as_non_trainable_in_rows_and_totals():
+    g = gc.NewGraph()
+    x = gc.NewTensor(g, gc.Float32, 4, gc.WithShape(None, 3, 5, 5), gc.WithName("x"))
+    net = G.ComposeSeq(
+        x,
+        G.L(G.ConsConv, G.WithShape(4), G.WithName("c")),
+        G.L(G.ConsBatchNorm, G.WithName("bn")),
+        G.L(G.ConsDropout, G.WithName("d")),
+    )
+    text = net.summary(print_fn=None)
+    rows = {ln.split()[0]: int(ln.split()[-1].replace(",", "")) for ln in text.splitlines()[4:7]}
+    assert rows == {"c": 4 * 3 * 9 + 4, "bn": 4 * 4, "d": 0}  # like Keras: 4C for batch norm
+    assert f"Total params: {sum(rows.values())} " in text
+    assert "Trainable params: 120 (480 B)" in text
+    assert "Non-trainable params: 8 (32 B)" in text  # running mean and variance, not the rng
 
 
 def test_learnables_train_through_a_solver():

@@ -12,14 +12,16 @@ import golgi as G
 import graphcore as gc
 
 
-def _mlp(seed: int, hidden: int = 8, dt=gc.Float64):
+def _mlp(seed: int, hidden: int = 8, dt=gc.Float64, dropout: bool = False):
     gc.SetSeed(seed)
     g = gc.NewGraph()
     x = gc.NewMatrix(g, dt, gc.WithShape(None, 6), gc.WithName("x"))
     y = gc.NewMatrix(g, dt, gc.WithShape(None, 3), gc.WithName("y"))
+    drop = [G.L(G.ConsDropout, G.WithProbability(0.5), G.WithName("drop"))] if dropout else []
     net = G.ComposeSeq(
         x,
         G.L(G.ConsFC, G.WithShape(hidden), G.WithName("h"), G.WithActivation(gc.Tanh)),
+        *drop,
         G.L(G.ConsLayerNorm, G.WithName("ln")),
         G.L(G.ConsFC, G.WithShape(3), G.WithName("out")),
     )
@@ -68,6 +70,7 @@ def test_round_trip_is_bit_identical(tmp_path):
         ]
 
 
+@pytest.mark.parametrize("dropout", [False, True])
 @pytest.mark.parametrize(
     "make_solver",
     [
@@ -75,16 +78,17 @@ def test_round_trip_is_bit_identical(tmp_path):
         lambda: gc.NewAdamSolver(gc.WithLearnRate(0.01)),
     ],
 )
-def test_save_load_continue_is_bit_identical_to_no_interruption(tmp_path, make_solver):
+def test_save_load_continue_is_bit_identical_to_no_interruption(tmp_path, make_solver, dropout):
     data = list(_batches(12))
-    x, y, net, loss, vm = _mlp(0)
+    x, y, net, loss, vm = _mlp(0, dropout=dropout)
     solver = make_solver()
     _train(x, y, net, vm, solver, data[:5])
     G.save(net, tmp_path / "ckpt.npz", solver=solver, extra={"epoch": 5})
     _train(x, y, net, vm, solver, data[5:])
     straight = [np.array(n.value, copy=True) for n in net.model()]
 
-    x2, y2, net2, loss2, vm2 = _mlp(123)  # other initial weights, fresh solver state
+    # other initial weights, other dropout masks, fresh solver state
+    x2, y2, net2, loss2, vm2 = _mlp(123, dropout=dropout)
     solver2 = make_solver()
     meta = G.load(net2, tmp_path / "ckpt.npz", solver=solver2)
     assert meta["extra"] == {"epoch": 5} and solver2.num_steps == 5
@@ -180,3 +184,53 @@ def test_saving_overwrites_atomically_and_a_dict_of_nodes_works(tmp_path):
     nodes = a.named_learnables()
     G.save(nodes, tmp_path / "d.npz")
     G.load(dict(nodes), tmp_path / "d.npz")
+
+
+def _dropout_losses(seed: int, steps: int = 4) -> list[float]:
+    x, y, net, loss, vm = _mlp(seed, dropout=True)
+    solver = gc.NewAdamSolver(gc.WithLearnRate(0.01))
+    out = []
+    for batch in _batches(steps):
+        _train(x, y, net, vm, solver, [batch])
+        out.append(float(loss.value))
+    return out
+
+
+def test_dropout_generator_state_is_saved_and_seeds_still_reproduce(tmp_path):
+    assert _dropout_losses(3) == _dropout_losses(3)  # same SetSeed, same masks, bit for bit
+    assert _dropout_losses(3) != _dropout_losses(4)
+    _, _, net, _, _ = _mlp(0, dropout=True)
+    rng_state = net.state()["drop/rng"]
+    assert rng_state.dtype == np.uint64 and rng_state.shape == (6,)
+    G.save(net, tmp_path / "d.npz")
+    with np.load(tmp_path / "d.npz", allow_pickle=False) as f:
+        assert np.array_equal(f["state/drop/rng"], rng_state)
+    meta = G.load(net, tmp_path / "d.npz")
+    assert meta["model"][1]["state"] == {"rng": [[6], "uint64"]}
+    _, _, plain, _, _ = _mlp(0)
+    with pytest.raises(G.CheckpointError, match="unexpected state: drop/rng"):
+        G.load(plain, tmp_path / "d.npz")
+
+
+def test_saved_file_gets_the_usual_permissions(tmp_path):
+    _, _, a, _, _ = _mlp(0)
+    old = os.umask(0o027)
+    try:
+        G.save(a, tmp_path / "m.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o640  # 0o666 & ~umask, not 0o600
+
+
+def test_saving_into_a_missing_folder_names_the_path(tmp_path):
+    _, _, a, _, _ = _mlp(0)
+    path = tmp_path / "no" / "such" / "m.npz"
+    with pytest.raises(FileNotFoundError) as e:
+        G.save(a, path)
+    msg = str(e.value)
+    assert str(path) in msg and "does not exist" in msg and ".tmp" not in msg
+    (tmp_path / "dir.npz").mkdir()
+    with pytest.raises(OSError) as e:
+        G.save(a, tmp_path / "dir.npz")  # a folder where the file should go
+    assert str(tmp_path / "dir.npz") in str(e.value) and ".tmp" not in str(e.value)
+    assert sorted(os.listdir(tmp_path)) == ["dir.npz"]  # the temporary file is gone

@@ -430,6 +430,60 @@ def test_batchnorm_errors():
         gc.BatchNorm(xn, np.ones(3), np.zeros(3), momentum=2.0)
 
 
+@pytest.mark.parametrize("shape", [(0, 3), (0, 2, 4, 4)])
+def test_batchnorm_of_an_empty_batch_names_the_node(shape):
+    g, xn = image(shape)
+    y = gc.BatchNorm(xn, np.ones(shape[1]), np.zeros(shape[1]))
+    gc.Let(xn, np.ones(shape))
+    for machine in (gc.NewTapeMachine, gc.NewLispMachine):
+        with pytest.raises(gc.ShapeError, match=r"no values per channel") as e:
+            machine(g, gc.ExecuteFwdOnly(), gc.WithWatchlist(y)).run_all()
+        assert "'x'" in str(e.value) and "BatchNormStats" in str(e.value)
+    for static in ((0, 3), (2, 3, 0, 4)):  # known when the node is built: an error right away
+        with pytest.raises(gc.ShapeError, match=r"no values per channel"):
+            gc.BatchNorm(gc.NewConstant(np.ones(static)), np.ones(3), np.zeros(3))
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (1, 2, 1, 1)])
+def test_batchnorm_training_with_one_value_per_channel_is_an_error_naming_the_node(shape):
+    g, xn = image(shape)
+    rm, rv = np.zeros(shape[1]), np.ones(shape[1])
+    y = gc.BatchNorm(xn, np.ones(shape[1]), np.zeros(shape[1]), rm, rv)
+    gc.Let(xn, np.full(shape, 3.0))
+    for machine in (gc.NewTapeMachine, gc.NewLispMachine):
+        with pytest.raises(gc.ShapeError, match="more than 1 value per channel") as e:
+            machine(g, gc.ExecuteFwdOnly()).run_all()
+        assert f"{y.name!r}" in str(e.value) and "'x'" in str(e.value)
+    assert rm.tolist() == [0.0] * shape[1] and rv.tolist() == [1.0] * shape[1]  # untouched
+    vm = run(g, gc.EvalMode(), gc.WithWatchlist(y))  # eval needs no batch statistics
+    np.testing.assert_allclose(y.value, np.full(shape, 3.0 / np.sqrt(1 + 1e-5)))
+    vm.training = True
+    with pytest.raises(gc.ShapeError, match="EvalMode"):
+        vm.run_all()
+
+
+def test_dropout_draws_from_its_own_generator_when_given_one():
+    def masks(rng):
+        g, xn = image((3, 8))
+        y = gc.Dropout(xn, 0.5, rng=rng)
+        gc.Let(xn, np.ones((3, 8)))
+        vm = run(g, gc.WithWatchlist(y))
+        first = y.value.copy()
+        vm.run_all()
+        return first, y.value.copy()
+
+    a = masks(np.random.default_rng(5))
+    b = masks(np.random.default_rng(5))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], a[1])
+    ref = np.random.default_rng(5).random(24) >= 0.5
+    np.testing.assert_array_equal(a[0].reshape(-1) != 0, ref)
+    g, xn = image((3, 8))
+    with pytest.raises(TypeError, match="numpy Generator"):
+        gc.Dropout(xn, 0.5, rng=5)
+
+
 # ----- machines ----------------------------------------------------------------------------------
 
 

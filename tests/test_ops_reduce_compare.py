@@ -188,6 +188,32 @@ def test_norm_bad_p_and_dtype():
         gc.Norm(gc.NewConstant(np.array([1, 2])))
 
 
+@pytest.mark.parametrize(
+    "build,op",
+    [
+        (lambda x: gc.Sum(x, 1.5), "Sum"),
+        (lambda x: gc.Mean(x, axis=[0, "1"]), "Mean"),
+        (lambda x: gc.Max(x, 0, 1.0), "Max"),
+        (lambda x: gc.Min(x, True), "Min"),
+        (lambda x: gc.LogSumExp(x, axis=0.0), "LogSumExp"),
+        (lambda x: gc.Norm(x, 1.5), "Norm"),
+        (lambda x: gc.Sum(x, axis={0}), "Sum"),
+    ],
+)
+def test_axes_that_are_not_integers_are_a_clear_type_error(build, op):
+    x = gc.NewConstant(np.ones((2, 3)))
+    with pytest.raises(TypeError, match=rf"^{op}: axes must be integers") as e:
+        build(x)
+    assert "not iterable" not in str(e.value)
+
+
+def test_numpy_integer_axes_still_work():
+    x = gc.NewConstant(np.ones((2, 3)))
+    assert gc.Sum(x, np.int64(1)).shape == (2,)
+    assert gc.Mean(x, axis=(np.int32(0), 1)).shape == ()
+    assert gc.Norm(x, [0, 1]).shape == ()
+
+
 # ----- comparisons -------------------------------------------------------------------------------
 
 CMP = {

@@ -17,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 import graphcore as gc
+from graphcore.rng import spawn_rng
 
 from ..layer import Layer, Thunk
 from ..options import LayerOpt
@@ -29,7 +32,10 @@ class Dropout(Layer):
     """Zero each element with probability p and scale the rest by 1/(1-p) while training.
 
     The mode is the machine's: ``gc.NewTapeMachine(g, gc.EvalMode())`` or ``vm.training =
-    False`` makes it the identity. Masks come from the machine's generator (``gc.SetSeed``).
+    False`` makes it the identity. Masks come from the layer's own generator, spawned from
+    graphcore's seeded one when the layer is built (so ``gc.SetSeed`` reproduces them) and
+    shared by every node the layer builds; ``state()`` holds its state (key ``"<name>/rng"``,
+    6 uint64 words), so ``golgi.save`` / ``golgi.load`` resume with the same masks.
 
     Example:
         >>> Dropout.kind, Dropout.defaults
@@ -46,14 +52,60 @@ class Dropout(Layer):
             raise self.error(f"{x.describe()} must be Float32 or Float64", gc.DtypeError)
         super().check_input(x)
 
+    def build(self, x: gc.Node) -> None:
+        self.rng: np.random.Generator = spawn_rng()
+
     def forward(self, x: gc.Node) -> gc.Node:
-        return gc.Dropout(x, self.opts["probability"])
+        return gc.Dropout(x, self.opts["probability"], rng=self.rng)
+
+    def state(self) -> dict[str, np.ndarray]:
+        out = super().state()
+        out[f"{self.name}/rng"] = _pack(self.rng)
+        return out
+
+    def load_state(self, d: dict[str, np.ndarray]) -> None:
+        key = f"{self.name}/rng"
+        rest = {k: v for k, v in d.items() if k not in (key, "rng")}
+        packed = d.get(key, d.get("rng"))
+        if packed is not None:
+            _unpack(self.rng, packed, self.name)
+        super().load_state(rest)
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         return tuple(input_shape)
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "probability": self.opts["probability"]}
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _pack(rng: np.random.Generator) -> np.ndarray:
+    """A PCG64 generator's state as 6 uint64 words: state and increment (128 bits each, high
+    word first), has_uint32, uinteger; plain numbers, so the checkpoint needs no pickle."""
+    st = rng.bit_generator.state
+    if st.get("bit_generator") != "PCG64":
+        raise TypeError(f"Dropout: cannot save a {st.get('bit_generator')} generator (PCG64 only)")
+    s, inc = int(st["state"]["state"]), int(st["state"]["inc"])
+    words = [s >> 64, s & _MASK64, inc >> 64, inc & _MASK64, st["has_uint32"], st["uinteger"]]
+    return np.array(words, dtype=np.uint64)
+
+
+def _unpack(rng: np.random.Generator, packed: np.ndarray, layer: str) -> None:
+    a = np.asarray(packed)
+    if a.shape != (6,) or a.dtype != np.uint64:
+        raise ValueError(
+            f"Dropout layer {layer!r}: saved generator state must be 6 uint64 words, got "
+            f"{a.dtype} {a.shape}"
+        )
+    w = [int(v) for v in a]
+    rng.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
+        "has_uint32": w[4],
+        "uinteger": w[5],
+    }
 
 
 def ConsDropout(x: gc.Node | LayerOpt | None = None, *opts: LayerOpt) -> Dropout | Thunk:

@@ -730,9 +730,11 @@ AveragePool2D = AvgPool2D
 class DropoutMaskOp(Op):
     """The scaled keep-mask of one run: 1/(1-p) with probability 1-p, else 0 (training only).
 
-    Its operand is the dropped tensor, read for its shape only. Drawn from the machine's
-    generator (``ctx.generator()``) into this node's buffer each training run; eval runs fill
-    it with ones (``Dropout`` and its gradient then pass values through without reading it).
+    Its operand is the dropped tensor, read for its shape only. Drawn into this node's buffer
+    each training run from ``rng`` when given (a golgi Dropout layer's own generator, saved
+    with the layer so a resumed run draws the same masks), else from the machine's generator
+    (``ctx.generator()``); eval runs fill it with ones (``Dropout`` and its gradient then pass
+    values through without reading it).
 
     Example:
         >>> DropoutMaskOp(0.5).name
@@ -744,8 +746,9 @@ class DropoutMaskOp(Op):
     differentiable = False
     shape_only = (0,)
 
-    def __init__(self, p: float) -> None:
+    def __init__(self, p: float, rng: np.random.Generator | None = None) -> None:
         self.p = p
+        self._rng = rng  # private: not an op parameter (repr, drawings)
 
     def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
         (x,) = ins
@@ -756,6 +759,7 @@ class DropoutMaskOp(Op):
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         p, scale, dt = self.p, 1.0 / (1.0 - self.p), out.dtype
         flat = out.reshape(-1)
+        own = self._rng
 
         def run() -> None:
             if not ctx.training:
@@ -763,7 +767,7 @@ class DropoutMaskOp(Op):
                 # never sees whatever a reused buffer held)
                 flat.fill(1.0)
                 return
-            ctx.generator().random(out=flat, dtype=dt)
+            (own if own is not None else ctx.generator()).random(out=flat, dtype=dt)
             # u >= p keeps with probability 1 - p
             np.greater_equal(flat, p, out=flat)
             np.multiply(flat, scale, out=flat)
@@ -822,14 +826,14 @@ class _DropoutGradOp(Op):
     kernel = DropoutOp.kernel  # the same computation with g in place of x
 
 
-def Dropout(x: Any, p: float) -> Node:
+def Dropout(x: Any, p: float, rng: np.random.Generator | None = None) -> Node:
     """Inverted dropout: in training, zero each element with probability ``p`` and scale the
     kept ones by 1/(1-p), so the expected value is unchanged; in eval mode, the identity.
 
     The mode is the machine's (``EvalMode()``, ``vm.training = False``), read at run time.
-    Masks come from the machine's generator, seeded by ``SetSeed``. ``p == 0`` returns ``x``
-    itself. The gradient is ``g * mask / (1-p)`` with the mask of the same run (Gorgonia
-    divides by ``p`` instead).
+    Masks come from ``rng`` (a ``numpy.random.Generator``) when given, else from the machine's
+    generator, seeded by ``SetSeed``. ``p == 0`` returns ``x`` itself. The gradient is
+    ``g * mask / (1-p)`` with the mask of the same run (Gorgonia divides by ``p`` instead).
 
     Example:
         >>> import graphcore as gc
@@ -845,11 +849,16 @@ def Dropout(x: Any, p: float) -> Node:
         raise ValueError(
             f"Dropout: p={p} is the probability of dropping an element and must be in [0, 1)"
         )
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"Dropout: rng must be a numpy Generator (np.random.default_rng(seed)) or None, "
+            f"got {type(rng).__name__}"
+        )
     if p == 0.0:
         from ..graph import as_node
 
         return as_node(x)
-    mask = apply_op(DropoutMaskOp(p), x)
+    mask = apply_op(DropoutMaskOp(p, rng), x)
     return apply_op(DropoutOp(p), x, mask)
 
 
@@ -870,9 +879,11 @@ class BatchNormStatsOp(Op):
 
     Training runs use the batch's statistics (biased variance) and update the running ones in
     place: ``running = (1 - momentum) * running + momentum * batch``, with the unbiased variance
-    for ``running_var`` (as PyTorch; with one value per channel, the biased one). Eval runs
-    use the running statistics. ``running_mean`` and ``running_var`` are plain arrays of shape
-    (C,), owned by whoever made the op (a layer shares them among all the nodes it builds).
+    for ``running_var`` (as PyTorch). Training needs more than one value per channel (as
+    PyTorch; one value would normalise to 0 and output beta); eval runs, which use the running
+    statistics, take any non-empty batch. ``running_mean`` and ``running_var`` are plain
+    arrays of shape (C,), owned by whoever made the op (a layer shares them among all the
+    nodes it builds).
 
     Example:
         >>> op = BatchNormStatsOp(np.zeros(3), np.ones(3), 0.1, 1e-5)
@@ -891,6 +902,8 @@ class BatchNormStatsOp(Op):
         self.running_var = running_var
         self.momentum = momentum
         self.eps = eps
+        # set by BatchNorm once the nodes exist: run-time errors name them
+        self._where = "BatchNorm"
 
     def params(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "eps": self.eps}
@@ -899,6 +912,12 @@ class BatchNormStatsOp(Op):
         (x,) = ins
         _bn_check_input(x)
         c = x.shape[1]
+        if any(d == 0 for i, d in enumerate(x.shape) if i != 1):
+            raise ShapeError(
+                f"BatchNorm: input {describe(x)} has no values per channel (a dimension other "
+                f"than the channels is 0, e.g. an empty batch); give it at least one example "
+                f"(two in training)"
+            )
         if self.running_mean.shape != (c,) or self.running_var.shape != (c,):
             raise ShapeError(
                 f"BatchNorm: running statistics have shapes {fmt_shape(self.running_mean.shape)}"
@@ -918,6 +937,7 @@ class BatchNormStatsOp(Op):
         tmp = np.empty(c, self.running_mean.dtype)
         rm, rv, mom, eps = self.running_mean, self.running_var, self.momentum, self.eps
         unbias = m_count / (m_count - 1) if m_count > 1 else 1.0
+        where = self._where
 
         def run() -> None:
             if not ctx.training:
@@ -926,6 +946,14 @@ class BatchNormStatsOp(Op):
                 np.sqrt(inv, out=inv)
                 np.reciprocal(inv, out=inv)
                 return
+            if m_count < 2:
+                raise ShapeError(
+                    f"{where}: training needs more than 1 value per channel to compute batch "
+                    f"statistics, but the input has shape {x.shape} ({m_count} value per "
+                    f"channel; one would normalise to 0 and output beta); train with a batch "
+                    f"of 2 or more, or run in eval mode (EvalMode(), vm.training = False) to "
+                    f"use the running statistics"
+                )
             np.add.reduce(x, axis=axes, out=mean)
             np.multiply(mean, 1.0 / m_count, out=mean)
             np.subtract(x, mean_b, out=dev)
@@ -1162,5 +1190,10 @@ def BatchNorm(
                 f"BatchNorm: {role} must be a float numpy array of shape ({c},) for "
                 f"{describe(xi)}, got {type(a).__name__} {getattr(a, 'shape', '')}"
             )
-    stats = apply_op(BatchNormStatsOp(rm, rv, float(momentum), float(eps)), xn)
-    return apply_op(BatchNormOp(), xn, stats, gn, bn)
+    stats_op = BatchNormStatsOp(rm, rv, float(momentum), float(eps))
+    stats = apply_op(stats_op, xn)
+    out = apply_op(BatchNormOp(), xn, stats, gn, bn)
+    stats_op._where = (
+        f"BatchNorm node {out.name!r} (statistics node {stats.name!r}, input {xn.name!r})"
+    )
+    return out

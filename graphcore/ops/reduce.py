@@ -40,17 +40,37 @@ __all__ = [
 ]
 
 
-def parse_axes(axes: tuple[Any, ...], axis: Any) -> Any:
-    """Accept ``Sum(x, 1)``, ``Sum(x, 0, 1)``, ``Sum(x, [0, 1])`` and ``Sum(x, axis=1)``."""
+def parse_axes(axes: tuple[Any, ...], axis: Any, op: str = "reduction") -> Any:
+    """Accept ``Sum(x, 1)``, ``Sum(x, 0, 1)``, ``Sum(x, [0, 1])`` and ``Sum(x, axis=1)``.
+
+    Returns None (all axes), an int or a tuple of ints; numpy integers become ints. Anything
+    else (a float, a string, a bool, a set) is a ``TypeError`` naming ``op``.
+
+    Example:
+        >>> parse_axes((0, 1), None, "Sum"), parse_axes((), [1], "Sum")
+        ((0, 1), (1,))
+    """
     if axis is not None:
         if axes:
-            raise TypeError("give the axes either positionally or as axis=..., not both")
-        return axis
-    if not axes:
+            raise TypeError(f"{op}: give the axes either positionally or as axis=..., not both")
+        given = axis
+    elif not axes:
         return None
-    if len(axes) == 1:
-        return axes[0]
-    return tuple(axes)
+    else:
+        given = axes[0] if len(axes) == 1 else tuple(axes)
+    if _is_axis(given):
+        return int(given)
+    if isinstance(given, (list, tuple)) and all(_is_axis(a) for a in given):
+        return tuple(int(a) for a in given)
+    raise TypeError(
+        f"{op}: axes must be integers (an int, several ints, or a list/tuple of ints; None "
+        f"for all axes), got {given!r}; e.g. {op}(x, 1) or {op}(x, axis=(0, 1))"
+    )
+
+
+def _is_axis(a: Any) -> bool:
+    # bool is an int subclass, but Sum(x, True) is surely a mistake (keepdims=True?)
+    return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
 
 
 class ReduceOp(Op):
@@ -158,7 +178,7 @@ def Sum(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
         >>> gc.Sum(gc.NewConstant([[1.0, 2.0]]), 1).shape
         (1,)
     """
-    return apply_op(ReduceOp("Sum", parse_axes(axes, axis), bool(keepdims)), x)
+    return apply_op(ReduceOp("Sum", parse_axes(axes, axis, "Sum"), bool(keepdims)), x)
 
 
 def Mean(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
@@ -169,7 +189,7 @@ def Mean(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
         >>> gc.Mean(gc.NewConstant([[1.0, 2.0]])).shape
         ()
     """
-    return apply_op(ReduceOp("Mean", parse_axes(axes, axis), bool(keepdims)), x)
+    return apply_op(ReduceOp("Mean", parse_axes(axes, axis, "Mean"), bool(keepdims)), x)
 
 
 # ----- Max, Min, LogSumExp, Norm --------------------------------------------------------------
@@ -463,7 +483,7 @@ def Max(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
         >>> gc.Max(gc.NewConstant([[1.0, 5.0], [3.0, 2.0]]), 1).shape
         (2,)
     """
-    return apply_op(ExtremumOp("Max", parse_axes(axes, axis), bool(keepdims)), x)
+    return apply_op(ExtremumOp("Max", parse_axes(axes, axis, "Max"), bool(keepdims)), x)
 
 
 def Min(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
@@ -474,7 +494,7 @@ def Min(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
         >>> gc.Min(gc.NewConstant([[1.0, 5.0], [3.0, 2.0]]), axis=0, keepdims=True).shape
         (1, 2)
     """
-    return apply_op(ExtremumOp("Min", parse_axes(axes, axis), bool(keepdims)), x)
+    return apply_op(ExtremumOp("Min", parse_axes(axes, axis, "Min"), bool(keepdims)), x)
 
 
 def LogSumExp(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
@@ -489,7 +509,7 @@ def LogSumExp(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> N
         >>> gc.LogSumExp(gc.NewConstant([[1000.0, 1000.0]])).shape
         (1,)
     """
-    ax = parse_axes(axes, axis)
+    ax = parse_axes(axes, axis, "LogSumExp")
     return apply_op(LogSumExpOp(-1 if ax is None else ax, bool(keepdims)), x)
 
 
@@ -506,4 +526,4 @@ def Norm(x: Any, axis: Any = None, p: int = 2, keepdims: bool = False) -> Node:
     """
     if isinstance(p, bool) or p not in (1, 2):
         raise ValueError(f"Norm: p must be 1 or 2, got {p!r}")
-    return apply_op(NormOp(axis, int(p), bool(keepdims)), x)
+    return apply_op(NormOp(parse_axes((), axis, "Norm"), int(p), bool(keepdims)), x)

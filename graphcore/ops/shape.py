@@ -688,6 +688,8 @@ class ByIndicesOp(Op):
 
     def __init__(self, axis: int) -> None:
         self.axis = axis
+        # set by ByIndices once the node exists: run-time errors name the node and operands
+        self._where = "(node not known)"
 
     def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
         x, idx = ins
@@ -705,8 +707,10 @@ class ByIndicesOp(Op):
         def run() -> None:
             if idx.size and (idx.min() < -n or idx.max() >= n):
                 raise IndexError(
-                    f"ByIndices: an index in [{idx.min()}, {idx.max()}] is out of range for "
-                    f"axis {axis} of size {n} (operand shape {x.shape})"
+                    f"ByIndices {self._where}: an index is out of range for axis {axis} of "
+                    f"size {n} (operand shape {x.shape}): valid indices are {-n} to {n - 1}, "
+                    f"got indices from {idx.min()} to {idx.max()}; check the index data (a "
+                    f"class or token id >= the table size?)"
                 )
             # "wrap" after the range check: numpy buffers `out` in its default "raise" mode
             np.take(x, idx, axis=axis, out=out, mode="wrap")
@@ -769,4 +773,7 @@ def ByIndices(x: Any, indices: Any, axis: int = 0) -> Node:
     """
     xn = as_node(x)
     idx = indices if isinstance(indices, Node) else NewConstant(np.asarray(indices))
-    return apply_op(ByIndicesOp(_as_int(axis, "ByIndices axis")), xn, idx)
+    op = ByIndicesOp(_as_int(axis, "ByIndices axis"))
+    node = apply_op(op, xn, idx)
+    op._where = f"node {node.name!r} (gathering from {xn.name!r} at indices {idx.name!r})"
+    return node
