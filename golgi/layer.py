@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -166,7 +165,13 @@ class Term:
 
 # ----- layer names, unique per graph ----------------------------------------------------------
 
-_names: weakref.WeakKeyDictionary[gc.Graph, dict[str, Layer]] = weakref.WeakKeyDictionary()
+def _registry(graph: gc.Graph) -> dict[str, Layer]:
+    # kept on the graph itself: a side table keyed by graph would keep every graph alive
+    # through its layers' nodes
+    reg = graph.__dict__.get("_golgi_layers")
+    if reg is None:
+        reg = graph.__dict__["_golgi_layers"] = {}
+    return reg
 
 
 def layer_names(graph: gc.Graph) -> dict[str, Layer]:
@@ -177,11 +182,11 @@ def layer_names(graph: gc.Graph) -> dict[str, Layer]:
         >>> layer_names(gc.NewGraph())
         {}
     """
-    return dict(_names.get(graph, {}))
+    return dict(_registry(graph))
 
 
 def _claim(layer: Layer, wanted: str | None) -> str:
-    taken = _names.setdefault(layer.graph, {})
+    taken = _registry(layer.graph)
     if wanted is not None:
         other = taken.get(wanted)
         if other is not None:
@@ -201,8 +206,8 @@ def _claim(layer: Layer, wanted: str | None) -> str:
 
 
 def _release(layer: Layer) -> None:
-    taken = _names.get(layer.graph)
-    if taken is not None and taken.get(layer.name) is layer:
+    taken = _registry(layer.graph)
+    if taken.get(layer.name) is layer:
         del taken[layer.name]
 
 

@@ -55,10 +55,12 @@ class LispMachine:
         self.bind: tuple[Node, ...] = o["bind"]
         self._private: list[tuple[Node, Node]] = []  # (wrt, detached gradient node)
         self._bwd: list[Node] = []
+        self._bound: list[tuple[Node, Node]] = []
         symbolic = any(n.deriv_of is not None for n in self.order)
         if self.fwd_only:
             return
         if symbolic:
+            self._bound = [(w, w.deriv) for w in self.bind]
             missing = [w.name for w in self.bind if w.deriv is None]
             if missing:
                 raise GraphError(
@@ -137,7 +139,7 @@ class LispMachine:
             self._eval(self._bwd)
             pairs = self._private
         else:
-            pairs = [(w, w.deriv) for w in self.bind]
+            pairs = self._bound
         for w, d in pairs:
             if w._grad is None or w._grad.shape != w.value.shape:
                 w._grad = np.zeros_like(w.value)

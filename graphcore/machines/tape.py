@@ -182,14 +182,14 @@ class Plan:
         # accumulated by BLAS straight into w.grad (beta=1): no buffer, no extra pass.
         fuse: dict[int, Node] = {}
         for w in machine.bind:
-            d = w.deriv
+            d = machine.derivs[id(w)]
             if (
                 isinstance(d.op, MatMulOp)
                 and d.ndim == 2
                 and all(c.ndim == 2 for c in d.children)
                 and id(d) not in protected
                 and last_read[id(d)] == pos[id(d)]
-                and sum(1 for v in machine.bind if v.deriv is d) == 1
+                and sum(1 for v in machine.bind if machine.derivs[id(v)] is d) == 1
             ):
                 fuse[id(d)] = w
         self.fused = len(fuse)
@@ -272,7 +272,7 @@ class Plan:
         accum_after: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         pre: list[Callable[[], None]] = []
         for w in machine.bind:
-            d = w.deriv
+            d = machine.derivs[id(w)]
             if id(d) in self._fused_ids:
                 continue
             src = arrays[id(d)]
@@ -408,7 +408,9 @@ class TapeMachine:
         self.inf_watch: bool = o["inf"]
         self.noreuse: bool = o["noreuse"]
         self.ctx = ExecContext(training=o["training"])
-        bound_derivs = {id(w.deriv) for w in self.bind}
+        # the gradient nodes as they are now: a later Grad call must not rewire this machine
+        self.derivs: dict[int, Node] = {id(w): w.deriv for w in self.bind}
+        bound_derivs = {id(d) for d in self.derivs.values()}
         roots = {id(n) for n in g.roots()}
         prot = {id(n) for n in self.watch} | roots
         for n in self.order:
