@@ -1,0 +1,1 @@
+"""Benchmarks: golgi against hand-written numpy and PyTorch (see README.md here)."""

@@ -1,0 +1,217 @@
+"""Correctness of the benchmark baselines (no timings): `.venv/bin/pytest bench/test_bench.py`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.baselines import NumpyRunner, TorchRunner, time_gemms, torch_available
+from bench.common import (
+    ARCHS,
+    EPS,
+    LEARN_RATE,
+    RHO,
+    AgreementError,
+    Arch,
+    Runner,
+    RunResult,
+    agreement_run,
+    check_agreement,
+    check_samples,
+    epoch_order,
+    gemm_shapes,
+    init_weights,
+    load_runner,
+    time_epochs,
+)
+
+TINY = {
+    "mlp": Arch("tiny_mlp", (6, 5, 4, 3), "softmax_ce"),
+    "ae": Arch("tiny_ae", (6, 5, 2, 5, 6), "sigmoid_bce"),
+}
+
+
+def _data(arch: Arch, n: int, dtype: type, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, arch.sizes[0])).astype(dtype)
+    if arch.autoencoder:
+        return x, x
+    y = np.zeros((n, arch.sizes[-1]), dtype)
+    y[np.arange(n), rng.integers(0, arch.sizes[-1], n)] = 1
+    return x, y
+
+
+def _reference_loss(arch: Arch, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
+    a = x
+    for i in range(arch.n_layers):
+        z = a @ weights[2 * i] + weights[2 * i + 1]
+        a = np.maximum(z, 0) if i < arch.n_layers - 1 else z
+    if arch.head == "softmax_ce":
+        logp = a - a.max(1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(1, keepdims=True))
+        return float(-np.mean(np.sum(y * logp, 1)))
+    return float(np.mean(np.logaddexp(0, a) - y * a))
+
+
+@pytest.mark.parametrize("kind", ["mlp", "ae"])
+def test_numpy_gradients_match_finite_differences(kind: str) -> None:
+    arch = TINY[kind]
+    weights = init_weights(arch, np.float64, seed=3)
+    weights = [
+        w + 0.1 * np.random.default_rng(i).standard_normal(w.shape) for i, w in enumerate(weights)
+    ]  # nonzero biases, so their gradients are exercised too
+    x, y = _data(arch, 7, np.float64)
+    runner = NumpyRunner(arch, np.float64, weights)
+    loss, grads = runner.loss_and_grads(x, y)
+    assert loss == pytest.approx(_reference_loss(arch, weights, x, y), rel=1e-12)
+    h = 1e-6
+    for k, w in enumerate(weights):
+        for idx in [(0, 0), tuple(np.array(w.shape) - 1)]:
+            plus = [v.copy() for v in weights]
+            minus = [v.copy() for v in weights]
+            plus[k][idx] += h
+            minus[k][idx] -= h
+            fd = (_reference_loss(arch, plus, x, y) - _reference_loss(arch, minus, x, y)) / (2 * h)
+            assert grads[k][idx] == pytest.approx(fd, rel=1e-5, abs=1e-9), (k, idx)
+
+
+def test_sigmoid_head_is_stable_for_huge_logits() -> None:
+    arch = Arch("one", (1, 3), "sigmoid_bce")
+    w = [np.array([[200.0, -200.0, 0.0]], np.float32), np.zeros((1, 3), np.float32)]
+    runner = NumpyRunner(arch, np.float32, w)
+    x = np.ones((1, 1), np.float32)
+    t = np.array([[1.0, 0.0, 0.5]], np.float32)
+    loss, grads = runner.loss_and_grads(x, t)
+    assert loss == pytest.approx(np.log(2) / 3, rel=1e-6)
+    assert np.isfinite(grads[0]).all()
+    np.testing.assert_allclose(runner.predict(x, 1), [[1.0, 0.0, 0.5]])
+
+
+def test_one_step_is_gorgonia_rmsprop() -> None:
+    arch = TINY["mlp"]
+    w0 = init_weights(arch, np.float64, seed=5)
+    x, y = _data(arch, 4, np.float64)
+    probe = NumpyRunner(arch, np.float64, w0)
+    _, grads = probe.loss_and_grads(x, y)
+    runner = NumpyRunner(arch, np.float64, w0)
+    runner.train_epoch(x, y, np.arange(4), 4)
+    for w, g, new in zip(w0, grads, runner.weights(), strict=True):
+        c = (1 - RHO) * g * g
+        np.testing.assert_allclose(new, w - LEARN_RATE * g / np.sqrt(c + EPS), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "ae"])
+def test_predict_outputs(kind: str) -> None:
+    arch = TINY[kind]
+    runner = NumpyRunner(arch, np.float64, init_weights(arch, np.float64))
+    x, _ = _data(arch, 7, np.float64)
+    whole = runner.predict(x, 7)
+    np.testing.assert_allclose(runner.predict(x, 3), whole, rtol=1e-12)  # ragged last chunk
+    if kind == "mlp":
+        np.testing.assert_allclose(whole.sum(1), 1.0, rtol=1e-12)
+    assert ((whole > 0) & (whole < 1)).all()
+
+
+def _result(impl: str, loss: float, weights: list[np.ndarray], dtype: str) -> RunResult:
+    return RunResult(impl, "mlp", dtype, 100, 10, 0, 100, loss, weights)
+
+
+def test_check_agreement_passes_and_fails() -> None:
+    w = init_weights(TINY["mlp"], np.float32)
+    ok = check_agreement([_result("a", 1.0, w, "float32"), _result("b", 1.00001, w, "float32")])
+    assert len(ok) == 1 and ok[0].endswith("OK")
+    with pytest.raises(AgreementError, match="mlp float32.*b vs a.*loss"):
+        check_agreement([_result("a", 1.0, w, "float32"), _result("b", 1.01, w, "float32")])
+    bad = [v * 1.01 for v in w]
+    with pytest.raises(AgreementError, match="weights rel"):
+        check_agreement([_result("a", 1.0, w, "float32"), _result("b", 1.0, bad, "float32")])
+    with pytest.raises(AgreementError, match="float64"):  # 1e-7 is fine in float32, not float64
+        check_agreement([_result("a", 1.0, w, "float64"), _result("b", 1 + 1e-7, w, "float64")])
+
+
+@pytest.mark.skipif(not torch_available(), reason="torch not installed")
+@pytest.mark.parametrize("kind", ["mlp", "ae"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_agrees_with_numpy(kind: str, dtype: str) -> None:
+    arch = TINY[kind]
+    dt = np.dtype(dtype)
+    x, y = _data(arch, 60, dt)
+    results = []
+    for cls in (NumpyRunner, TorchRunner):
+        runner = cls(arch, dt, init_weights(arch, dt, seed=2))
+        assert isinstance(runner, Runner)
+        t = time_epochs(runner, x, y, epochs=1, warmup=1, batch=10, seed=4)
+        results.append(
+            RunResult(runner.name, kind, dtype, 60, 10, 4, 60, t.first_loss, t.first_weights)
+        )
+        np.testing.assert_allclose(
+            runner.predict(x, 25),
+            NumpyRunner(arch, dt, runner.weights()).predict(x, 60),
+            rtol=1e-4 if dt == np.float32 else 1e-10,
+        )
+    assert check_agreement(results)[0].endswith("OK")
+
+
+def test_init_order_and_shapes() -> None:
+    arch = ARCHS["ae"]
+    w64, w32 = init_weights(arch, np.float64, 9), init_weights(arch, np.float32, 9)
+    assert [w.shape for w in w32][:4] == [(784, 250), (1, 250), (250, 50), (1, 50)]
+    assert all(
+        a.dtype == np.float32 and (a == b.astype(np.float32)).all()
+        for a, b in zip(w32, w64, strict=True)
+    )
+    assert float(w64[0].std()) == pytest.approx(np.sqrt(2 / (784 + 250)), rel=0.01)
+    assert not any(w64[1::2][i].any() for i in range(4))
+    o = epoch_order(50, 2, seed=1)
+    assert (o == epoch_order(50, 2, seed=1)).all() and sorted(o) == list(range(50))
+    assert not (o == epoch_order(50, 3, seed=1)).all()
+    roles = [r for r, _ in gemm_shapes(arch, 100)]
+    assert roles.count("fwd") == 4 and roles.count("dW") == 4 and roles.count("dX") == 3
+    assert time_gemms(TINY["mlp"], np.float32, 20, 10, repeats=1) >= 0
+
+
+def test_load_runner_errors() -> None:
+    assert load_runner("bench.baselines:NumpyRunner") is NumpyRunner
+    with pytest.raises(ValueError, match="module:Factory"):
+        load_runner("bench.baselines.NumpyRunner")
+    with pytest.raises(ImportError, match="no_such"):
+        load_runner("bench.baselines:no_such")
+
+
+def test_bad_inputs_are_named() -> None:
+    arch = TINY["mlp"]
+    with pytest.raises(ValueError, match="NumpyRunner.*shapes"):
+        NumpyRunner(arch, np.float32, init_weights(ARCHS["mlp"], np.float32))
+    runner = NumpyRunner(arch, np.float32, init_weights(arch, np.float32))
+    x, y = _data(arch, 10, np.float64)
+    with pytest.raises(TypeError, match="float64.*float32"):
+        runner.train_epoch(x, y, np.arange(10), 5)
+
+
+class _EpsOutsideSqrt(NumpyRunner):
+    """torch.optim.RMSprop's formula: eps added after the square root. Must be caught."""
+
+    name = "eps_outside"
+
+    def _rmsprop(self) -> None:
+        g, c = self._gflat, self._cache
+        c *= RHO
+        c += (1 - RHO) * g * g
+        self._flat -= LEARN_RATE * g / (np.sqrt(c) + EPS)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_agreement_run_catches_a_wrong_solver(dtype: str) -> None:
+    arch = TINY["mlp"]
+    dt = np.dtype(dtype)
+    x, y = _data(arch, 200, dt)
+    k = check_samples(dtype, 200, 10)
+    assert k == 200  # float64: the whole epoch; float32: at most CHECK_SAMPLES (1000)
+    assert check_samples("float32", 60_000, 100) == 1000
+    runs = []
+    for factory in (NumpyRunner, NumpyRunner, _EpsOutsideSqrt):
+        loss, w = agreement_run(factory, arch, dt, x, y, k, batch=10, seed=1)
+        runs.append(RunResult(factory.name, "tiny", dtype, 200, 10, 1, k, loss, w))
+    assert check_agreement(runs[:2])[0].endswith("OK")
+    with pytest.raises(AgreementError, match="eps_outside vs numpy"):
+        check_agreement([runs[0], runs[2]])
