@@ -1,6 +1,6 @@
 """The ``golgi`` command: train the talk's models on MNIST, and report the installation.
 
-    golgi train mlp [--epochs 20] [--solver rmsprop] [--save mlp.npz] ...
+    golgi train mlp [--epochs 30] [--solver rmsprop] [--save mlp.npz] ...
     golgi train autoencoder [--png autoencoder.png] ...
     golgi info
 
@@ -93,7 +93,9 @@ def _parser() -> _Parser:
     )
     common.add_argument("--quiet", action="store_true", help="print only the final result")
     mlp = models.add_parser("mlp", parents=[common], help="784-250-100-10 ReLU classifier")
-    mlp.set_defaults(epochs_default=20)
+    # 30: this model plateaus at 98.1-98.2% test accuracy, the talk's 98.16% at its top
+    # (seeds 0/1/2 at epoch 30: 98.22%, 98.16%, 98.07%; at epoch 20 seed 0 gives 98.15%)
+    mlp.set_defaults(epochs_default=30)
     ae = models.add_parser(
         "autoencoder", parents=[common], help="784-250-50-250-784 ReLU autoencoder, sigmoid output"
     )
