@@ -812,11 +812,17 @@ class AdaGradSolver(Solver):
             c, s = caches[i], self._scratch_for(i)
             np.multiply(g, g, out=s)
             np.add(c, s, out=c)
-            np.add(c, eps, out=s)
-            np.sqrt(s, out=s)
-            np.divide(g, s, out=g)
-            np.multiply(g, eta, out=g)
-            np.subtract(w, g, out=w)
+            _rms_step(w, g, c, s, eta, eps)
+
+
+def _rms_step(w: np.ndarray, g: np.ndarray, c: np.ndarray, s: np.ndarray, eta: float,
+              eps: float) -> None:
+    """``w -= eta * g / sqrt(c + eps)`` in place, using ``s`` as scratch (AdaGrad, RMSProp)."""
+    np.add(c, eps, out=s)
+    np.sqrt(s, out=s)
+    np.divide(g, s, out=g)
+    np.multiply(g, eta, out=g)
+    np.subtract(w, g, out=w)
 
 
 class RMSPropSolver(Solver):
@@ -845,11 +851,7 @@ class RMSPropSolver(Solver):
             np.multiply(g, g, out=s)
             np.multiply(s, one_minus_rho, out=s)
             np.add(c, s, out=c)
-            np.add(c, eps, out=s)
-            np.sqrt(s, out=s)
-            np.divide(g, s, out=g)
-            np.multiply(g, eta, out=g)
-            np.subtract(w, g, out=w)
+            _rms_step(w, g, c, s, eta, eps)
 
 
 class AdamSolver(Solver):
