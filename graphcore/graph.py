@@ -674,6 +674,17 @@ def Let(node: Node, value: Any) -> None:
                 f"Let({node.name}): node {node.name!r} is {dt}, got a {arr.dtype} array; "
                 f"convert it first (arr.astype(np.{dt.np}))"
             )
+    narrowing = arr.dtype.kind == "f" and dt.np.kind == "f" and arr.dtype.itemsize > dt.itemsize
+    if narrowing:
+        with np.errstate(over="ignore"):
+            cast = arr.astype(dt.np)
+        if not np.isfinite(cast).all() and np.isfinite(arr).all():
+            raise DtypeError(
+                f"Let({node.name}): values of the {arr.dtype} array overflow the {dt} node "
+                f"{node.name!r} (largest magnitude {float(np.abs(arr).max()):.3g}); rescale the "
+                f"data or use a Float64 node"
+            )
+        arr = cast
     cur = node._value
     # Copy into the existing buffer so machines that bound it keep seeing the new data.
     if isinstance(cur, np.ndarray) and cur.shape == arr.shape and cur.flags.writeable:

@@ -397,3 +397,13 @@ def test_as_dtype():
     assert gc.as_dtype(gc.Int32) is gc.Int32
     with pytest.raises(TypeError, match=r"complex128 is not supported"):
         gc.as_dtype(np.complex128)
+
+
+def test_let_refuses_float64_values_that_overflow_a_float32_node():
+    g = gc.NewGraph()
+    x = gc.NewVector(g, gc.Float32, gc.WithShape(2), gc.WithName("x"))
+    gc.Let(x, np.array([1.0, 2.0]))  # a narrowing cast that fits is fine
+    assert x.value.dtype == np.float32
+    with pytest.raises(gc.DtypeError, match="overflow the Float32 node 'x'"):
+        gc.Let(x, np.array([1.0, 1e300]))
+    assert x.value.tolist() == [1.0, 2.0]
