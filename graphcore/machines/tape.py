@@ -321,23 +321,12 @@ class Plan:
             fn()
 
 
-def _accum(w: Node, src: np.ndarray) -> Callable[[], None]:
-    g = w._grad
-
-    def run() -> None:
-        if w._grad_zeroed:  # zeroed lazily by a solver: overwrite
-            np.copyto(g, src)
-            w._grad_zeroed = False
-        else:
-            np.add(g, src, out=g)
-
-    return run
-
-
-def _gemm_accum(w: Node, a: np.ndarray, b: np.ndarray) -> Callable[[], None]:
-    """``w.grad += a @ b`` by BLAS (beta=1), or ``w.grad = a @ b`` (beta=0) after a zeroing."""
-    over = gemm_into(a, b, w._grad, 0.0)
-    add = gemm_into(a, b, w._grad, 1.0)
+def _into_grad(
+    w: Node, over: Callable[[], None], add: Callable[[], None]
+) -> Callable[[], None]:
+    """Run ``over`` (write) if a solver zeroed ``w.grad`` lazily since the last run, else
+    ``add``.
+    """
 
     def run() -> None:
         if w._grad_zeroed:
@@ -347,6 +336,17 @@ def _gemm_accum(w: Node, a: np.ndarray, b: np.ndarray) -> Callable[[], None]:
             add()
 
     return run
+
+
+def _accum(w: Node, src: np.ndarray) -> Callable[[], None]:
+    """``w.grad += src`` (or ``= src`` after a lazy zeroing)."""
+    g = w._grad
+    return _into_grad(w, lambda: np.copyto(g, src), lambda: np.add(g, src, out=g))
+
+
+def _gemm_accum(w: Node, a: np.ndarray, b: np.ndarray) -> Callable[[], None]:
+    """``w.grad += a @ b`` by BLAS (beta=1), or ``w.grad = a @ b`` (beta=0) after a zeroing."""
+    return _into_grad(w, gemm_into(a, b, w._grad, 0.0), gemm_into(a, b, w._grad, 1.0))
 
 
 def _watched(
