@@ -34,11 +34,12 @@ import numpy as np
 
 from ..errors import GraphError, NonFiniteError, ShapeError, ValueNotAvailableError
 from ..graph import Graph, Node, _Clobbered, ancestors
-from ..ops.arith import BinaryOp
+from ..ops.arith import BinaryOp, SumToOp
 from ..ops.base import ExecContext, TypeInfo
 from ..ops.blas import can_gemm, gemm_into
 from ..ops.linalg import MatMulOp
 from ..shapes import fmt_shape, size_of
+from .arena import bind_grads
 from .options import MachineOpt, parse_machine_opts
 
 __all__ = ["TapeMachine", "NewTapeMachine", "Plan"]
@@ -178,15 +179,18 @@ class Plan:
             all_storages.append(st)
             return st
 
-        # A learnable's gradient made by a matrix product and read by nothing else is
-        # accumulated by BLAS straight into w.grad (beta=1): no buffer, no extra pass.
+        # A learnable's gradient made by a matrix product (or a sum over the batch, which is
+        # a product with ones) and read by nothing else is accumulated by BLAS straight into
+        # w.grad (beta=1): no buffer, no extra pass.
         fuse: dict[int, Node] = {}
         for w in machine.bind:
             d = machine.derivs[id(w)]
             if (
-                isinstance(d.op, MatMulOp)
-                and d.ndim == 2
-                and all(c.ndim == 2 for c in d.children)
+                (
+                    (isinstance(d.op, MatMulOp) and d.ndim == 2
+                     and all(c.ndim == 2 for c in d.children))
+                    or isinstance(d.op, SumToOp)
+                )
                 and id(d) not in protected
                 and last_read[id(d)] == pos[id(d)]
                 and sum(1 for v in machine.bind if machine.derivs[id(v)] is d) == 1
@@ -202,10 +206,11 @@ class Plan:
             if id(n) in fuse:
                 xs = [arrays[id(c)] for c in n.children]
                 w = fuse[id(n)]
-                if can_gemm(xs[0], xs[1], w._grad):
+                operands = _accum_operands(n, xs, w._grad)
+                if operands is not None:
                     st = _Storage(w._grad, True)
                     assign(n, w._grad, st, True)
-                    steps.append((n, _gemm_accum(w, xs[0], xs[1])))
+                    steps.append((n, _gemm_accum(w, *operands)))
                     self._fused_ids.add(id(n))
                     self._free_dead(n, i, storage_of, free)
                     continue
@@ -344,9 +349,20 @@ def _accum(w: Node, src: np.ndarray) -> Callable[[], None]:
     return _into_grad(w, lambda: np.copyto(g, src), lambda: np.add(g, src, out=g))
 
 
-def _gemm_accum(w: Node, a: np.ndarray, b: np.ndarray) -> Callable[[], None]:
-    """``w.grad += a @ b`` by BLAS (beta=1), or ``w.grad = a @ b`` (beta=0) after a zeroing."""
-    return _into_grad(w, gemm_into(a, b, w._grad, 0.0), gemm_into(a, b, w._grad, 1.0))
+def _accum_operands(
+    n: Node, xs: list[np.ndarray], grad: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(a, b, c)`` with ``c`` a view of ``grad`` and ``n``'s value equal to ``a @ b`` in
+    ``c``'s shape, when BLAS can compute it straight into ``grad``; else None."""
+    if isinstance(n.op, SumToOp):
+        return SumToOp.gemv_operands(xs[0], grad)
+    return (xs[0], xs[1], grad) if can_gemm(xs[0], xs[1], grad) else None
+
+
+def _gemm_accum(w: Node, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> Callable[[], None]:
+    """``w.grad += a @ b`` by BLAS (beta=1), or ``w.grad = a @ b`` (beta=0) after a zeroing;
+    ``c`` is ``w.grad`` or a 2-D view of it."""
+    return _into_grad(w, gemm_into(a, b, c, 0.0), gemm_into(a, b, c, 1.0))
 
 
 def _watched(
@@ -400,9 +416,7 @@ class TapeMachine:
                 )
             if not w.has_value:
                 raise GraphError(f"BindDualValues: {w.describe()} has no value yet")
-            if w._grad is None or w._grad.shape != w.value.shape:
-                w._grad = np.zeros_like(w.value)
-                w._grad_zeroed = False
+        bind_grads(self.bind)
         self.watch = o["watch"]
         self.nan_watch: bool = o["nan"]
         self.inf_watch: bool = o["inf"]

@@ -24,6 +24,8 @@ from ..errors import ShapeError
 from ..graph import Node
 from ..shapes import Shape, broadcast_shapes, fmt_shape
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
+from .blas import can_gemm, gemm_into
+from .fastpath import filled
 
 __all__ = [
     "Add", "Sub", "HadamardProd", "HadamardDiv", "Div", "Pow", "SumTo", "BroadcastTo",
@@ -222,11 +224,45 @@ class SumToOp(Op):
             ) from None
         return like.shape, g.dtype
 
+    @staticmethod
+    def gemv_operands(
+        g: np.ndarray, out: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(ones, g2, out2)`` with ``out2 = ones @ g2`` equal to the sum, when the summed
+        axes lead ``g`` (a bias gradient summed over the batch): BLAS then does it in one
+        pass, 2-3x faster than ``np.sum(axis=0)``. None otherwise.
+
+        Example:
+            >>> ones, g2, o2 = SumToOp.gemv_operands(np.ones((4, 3)), np.empty((1, 3)))
+            >>> ones.shape, g2.shape, o2.shape
+            ((1, 4), (4, 3), (1, 3))
+        """
+        axes, _ = _reduce_axes(g.shape, out.shape)
+        k = len(axes)
+        if (
+            not k
+            or axes != tuple(range(k))
+            or g.dtype not in (np.float32, np.float64)
+            or not g.flags.c_contiguous
+            or not out.flags.c_contiguous
+        ):
+            return None
+        rows = int(np.prod(g.shape[:k], dtype=np.int64))
+        cols = g.size // rows if rows else 0
+        if rows == 0 or cols == 0 or out.size != cols:
+            return None
+        ones = filled(1.0, (1, rows), g.dtype)
+        g2, out2 = g.reshape(rows, cols), out.reshape(1, cols)
+        return (ones, g2, out2) if can_gemm(ones, g2, out2) else None
+
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         g = xs[0]
         axes, _ = _reduce_axes(g.shape, out.shape)
         if not axes:
             return lambda: np.copyto(out, g.reshape(out.shape))
+        gemv = self.gemv_operands(g, out)
+        if gemv is not None:
+            return gemm_into(*gemv, 0.0)
         kept = tuple(d for i, d in enumerate(g.shape) if i not in axes)
         o = out.reshape(kept)
         return lambda: np.sum(g, axis=axes, out=o)

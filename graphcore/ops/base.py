@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -47,7 +47,9 @@ class TypeInfo(NamedTuple):
 
 @dataclass
 class ExecContext:
-    """Run-time state kernels may read: the train/eval mode and the machine's random generator.
+    """Run-time state kernels may read: the train/eval mode, the machine's random generator,
+    and ``saved``: buffers a forward kernel fills for its gradient kernel to read (a loss
+    keeps its softmax or sigmoid so the gradient does not recompute it).
 
     Example:
         >>> ExecContext().training
@@ -56,6 +58,8 @@ class ExecContext:
 
     training: bool = True
     rng: np.random.Generator | None = None
+    # arrays a forward kernel shares with its gradient's kernel (saved tensors), by op id
+    saved: dict[int, Any] = field(default_factory=dict)
 
     def generator(self) -> np.random.Generator:
         """The machine's generator (created from the global seed on first use)."""

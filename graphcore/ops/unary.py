@@ -27,6 +27,7 @@ from ..errors import DtypeError
 from ..graph import Node
 from ..shapes import Shape
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
+from .fastpath import relu_grad_kernel, relu_kernel, sigmoid_kernel
 
 __all__ = [
     "Exp", "Log", "Log2", "Log1p", "Expm1", "Sqrt", "Square", "Cube", "Inverse", "InverseSqrt",
@@ -44,10 +45,12 @@ class Row:
     deriv: Fwd | None  # deriv(x, y, g, out, tmp, p) -> None ; None: not differentiable
     uses: str = "x"  # which of x ("x"), y ("y") or both ("xy") deriv reads
     float_only: bool = True
+    # fwd/deriv are kernel factories: called once per plan, they return the kernel
+    factory: str = ""  # which of fwd ("f"), deriv ("d") or both ("fd")
 
 
-def _sigmoid(x: np.ndarray, out: np.ndarray, tmp: np.ndarray, p: dict) -> None:
-    special.expit(x, out=out)
+def _sigmoid(x: np.ndarray, out: np.ndarray, tmp: np.ndarray, p: dict) -> Kernel:
+    return sigmoid_kernel(x, out, tmp)
 
 
 def _softplus(x: np.ndarray, out: np.ndarray, tmp: np.ndarray, p: dict) -> None:
@@ -61,8 +64,13 @@ def _softplus(x: np.ndarray, out: np.ndarray, tmp: np.ndarray, p: dict) -> None:
 
 
 def _d_softplus(x, y, g, out, tmp, p):
-    special.expit(x, out=out)
-    out *= g
+    sig = sigmoid_kernel(x, out, tmp)
+
+    def run() -> None:
+        sig()
+        np.multiply(out, g, out=out)
+
+    return run
 
 
 def _d_tanh(x, y, g, out, tmp, p):
@@ -78,15 +86,12 @@ def _d_sigmoid(x, y, g, out, tmp, p):
 
 
 def _relu(x, out, tmp, p):
-    np.maximum(x, 0, out=out)
+    return relu_kernel(x, out)
 
 
 def _d_relu(x, y, g, out, tmp, p):
-    # y > 0 exactly where x > 0; reading y lets x's buffer be reused early. y >= 0, so
-    # sign(y) is the 0/1 mask in y's dtype: multiplying by a bool mask instead makes numpy
-    # allocate a cast buffer on every call.
-    np.sign(y, out=out)
-    out *= g
+    # y > 0 exactly where x > 0; reading y lets x's buffer be reused early
+    return relu_grad_kernel(y, g, out)
 
 
 def _leaky(x, out, tmp, p):
@@ -205,14 +210,14 @@ ROWS: dict[str, Row] = {
         Row("Cos", _u(np.cos),
             _mul_g(lambda x, y, out, tmp: (np.sin(x, out=out), np.negative(out, out=out)))),
         Row("Tanh", _u(np.tanh), _d_tanh, "y"),
-        Row("Sigmoid", _sigmoid, _d_sigmoid, "y"),
-        Row("Softplus", _softplus, _d_softplus),
+        Row("Sigmoid", _sigmoid, _d_sigmoid, "y", factory="f"),
+        Row("Softplus", _softplus, _d_softplus, factory="d"),
         Row("Neg", _u(np.negative), lambda x, y, g, out, tmp, p: np.negative(g, out=out), "",
             float_only=False),
         Row("Abs", _u(np.abs), _mul_g(lambda x, y, out, tmp: np.sign(x, out=out)),
             float_only=False),
         Row("Sign", _u(np.sign), None, float_only=False),
-        Row("Rectify", _relu, _d_relu, "y"),
+        Row("Rectify", _relu, _d_relu, "y", factory="fd"),
         Row("LeakyRelu", _leaky, _d_leaky),
         Row("Elu", _elu, _d_elu, "xy"),
         Row("Gelu", _gelu, _d_gelu),
@@ -220,8 +225,10 @@ ROWS: dict[str, Row] = {
     ]
 }
 
-_NEEDS_TMP = {"Softplus", "LeakyRelu", "Elu", "Gelu", "Mish"}
-_GRAD_NEEDS_TMP = {"LeakyRelu", "Elu", "Gelu", "Mish"}
+_NEEDS_TMP = {"Sigmoid", "Softplus", "LeakyRelu", "Elu", "Gelu", "Mish"}
+# forward kernels that read x only before they first write out: safe with out being x
+_TMP_INPLACE_SAFE = {"Sigmoid"}
+_GRAD_NEEDS_TMP = {"Softplus", "LeakyRelu", "Elu", "Gelu", "Mish"}
 
 
 class UnaryOp(Op):
@@ -261,14 +268,20 @@ class UnaryOp(Op):
         tmp = np.empty_like(out) if self.name in _NEEDS_TMP else None
         fwd, p = self.row.fwd, self._p
         # in-place runs (out is x) must not use tmp-then-x orderings that read x after writing
-        if tmp is not None and np.shares_memory(x, out):
+        if tmp is not None and self.name not in _TMP_INPLACE_SAFE and np.shares_memory(x, out):
             xcopy = np.empty_like(x)
+            inner = fwd(xcopy, out, tmp, p) if "f" in self.row.factory else None
 
             def run() -> None:
                 np.copyto(xcopy, x)
-                fwd(xcopy, out, tmp, p)
+                if inner is not None:
+                    inner()
+                else:
+                    fwd(xcopy, out, tmp, p)
 
             return run
+        if "f" in self.row.factory:
+            return fwd(x, out, tmp, p)
         return lambda: fwd(x, out, tmp, p)
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
@@ -316,6 +329,8 @@ class UnaryGradOp(Op):
         elif name in _GRAD_NEEDS_TMP:
             tmp = np.empty(out.shape, out.dtype)
         d, p = self.fwd.row.deriv, self.fwd._p
+        if "d" in self.fwd.row.factory:
+            return d(x, y, g, out, tmp, p)
         return lambda: d(x, y, g, out, tmp, p)
 
 
