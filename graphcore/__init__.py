@@ -14,6 +14,7 @@ Example:
     9.0
 """
 
+from . import accel  # optional compiled kernels (numba): gc.accel.enabled(), ...
 from .autodiff import Grad
 from .dot import ToDot
 from .dtypes import Bool, Dtype, Float32, Float64, Int32, Int64, as_dtype
@@ -65,7 +66,8 @@ __all__ = [
     "NewTensor", "NewConstant", "NodeFromAny", "Let", "NewTapeMachine", "TapeMachine",
     "NewLispMachine", "LispMachine", "BindDualValues", "WithWatchlist", "WithNaNWatch",
     "WithInfWatch", "EvalMode", "TrainMode", "ExecuteFwdOnly", "WithNoBufferReuse",
-    "WithShape", "WithName", "WithInit", "WithValue", "WithGrad", "SetSeed", "__version__",
+    "WithShape", "WithName", "WithInit", "WithValue", "WithGrad", "SetSeed", "accel",
+    "__version__",
     *_ops_all,
 ]
 

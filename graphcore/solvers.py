@@ -41,7 +41,9 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from . import accel
 from .errors import DtypeError, ShapeError, ValueNotAvailableError
+from .ops.blas import Axpby
 
 __all__ = [
     "ValueGrad",
@@ -386,6 +388,103 @@ def WithWeightDecay(decay: float) -> SolverOpt:
     return _opt("weight_decay", decay)
 
 
+
+# ----- segments: the arrays one pass of a step runs over -----------------------------------------
+def _flat_span(grads: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The 1-D span of one buffer that ``grads`` tile in order, or None if they do not."""
+    if not grads:
+        return None
+    base = grads[0].base
+    if not isinstance(base, np.ndarray) or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    isz, start = base.itemsize, base.ctypes.data
+    lo = pos = (grads[0].ctypes.data - start) // isz
+    for g in grads:
+        if (
+            g.base is not base
+            or not g.flags.c_contiguous
+            or g.dtype != base.dtype
+            or g.ctypes.data - start != pos * isz
+        ):
+            return None
+        pos += g.size
+    return base[lo:pos]
+
+
+def _axpy_into(x: np.ndarray, y: np.ndarray) -> Any:
+    """A callable ``f(alpha, beta=1.0)`` doing ``y = alpha * x + beta * y`` (BLAS when both
+    are contiguous; numpy otherwise, which may scale ``x`` in place)."""
+    if x.flags.c_contiguous and y.flags.c_contiguous and x.dtype == y.dtype:
+        return Axpby(x.reshape(-1), y.reshape(-1))
+
+    def run(alpha: float, beta: float = 1.0) -> None:
+        if beta != 1.0:
+            np.multiply(y, beta, out=y)
+        if alpha != 1.0:
+            np.multiply(x, alpha, out=x)
+        np.add(y, x, out=y)
+
+    return run
+
+
+class _Part:
+    """One parameter inside a segment: its value, gradient, scratch and state views."""
+
+    __slots__ = ("w", "g", "s", "bufs", "flat", "_ax")
+
+    def __init__(self, w: np.ndarray, g: np.ndarray, s: np.ndarray,
+                 bufs: dict[str, np.ndarray]) -> None:
+        self.w, self.g, self.s, self.bufs = w, g, s, bufs
+        self._ax: dict[str, Any] = {}
+        # 1-D views for the compiled kernels: value, gradient, then the state buffers
+        arrays = [w, g, *bufs.values()]
+        self.flat = (
+            [a.reshape(-1) for a in arrays] if all(a.flags.c_contiguous for a in arrays) else None
+        )
+
+    def add_to_value(self, src: str, alpha: float) -> None:
+        """``w += alpha * x`` with ``x`` the gradient ("g"), scratch ("s") or a state buffer;
+        "g" and "s" may be scaled in place."""
+        ax = self._ax.get(src)
+        if ax is None:
+            x = self.g if src == "g" else self.s if src == "s" else self.bufs[src]
+            ax = self._ax[src] = _axpy_into(x, self.w)
+        ax(alpha)
+
+
+class _Segment:
+    """Gradient, scratch and state arrays a step's passes run over: every parameter's at once
+    (flat) or one parameter's, with the parameters they cover."""
+
+    __slots__ = ("g", "s", "bufs", "parts", "_ax")
+
+    def __init__(self, g: np.ndarray, s: np.ndarray, bufs: dict[str, np.ndarray],
+                 parts: list[_Part]) -> None:
+        self.g, self.s, self.bufs, self.parts = g, s, bufs, parts
+        self._ax: dict[tuple[str, str], Any] = {}
+
+    def axpby(self, src: str, dst: str, alpha: float, beta: float) -> None:
+        """``dst = alpha * src + beta * dst`` over the segment (names as in ``_Part``); one
+        BLAS pass."""
+        ax = self._ax.get((src, dst))
+        if ax is None:
+            pick = {"g": self.g, "s": self.s, **self.bufs}
+            ax = self._ax[(src, dst)] = _axpy_into(pick[src], pick[dst])
+        ax(alpha, beta)
+
+    def add_to_values(self, src: str, alpha: float) -> None:
+        """``w += alpha * src`` for every parameter of the segment."""
+        for p in self.parts:
+            p.add_to_value(src, alpha)
+
+    def compiled(self) -> Any:
+        """The compiled kernels when they are on and every part has 1-D views, else None."""
+        k = accel.kernels()
+        if k is None or any(p.flat is None for p in self.parts):
+            return None
+        return k
+
+
 # ----- the solver base ---------------------------------------------------------------------------
 class _HP:
     """A hyperparameter attribute: reads the solver's value, validates assignments."""
@@ -437,7 +536,7 @@ class Solver:
     _takes: ClassVar[tuple[str, ...]]
     _defaults: ClassVar[dict[str, Any]] = {}
     _buffers: ClassVar[tuple[str, ...]] = ()  # per-parameter state, saved as "name/i"
-    _always_scratch: ClassVar[bool] = False  # needs one scratch array per parameter
+    _flat_ok: ClassVar[bool] = True  # elementwise: one pass may cover every parameter
 
     learn_rate = _HP()
     momentum = _HP()
@@ -472,7 +571,10 @@ class Solver:
         self._t = 0
         self._layout: list[tuple[tuple[int, ...], np.dtype]] | None = None
         self._bufs: dict[str, list[np.ndarray]] = {b: [] for b in self._buffers}
-        self._scratch: list[np.ndarray | None] = []
+        self._scratch: list[np.ndarray] = []
+        self._flat_bufs: dict[str, np.ndarray] | None = None
+        self._flat_scratch: np.ndarray | None = None
+        self._seg_cache: tuple[list[tuple[np.ndarray, np.ndarray]], list[_Segment]] | None = None
 
     # ----- public ------------------------------------------------------------------------------
     @property
@@ -640,11 +742,10 @@ class Solver:
                     for dst, src in zip(self._bufs[b], arrays[b], strict=True):
                         np.copyto(dst, src)
             elif n > 0:
-                self._bufs = {
-                    b: [np.array(a, dtype=a.dtype, order="C", copy=True) for a in arrays[b]]
-                    for b in self._buffers
-                }
-                self._set_layout(layout, make_buffers=False)
+                self._set_layout(layout)
+                for b in self._buffers:
+                    for dst, src in zip(self._bufs[b], arrays[b], strict=True):
+                        np.copyto(dst, src)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{a}={self._hp[a]!r}" for a in self._takes)
@@ -675,23 +776,62 @@ class Solver:
     def _load_extra(self, extra: Any) -> None:
         pass
 
-    def _set_layout(
-        self, layout: list[tuple[tuple[int, ...], np.dtype]], make_buffers: bool = True
-    ) -> None:
-        self._layout = layout
-        if make_buffers:
-            self._bufs = {b: [np.zeros(s, d) for s, d in layout] for b in self._buffers}
-        if self._always_scratch or self._hp.get("l1_reg") or self._hp.get("l2_reg"):
-            self._scratch = [np.empty(s, d) for s, d in layout]
-        else:
-            self._scratch = [None] * len(layout)
+    def _set_layout(self, layout: list[tuple[tuple[int, ...], np.dtype]]) -> None:
+        """Make the per-parameter state (zeros) and scratch for these shapes and dtypes.
 
-    def _scratch_for(self, i: int) -> np.ndarray:
-        s = self._scratch[i]
-        if s is None:  # regularisation switched on after the first step
-            shape, dtype = self._layout[i]  # type: ignore[index]
-            s = self._scratch[i] = np.empty(shape, dtype)
-        return s
+        With one dtype, each buffer is one flat array and the per-parameter arrays are views
+        of it, so a step can run each pass once over every parameter (see ``_segments``).
+        """
+        self._layout = layout
+        self._seg_cache = None
+        sizes = [math.prod(shape) for shape, _ in layout]
+        one = len({d for _, d in layout}) == 1
+
+        def alloc() -> tuple[np.ndarray | None, list[np.ndarray]]:
+            if one:
+                flat = np.zeros(sum(sizes), layout[0][1])
+                views, lo = [], 0
+                for (shape, _), n in zip(layout, sizes, strict=True):
+                    views.append(flat[lo : lo + n].reshape(shape))
+                    lo += n
+                return flat, views
+            return None, [np.zeros(shape, d) for shape, d in layout]
+
+        self._flat_bufs = {} if one else None
+        for b in self._buffers:
+            flat, self._bufs[b] = alloc()
+            if self._flat_bufs is not None and flat is not None:
+                self._flat_bufs[b] = flat
+        self._flat_scratch, self._scratch = alloc()
+
+    def _segments(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[_Segment]:
+        """The step's work as segments: one over all parameters when their gradients lie in
+        one flat buffer in order (as a tape machine's ``BindDualValues`` allocates them),
+        else one per parameter. Rebuilt only when a value or gradient array changes.
+        """
+        cached = self._seg_cache
+        if cached is not None and len(cached[0]) == len(pairs):
+            if all(w is a and g is b for (w, g), (a, b) in zip(pairs, cached[0])):
+                return cached[1]
+        segs = self._build_segments(pairs)
+        self._seg_cache = (list(pairs), segs)
+        return segs
+
+    def _build_segments(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[_Segment]:
+        grads = [g for _, g in pairs]
+        flat_g = _flat_span(grads) if self._flat_ok and self._flat_bufs is not None else None
+        if flat_g is not None and self._flat_scratch is not None and self._flat_bufs is not None:
+            parts = [_Part(w, g, self._scratch[i], self._part_bufs(i))
+                     for i, (w, g) in enumerate(pairs)]
+            return [_Segment(flat_g, self._flat_scratch, dict(self._flat_bufs), parts)]
+        segs = []
+        for i, (w, g) in enumerate(pairs):
+            bufs = self._part_bufs(i)
+            segs.append(_Segment(g, self._scratch[i], bufs, [_Part(w, g, self._scratch[i], bufs)]))
+        return segs
+
+    def _part_bufs(self, i: int) -> dict[str, np.ndarray]:
+        return {b: self._bufs[b][i] for b in self._buffers}
 
     def _check_step(self, vgs: Any) -> list[tuple[np.ndarray, np.ndarray]]:
         where = f"{type(self).__name__}.step"
@@ -722,19 +862,27 @@ class Solver:
                 )
         return pairs
 
-    def _regularise(self, i: int, w: np.ndarray, g: np.ndarray, clip: bool = True) -> None:
+    def _reg_args(self, dtype: np.dtype) -> tuple[Any, ...]:
+        """``(l1, l2, batch, clip, use_clip)`` in ``dtype`` for the compiled kernels."""
+        hp, t = self._hp, dtype.type
+        c = hp["clip"]
+        return (t(hp["l1_reg"]), t(hp["l2_reg"]), t(hp["batch_size"]),
+                t(0 if c is None else c), c is not None)
+
+    def _regularise(self, seg: _Segment, clip: bool = True) -> None:
         """g ← clip((g + λ1·sign(w) + λ2·w) / batch), in place, skipping terms that are off."""
         hp = self._hp
         l1, l2, batch = hp["l1_reg"], hp["l2_reg"], hp["batch_size"]
-        if l1:
-            s = self._scratch_for(i)
-            np.sign(w, out=s)
-            np.multiply(s, l1, out=s)
-            np.add(g, s, out=g)
-        if l2:
-            s = self._scratch_for(i)
-            np.multiply(w, l2, out=s)
-            np.add(g, s, out=g)
+        for p in seg.parts if (l1 or l2) else ():
+            s = p.s
+            if l1:
+                np.sign(p.w, out=s)
+                np.multiply(s, l1, out=s)
+                np.add(p.g, s, out=p.g)
+            if l2:
+                np.multiply(p.w, l2, out=s)
+                np.add(p.g, s, out=p.g)
+        g = seg.g
         if batch != 1:
             np.divide(g, batch, out=g)
         c = hp["clip"]
@@ -759,10 +907,9 @@ class VanillaSolver(Solver):
 
     def _update(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
         eta = self._hp["learn_rate"]
-        for i, (w, g) in enumerate(pairs):
-            self._regularise(i, w, g)
-            np.multiply(g, eta, out=g)
-            np.subtract(w, g, out=w)
+        for seg in self._segments(pairs):
+            self._regularise(seg)
+            seg.add_to_values("g", -eta)
 
 
 class Momentum(Solver):
@@ -780,14 +927,10 @@ class Momentum(Solver):
 
     def _update(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
         eta, mu = self._hp["learn_rate"], self._hp["momentum"]
-        vel = self._bufs["velocity"]
-        for i, (w, g) in enumerate(pairs):
-            self._regularise(i, w, g)
-            v = vel[i]
-            np.multiply(v, mu, out=v)
-            np.multiply(g, eta, out=g)
-            np.subtract(v, g, out=v)
-            np.add(w, v, out=w)
+        for seg in self._segments(pairs):
+            self._regularise(seg)
+            seg.axpby("g", "velocity", -eta, mu)
+            seg.add_to_values("velocity", 1.0)
 
 
 class AdaGradSolver(Solver):
@@ -802,27 +945,24 @@ class AdaGradSolver(Solver):
     _takes = ("learn_rate", "eps", "l1_reg", "l2_reg", "batch_size", "clip")
     _defaults = {"eps": 1e-8}
     _buffers = ("cache",)
-    _always_scratch = True
 
     def _update(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
         eta, eps = self._hp["learn_rate"], self._hp["eps"]
-        caches = self._bufs["cache"]
-        for i, (w, g) in enumerate(pairs):
-            self._regularise(i, w, g)
-            c, s = caches[i], self._scratch_for(i)
+        for seg in self._segments(pairs):
+            self._regularise(seg)
+            g, c, s = seg.g, seg.bufs["cache"], seg.s
             np.multiply(g, g, out=s)
             np.add(c, s, out=c)
-            _rms_step(w, g, c, s, eta, eps)
+            _rms_step(seg, eta, eps)
 
 
-def _rms_step(w: np.ndarray, g: np.ndarray, c: np.ndarray, s: np.ndarray, eta: float,
-              eps: float) -> None:
-    """``w -= eta * g / sqrt(c + eps)`` in place, using ``s`` as scratch (AdaGrad, RMSProp)."""
-    np.add(c, eps, out=s)
+def _rms_step(seg: _Segment, eta: float, eps: float) -> None:
+    """``w -= eta * g / sqrt(cache + eps)`` for the segment's parameters (AdaGrad, RMSProp)."""
+    s = seg.s
+    np.add(seg.bufs["cache"], eps, out=s)
     np.sqrt(s, out=s)
-    np.divide(g, s, out=g)
-    np.multiply(g, eta, out=g)
-    np.subtract(w, g, out=w)
+    np.divide(seg.g, s, out=s)
+    seg.add_to_values("s", -eta)
 
 
 class RMSPropSolver(Solver):
@@ -837,21 +977,23 @@ class RMSPropSolver(Solver):
     _takes = ("learn_rate", "rho", "eps", "l1_reg", "l2_reg", "batch_size", "clip")
     _defaults = {"rho": 0.999, "eps": 1e-8}
     _buffers = ("cache",)
-    _always_scratch = True
 
     def _update(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
         hp = self._hp
         eta, rho, eps = hp["learn_rate"], hp["rho"], hp["eps"]
-        one_minus_rho = 1.0 - rho
-        caches = self._bufs["cache"]
-        for i, (w, g) in enumerate(pairs):
-            self._regularise(i, w, g)
-            c, s = caches[i], self._scratch_for(i)
-            np.multiply(c, rho, out=c)
-            np.multiply(g, g, out=s)
-            np.multiply(s, one_minus_rho, out=s)
-            np.add(c, s, out=c)
-            _rms_step(w, g, c, s, eta, eps)
+        for seg in self._segments(pairs):
+            k = seg.compiled()
+            if k is not None:  # one fused loop per parameter
+                t = seg.g.dtype.type
+                args = (*self._reg_args(seg.g.dtype), t(rho), t(1.0 - rho), t(eps), t(eta))
+                for p in seg.parts:
+                    w, g, c = p.flat  # type: ignore[misc]
+                    k.rmsprop(w, g, c, *args)
+                continue
+            self._regularise(seg)
+            np.multiply(seg.g, seg.g, out=seg.s)
+            seg.axpby("s", "cache", 1.0 - rho, rho)  # one BLAS pass for the decaying cache
+            _rms_step(seg, eta, eps)
 
 
 class AdamSolver(Solver):
@@ -866,7 +1008,6 @@ class AdamSolver(Solver):
     _takes = ("learn_rate", "beta1", "beta2", "eps", "l1_reg", "l2_reg", "batch_size", "clip")
     _defaults = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
     _buffers = ("m", "v")
-    _always_scratch = True
 
     def _decay(self, w: np.ndarray) -> None:
         pass
@@ -879,23 +1020,29 @@ class AdamSolver(Solver):
         c2 = 1.0 - b2**self._t
         step = eta * math.sqrt(c2) / c1
         eps_hat = eps * math.sqrt(c2)
-        ms, vs = self._bufs["m"], self._bufs["v"]
-        for i, (w, g) in enumerate(pairs):
-            self._regularise(i, w, g)
-            m, v, s = ms[i], vs[i], self._scratch_for(i)
-            np.multiply(m, b1, out=m)
-            np.multiply(g, 1.0 - b1, out=s)
-            np.add(m, s, out=m)
-            np.multiply(v, b2, out=v)
+        for seg in self._segments(pairs):
+            k = seg.compiled()
+            if k is not None:  # one fused loop per parameter
+                t = seg.g.dtype.type
+                wd = self._hp.get("weight_decay", 0.0)
+                args = (*self._reg_args(seg.g.dtype), t(b1), t(1.0 - b1), t(b2), t(1.0 - b2),
+                        t(eps_hat), t(step), t(1.0 - eta * wd))
+                for p in seg.parts:
+                    w, g, m, v = p.flat  # type: ignore[misc]
+                    k.adam(w, g, m, v, *args)
+                continue
+            self._regularise(seg)
+            g, m, v, s = seg.g, seg.bufs["m"], seg.bufs["v"], seg.s
+            # square g before the moment update: axpby's numpy fallback may scale g in place
             np.multiply(g, g, out=s)
-            np.multiply(s, 1.0 - b2, out=s)
-            np.add(v, s, out=v)
+            seg.axpby("s", "v", 1.0 - b2, b2)
+            seg.axpby("g", "m", 1.0 - b1, b1)
             np.sqrt(v, out=s)
             np.add(s, eps_hat, out=s)
             np.divide(m, s, out=s)
-            np.multiply(s, step, out=s)
-            self._decay(w)
-            np.subtract(w, s, out=w)
+            for p in seg.parts:
+                self._decay(p.w)
+            seg.add_to_values("s", -step)
 
 
 class AdamW(AdamSolver):
@@ -939,6 +1086,7 @@ class BarzilaiBorweinSolver(Solver):
     _ctor = "NewBarzilaiBorweinSolver"
     _takes = ("learn_rate", "l1_reg", "l2_reg", "batch_size", "clip")
     _buffers = ("prev_value", "prev_grad")
+    _flat_ok = False  # its step size needs per-parameter dot products
 
     def __init__(self, *opts: SolverOpt) -> None:
         super().__init__(*opts)
@@ -977,8 +1125,8 @@ class BarzilaiBorweinSolver(Solver):
 
     def _update(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
         pw, pg = self._bufs["prev_value"], self._bufs["prev_grad"]
-        for i, (w, g) in enumerate(pairs):
-            self._regularise(i, w, g, clip=False)
+        for seg in self._segments(pairs):
+            self._regularise(seg, clip=False)
         if self._t == 1:
             rate = self._hp["learn_rate"]
         else:

@@ -24,6 +24,7 @@ from ..errors import GraphError, NonFiniteError, ValueNotAvailableError
 from ..graph import Graph, Node, ancestors
 from ..ops.arith import BinaryOp
 from ..ops.base import ExecContext
+from .arena import bind_grads
 from .options import MachineOpt, parse_machine_opts
 from .tape import _same_free_sizes
 
@@ -140,10 +141,8 @@ class LispMachine:
             pairs = self._private
         else:
             pairs = self._bound
+        bind_grads([w for w, _ in pairs])
         for w, d in pairs:
-            if w._grad is None or w._grad.shape != w.value.shape:
-                w._grad = np.zeros_like(w.value)
-                w._grad_zeroed = False
             w.grad[...] += d.value
 
     def reset(self) -> None:
