@@ -43,6 +43,7 @@ RUNNERS: dict[str, str] = {
     "numpy": "bench.baselines:NumpyRunner",
     "torch": "bench.baselines:TorchRunner",
     "graphcore": "bench.graphcore_runner:GraphcoreRunner",
+    "graphcore-np": "bench.graphcore_runner:GraphcoreNumpyRunner",
     "golgi-fit": "bench.graphcore_runner:GolgiFitRunner",
 }
 

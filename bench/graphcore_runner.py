@@ -15,7 +15,7 @@ import graphcore as gc
 
 from .common import Arch, epoch_order
 
-__all__ = ["GraphcoreRunner", "GolgiFitRunner"]
+__all__ = ["GraphcoreRunner", "GraphcoreNumpyRunner", "GolgiFitRunner"]
 
 
 def _head(arch: Arch, z: gc.Node, t: gc.Node) -> tuple[gc.Node, gc.Node]:
@@ -86,6 +86,22 @@ class GraphcoreRunner:
     def weights(self) -> list[np.ndarray]:
         """Copies of the weights, in the init order."""
         return [p.value.copy() for p in self.params]
+
+
+class GraphcoreNumpyRunner(GraphcoreRunner):
+    """:class:`GraphcoreRunner` with graphcore's optional numba kernels switched off: the pure
+    numpy + scipy path (each runner runs in a worker process of its own).
+
+    Example:
+        >>> GraphcoreNumpyRunner.name
+        'graphcore-np'
+    """
+
+    name = "graphcore-np"
+
+    def __init__(self, arch: Arch, dtype: Any, weights: list[np.ndarray]) -> None:
+        gc.accel.set_enabled(False)
+        super().__init__(arch, dtype, weights)
 
 
 class GolgiFitRunner:

@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 
 from bench import run_baselines  # noqa: E402
 
-IMPLS = "gemm,numpy,torch,graphcore,golgi-fit"
+IMPLS = "gemm,numpy,torch,graphcore,graphcore-np,golgi-fit"
 
 
 def _cpu() -> str:
@@ -70,12 +70,12 @@ def _epoch_times(table: str) -> dict[tuple[str, str, str], float]:
 
 
 def _ratios(times: dict[tuple[str, str, str], float]) -> str:
-    rows = ["| workload | tape / numpy | tape / torch | fit / tape | tape / GEMMs |",
-            "|---|---|---|---|---|"]
+    rows = ["| workload | tape / numpy | tape / torch | fit / tape | tape / GEMMs "
+            "| tape, numpy only / numpy |", "|---|---|---|---|---|---|"]
     for arch in ("mlp", "ae"):
         for bits in ("32", "64"):
             t = {impl: times.get((arch, bits, impl)) for impl in
-                 ("gemm", "numpy", "torch", "graphcore", "golgi-fit")}
+                 ("gemm", "numpy", "torch", "graphcore", "graphcore-np", "golgi-fit")}
             if t["graphcore"] is None:
                 continue
 
@@ -84,7 +84,7 @@ def _ratios(times: dict[tuple[str, str, str], float]) -> str:
 
             rows.append(f"| {arch} float{bits} | {r('graphcore', 'numpy')} | "
                         f"{r('graphcore', 'torch')} | {r('golgi-fit', 'graphcore')} | "
-                        f"{r('graphcore', 'gemm')} |")
+                        f"{r('graphcore', 'gemm')} | {r('graphcore-np', 'numpy')} |")
     return "\n".join(rows)
 
 
@@ -117,10 +117,12 @@ Written by `bench/run.py` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(star
 - command: `{cmd}`
 
 Implementations: (a) `graphcore`: the model written with graphcore ops, run by the tape
-machine, stepped by `NewRMSPropSolver`; (b) `golgi-fit`: the same model declared with
-`ComposeSeq`/`ConsFC` and trained by `golgi.fit`; (c) `numpy`: hand-written numpy with
-manual backprop; (d) `torch`: PyTorch CPU eager; `gemm`: the matrix products alone. All start
-from the same weights, visit the data in the same order and use Gorgonia's RMSProp.
+machine, stepped by `NewRMSPropSolver`, with numba's fused solver kernels on (the `fast`
+extra); `graphcore-np`: the same with them off, numpy and scipy only; (b) `golgi-fit`: the
+same model declared with `ComposeSeq`/`ConsFC` and trained by `golgi.fit`; (c) `numpy`:
+hand-written numpy with manual backprop; (d) `torch`: PyTorch CPU eager; `gemm`: the matrix
+products alone. All start from the same weights, visit the data in the same order and use
+Gorgonia's RMSProp.
 
 ## Ratios of median epoch times (lower is faster for the first name)
 

@@ -1,0 +1,855 @@
+"""Speed paths: shared constant buffers, one-exp sigmoid, chunked log-sums, GEMV routing, Axpby,
+SumTo as GEMV, flat gradient arenas, solvers over flat segments, numba kernels, and the
+sigmoid cross-entropy's saved sigmoid. Each is checked against plain float64 references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import special
+
+import graphcore as gc
+import graphcore.ops.blas as blas_mod
+from graphcore.machines.arena import bind_grads
+from graphcore.ops.arith import SumToOp
+from graphcore.ops.base import ExecContext
+from graphcore.ops.blas import Axpby, gemm_into
+from graphcore.ops.fastpath import (
+    LogSum,
+    filled,
+    log_sum,
+    relu_grad_kernel,
+    relu_kernel,
+    sigmoid_kernel,
+)
+from graphcore.ops.loss import SigmoidBinaryCrossEntropyGradOp, SigmoidBinaryCrossEntropyOp
+
+F32, F64 = np.float32, np.float64
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+# ----- fastpath.filled ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_filled_values_read_only_and_shared(dtype):
+    z = filled(0.0, (2, 3), dtype)
+    o = filled(1.0, (4,), dtype)
+    assert z.shape == (2, 3) and z.dtype == dtype and not z.any()
+    assert o.dtype == dtype and o.tolist() == [1.0] * 4
+    assert not z.flags.writeable and not o.flags.writeable
+    with pytest.raises(ValueError):
+        z[0, 0] = 5.0
+    # a smaller request is a view of the same buffer as the larger one
+    assert np.shares_memory(filled(0.0, (3,), dtype), filled(0.0, (2, 3), dtype))
+    assert not np.shares_memory(z, o)
+    assert filled(1.0, (), dtype).shape == () and float(filled(1.0, (), dtype)) == 1.0
+    assert filled(0.0, (0, 3), dtype).shape == (0, 3)
+
+
+def test_filled_separate_buffers_per_dtype_and_grows():
+    a64, a32 = filled(3.25, (2,), F64), filled(3.25, (2,), F32)
+    assert a64.dtype == F64 and a32.dtype == F32 and not np.shares_memory(a64, a32)
+    small = filled(3.25, (3,), F64)
+    big = filled(3.25, (7, 11), F64)  # larger than any earlier request: a new buffer
+    assert big.shape == (7, 11) and np.all(big == 3.25)
+    assert not np.shares_memory(small, big)  # grown: a new buffer
+    assert np.all(small == 3.25)  # the old view stays valid
+    again = filled(3.25, (5,), F64)
+    assert np.shares_memory(again, big) and np.all(again == 3.25)
+
+
+# ----- fastpath.relu ----------------------------------------------------------------------------
+
+RELU_X = np.array([-2.0, -0.0, 0.0, 1e-30, 1.5, np.inf, -np.inf, np.nan, -1e-30])
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_relu_kernel(dtype):
+    x = RELU_X.astype(dtype)
+    out = np.empty_like(x)
+    relu_kernel(x, out)()
+    want = np.array([0, 0, 0, 1e-30, 1.5, np.inf, 0, np.nan, 0], dtype)
+    np.testing.assert_array_equal(out, want)  # NaN stays NaN
+    assert out.dtype == dtype
+    x2 = x.reshape(3, 3).T  # non-contiguous input
+    out2 = np.empty((3, 3), dtype)
+    relu_kernel(x2, out2)()
+    np.testing.assert_array_equal(out2, np.where(np.isnan(x2), np.nan, np.maximum(x2, 0)))
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_relu_grad_kernel_mask(dtype):
+    y = np.maximum(RELU_X, 0).astype(dtype)  # keeps NaN
+    y[6] = 0.0  # relu(-inf)
+    g = np.arange(1.0, 10.0).astype(dtype)
+    out = np.empty_like(y)
+    relu_grad_kernel(y, g, out)()
+    # zero where y == 0, g where y > 0 (1e-30 and inf included), NaN where y is NaN
+    want = np.array([0, 0, 0, 4, 5, 6, 0, np.nan, 0], dtype)
+    np.testing.assert_array_equal(out, want)
+    assert out.dtype == dtype
+    # running again with new upstream values re-reads g (the kernel binds arrays, not values)
+    g[:] = 2.0
+    relu_grad_kernel(y, g, out)()
+    assert out[3] == 2.0 and out[0] == 0.0
+
+
+# ----- fastpath.sigmoid --------------------------------------------------------------------------
+
+WIDE = np.concatenate(
+    [
+        [-1000.0, -700.0, -100.0, -36.0, -30.0, -20.0, -1.0, -1e-8, -0.0, 0.0, 1e-8],
+        [1.0, 20.0, 30.0, 36.0, 37.0, 100.0, 700.0, 1000.0],
+        np.linspace(-50, 50, 101),
+    ]
+)
+
+
+def expit64(x):
+    return special.expit(np.asarray(x, F64))
+
+
+def test_sigmoid_kernel_float64_against_expit():
+    x = WIDE.copy()
+    out, tmp = np.empty_like(x), np.empty_like(x)
+    sigmoid_kernel(x, out, tmp)()
+    np.testing.assert_allclose(out, expit64(x), rtol=1e-12, atol=0)
+    assert np.all(np.isfinite(out))
+    # relative precision kept far into the tail
+    i = int(np.flatnonzero(x == -30.0)[0])
+    assert out[i] == pytest.approx(9.357622968840175e-14, rel=1e-12)
+    assert out[x == -1000.0][0] == 0.0 and out[x == 1000.0][0] == 1.0
+    assert np.all(out[x == 0] == 0.5) and np.signbit(x[x == 0]).any()  # -0.0 and 0.0
+    np.testing.assert_allclose(tmp, 1.0 + np.exp(-np.abs(x)), rtol=1e-15)
+    np.testing.assert_array_equal(x, WIDE)  # x untouched when out is not x
+
+
+def test_sigmoid_kernel_nan_and_in_place():
+    x = np.array([np.nan, -3.0, 0.0, 3.0])
+    out, tmp = np.empty(4), np.empty(4)
+    sigmoid_kernel(x, out, tmp)()
+    assert np.isnan(out[0])
+    np.testing.assert_allclose(out[1:], expit64(x[1:]), rtol=1e-14)
+
+    y = WIDE.copy()
+    tmp = np.empty_like(y)
+    sigmoid_kernel(y, y, tmp)()  # out is x
+    np.testing.assert_allclose(y, expit64(WIDE), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(tmp, 1.0 + np.exp(-np.abs(WIDE)), rtol=1e-15)
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_sigmoid_kernel_relu_sum(in_place):
+    x = rng(1).standard_normal((6, 5)) * 10
+    x[0, 0], x[1, 1] = 1000.0, -1000.0
+    ref_sum = np.maximum(x, 0).sum()
+    ref = expit64(x)
+    xx = x.copy()
+    out = xx if in_place else np.empty_like(x)
+    tmp, rs = np.empty_like(x), np.empty((), F64)
+    k = sigmoid_kernel(xx, out, tmp, relu_sum=rs)
+    k()
+    assert float(rs) == pytest.approx(ref_sum, rel=1e-14)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=0)
+    if not in_place:  # a second run, after new values, recomputes both
+        xx *= -1
+        k()
+        assert float(rs) == pytest.approx(np.maximum(-x, 0).sum(), rel=1e-14)
+        np.testing.assert_allclose(out, expit64(-x), rtol=1e-12, atol=0)
+
+
+def test_sigmoid_kernel_non_contiguous_input():
+    base = rng(2).standard_normal((5, 8)) * 20
+    x = base.T  # (8, 5), not C-contiguous
+    out, tmp = np.empty((8, 5)), np.empty((8, 5))
+    sigmoid_kernel(x, out, tmp)()
+    np.testing.assert_allclose(out, expit64(x), rtol=1e-12, atol=0)
+
+
+def test_sigmoid_kernel_float32():
+    x = WIDE.astype(F32)
+    out, tmp = np.empty_like(x), np.empty_like(x)
+    sigmoid_kernel(x, out, tmp)()
+    assert out.dtype == F32 and tmp.dtype == F32
+    ref = expit64(x)  # the float32 inputs, in float64
+    # below ~1e-38 float32 results are subnormal: absolute precision only
+    np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-37)
+    normal = ref > 1e-30
+    np.testing.assert_allclose(out[normal], ref[normal], rtol=1e-6, atol=0)
+    assert out[x == -30][0] == pytest.approx(9.357622968840175e-14, rel=1e-6)
+    xn = np.array([np.nan, 0.0], F32)
+    outn, tmpn = np.empty(2, F32), np.empty(2, F32)
+    sigmoid_kernel(xn, outn, tmpn)()
+    assert np.isnan(outn[0]) and outn[1] == 0.5
+
+
+# ----- fastpath.LogSum --------------------------------------------------------------------------
+
+SIZES = [1, 99, 100, 101, 1000, 12345]
+
+
+@pytest.mark.parametrize("dtype,rtol", [(F32, 1e-6), (F64, 1e-12)])
+@pytest.mark.parametrize("n", SIZES)
+def test_log_sum_against_numpy(n, dtype, rtol):
+    u = rng(n).uniform(1.0, 2.0, n)
+    u[0] = 1.0
+    u[-1] = 2.0  # the interval's ends
+    u = u.astype(dtype)
+    ref = np.log(u.astype(F64)).sum()
+    ls = LogSum(n, dtype)
+    got = ls(u)
+    assert got.shape == () and got.dtype == dtype
+    assert float(got) == pytest.approx(ref, rel=rtol)
+    assert log_sum(u) == pytest.approx(ref, rel=rtol)
+    # the scratch is reused: a second array through the same LogSum is right too
+    v = np.full(n, 1.5, dtype)
+    assert float(ls(v)) == pytest.approx(n * np.log(1.5), rel=rtol)
+    # any shape of that size
+    if n % 3 == 0:
+        assert float(ls(u.reshape(3, -1))) == pytest.approx(ref, rel=rtol)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_log_sum_does_not_overflow_and_empty(dtype):
+    u = np.full(5000, 2.0, dtype)
+    got = log_sum(u)
+    assert np.isfinite(got)
+    assert got == pytest.approx(5000 * np.log(2.0), rel=1e-6 if dtype == F32 else 1e-12)
+    assert log_sum(np.empty(0, dtype)) == 0.0
+
+
+# ----- blas.gemm_into: GEMV routing -------------------------------------------------------------
+
+GEMV_SHAPES = [(1, 5, 4), (4, 5, 1), (1, 5, 1), (1, 1, 3), (3, 1, 1), (1, 7, 7)]
+
+
+def _operand(x: np.ndarray, layout: str) -> np.ndarray:
+    """``x`` (values) laid out as C-ordered, transposed (F-ordered), or a strided view."""
+    if layout == "c":
+        return np.ascontiguousarray(x)
+    if layout == "t":
+        return x.T.copy().T
+    r, c = x.shape
+    if layout == "row_view":  # a (1, k) row with a k-element stride between elements
+        assert r == 1
+        big = np.zeros((c, c + 2), x.dtype)
+        v = big.T[:1]
+        v[...] = x
+        return v
+    if layout == "col_view":  # a (k, 1) column of a wider C-ordered array
+        assert c == 1
+        big = np.zeros((r, 4), x.dtype)
+        v = big[:, 1:2]
+        v[...] = x
+        return v
+    raise AssertionError(layout)
+
+
+def _gemv_cases():
+    for m, k, n in GEMV_SHAPES:
+        a_lays = ["c", "t"] + (["row_view"] if m == 1 else [])
+        b_lays = ["c", "t"] + (["col_view"] if n == 1 else [])
+        for la in a_lays:
+            for lb in b_lays:
+                yield (m, k, n), la, lb
+
+
+@pytest.mark.parametrize("dtype,rtol", [(F32, 2e-6), (F64, 1e-13)])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_gemm_into_vector_shapes(dtype, rtol, beta, monkeypatch):
+    calls = []
+    if blas_mod._CBLAS is not None:  # record which CBLAS routine each closure runs
+        for kind in ("gemm", "gemv"):
+            f = blas_mod._CBLAS[(kind, np.dtype(dtype))]
+            monkeypatch.setitem(
+                blas_mod._CBLAS,
+                (kind, np.dtype(dtype)),
+                lambda *args, _f=f, _k=kind: (calls.append(_k), _f(*args))[1],
+            )
+    r = rng(5)
+    cases = [*_gemv_cases(), ((3, 4, 2), "c", "t"), ((2, 3, 2), "t", "c")]
+    for (m, k, n), la, lb in cases:
+        av = r.standard_normal((m, k)).astype(dtype)
+        bv = r.standard_normal((k, n)).astype(dtype)
+        cv = r.standard_normal((m, n)).astype(dtype)
+        a, b = _operand(av, la), _operand(bv, lb)
+        np.testing.assert_array_equal(a, av)
+        c = cv.copy()
+        if beta == 0.0:
+            c[...] = np.nan  # beta 0 must overwrite, not scale, a stale buffer
+        want = av.astype(F64) @ bv.astype(F64) + beta * cv.astype(F64)
+        run = gemm_into(a, b, c, beta)
+        run()
+        np.testing.assert_allclose(
+            c, want, rtol=rtol, atol=rtol, err_msg=f"{(m, k, n)} a={la} b={lb} beta={beta}"
+        )
+        if beta == 1.0:  # a closure accumulates again on each call
+            run()
+            np.testing.assert_allclose(c, want + av @ bv, rtol=rtol, atol=rtol * 4)
+        np.testing.assert_array_equal(a, av)  # operands untouched
+        np.testing.assert_array_equal(b, bv)
+        if blas_mod._CBLAS is not None:
+            assert set(calls) == {"gemv" if 1 in (m, n) else "gemm"}, (m, k, n, la, lb)
+            calls.clear()
+
+
+def test_gemm_into_refuses_non_contiguous_output():
+    c = np.zeros((4, 6))[:, ::2]
+    with pytest.raises(ValueError, match="gemm_into"):
+        gemm_into(np.ones((4, 2)), np.ones((2, 3)), c, 0.0)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_gemm_into_scipy_fallback(monkeypatch, beta):
+    monkeypatch.setattr(blas_mod, "_CBLAS", None)
+    assert blas_mod.blas_backend() == "scipy"
+    r = rng(6)
+    for m, k, n in GEMV_SHAPES:
+        for la in ("c", "t"):
+            for lb in ("c", "t"):
+                av, bv = r.standard_normal((m, k)), r.standard_normal((k, n))
+                cv = r.standard_normal((m, n))
+                c = cv.copy()
+                gemm_into(_operand(av, la), _operand(bv, lb), c, beta)()
+                np.testing.assert_allclose(c, av @ bv + beta * cv, rtol=1e-13, atol=1e-13)
+
+
+# ----- blas.Axpby -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype,rtol", [(F32, 1e-6), (F64, 1e-14)])
+@pytest.mark.parametrize("beta", [1.0, 0.75, 0.0])
+@pytest.mark.parametrize("fallback", [False, True])
+def test_axpby(monkeypatch, dtype, rtol, beta, fallback):
+    if fallback:
+        monkeypatch.setattr(blas_mod, "_CBLAS", None)  # before construction: Axpby binds it
+    r = rng(7)
+    x0 = r.standard_normal(6).astype(dtype)
+    y0 = r.standard_normal((2, 3)).astype(dtype)  # any shapes of one size
+    x, y = x0.copy(), y0.copy()
+    ax = Axpby(x, y)
+    ax(-0.5, beta)
+    want = -0.5 * x0.astype(F64).reshape(2, 3) + beta * y0.astype(F64)
+    np.testing.assert_allclose(y, want, rtol=rtol, atol=rtol)
+    assert y.dtype == dtype
+    if not fallback and blas_mod._CBLAS is not None:
+        np.testing.assert_array_equal(x, x0)  # BLAS leaves x alone
+    # a second call with other coefficients; refill x, which the fallback may have scaled
+    x[...] = x0
+    y[...] = y0
+    ax(2.0, beta)
+    want = 2.0 * x0.astype(F64).reshape(2, 3) + beta * y0.astype(F64)
+    np.testing.assert_allclose(y, want, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_axpby_size_zero(monkeypatch, fallback):
+    if fallback:
+        monkeypatch.setattr(blas_mod, "_CBLAS", None)
+    x, y = np.empty(0), np.empty(0)
+    Axpby(x, y)(3.0, 0.5)
+    assert y.shape == (0,)
+
+
+def test_axpby_refuses_bad_operands():
+    f64 = np.zeros(4)
+    with pytest.raises(ValueError, match="Axpby"):
+        Axpby(np.zeros(4, F32), f64)  # dtypes differ
+    with pytest.raises(ValueError, match="Axpby"):
+        Axpby(np.zeros(3), f64)  # sizes differ
+    with pytest.raises(ValueError, match="Axpby"):
+        Axpby(np.zeros(8)[::2], f64)  # not contiguous
+    with pytest.raises(ValueError, match="Axpby"):
+        Axpby(f64, np.zeros(8)[::2])  # y not contiguous
+    with pytest.raises(ValueError, match="Axpby"):
+        Axpby(np.zeros(4, np.int64), np.zeros(4, np.int64))  # not float
+
+
+# ----- SumTo as GEMV ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "gshape,oshape,rows",
+    [
+        ((8, 3), (1, 3), 8),
+        ((8, 3), (3,), 8),
+        ((2, 4, 3), (3,), 8),
+        ((2, 4, 3), (4, 3), 2),
+        ((2, 4, 3), (1, 1, 3), 8),
+        ((1, 3), (3,), 1),
+    ],
+)
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_sumto_gemv_operands_leading_axes(gshape, oshape, rows, dtype):
+    g = rng(8).standard_normal(gshape).astype(dtype)
+    out = np.empty(oshape, dtype)
+    ops = SumToOp.gemv_operands(g, out)
+    assert ops is not None
+    ones, g2, out2 = ops
+    cols = g.size // rows
+    assert ones.shape == (1, rows) and g2.shape == (rows, cols) and out2.shape == (1, cols)
+    assert np.all(ones == 1) and ones.dtype == dtype
+    assert np.shares_memory(g2, g) and np.shares_memory(out2, out)
+    lead = (
+        len(gshape)
+        - len(oshape)
+        + sum(1 for d, s in zip(oshape, gshape[len(gshape) - len(oshape) :]) if d == 1 and s != 1)
+    )
+    want = g.astype(F64).sum(axis=tuple(range(lead))).reshape(oshape)
+    SumToOp().kernel([g, np.empty(oshape, dtype)], out, ExecContext())()
+    np.testing.assert_allclose(out, want, rtol=1e-5 if dtype == F32 else 1e-13)
+
+
+@pytest.mark.parametrize(
+    "g,oshape",
+    [
+        (np.ones((3, 8)), (3, 1)),  # a trailing axis
+        (np.ones((2, 4, 3)), (2, 1, 3)),  # a middle axis
+        (np.ones((8, 3)), (8, 3)),  # nothing to sum
+        (np.ones((3, 8)).T, (1, 3)),  # leading, but g is not C-contiguous
+        (np.ones((8, 3), np.int64), (1, 3)),  # not a float
+        (np.ones((0, 3)), (1, 3)),  # empty
+    ],
+)
+def test_sumto_gemv_operands_none(g, oshape):
+    out = np.zeros(oshape, g.dtype)
+    assert SumToOp.gemv_operands(g, out) is None
+    if g.dtype.kind == "f":  # the kernel still sums, without GEMV
+        g = g * np.arange(1, g.shape[-1] + 1)
+        axes = tuple(i for i, (s, d) in enumerate(zip(g.shape, oshape)) if d == 1 and s != 1)
+        SumToOp().kernel([g, out], out, ExecContext())()
+        np.testing.assert_allclose(out, g.sum(axis=axes, keepdims=True).reshape(oshape))
+
+
+def _bias_graph(bshape):
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+    bval = np.array([0.5, -1.0, 2.0]).reshape(bshape)
+    b = gc.NodeFromAny(g, bval, gc.WithName("b"))
+    cost = gc.Sum(gc.Square(gc.Add(x, b)))
+    gc.Grad(cost, b)
+    return g, x, b
+
+
+def _bias_grad(x, b):
+    # d/db sum((x + b)^2) = column sums of the upstream gradient 2 (x + b)
+    return (2 * (x + b.reshape(1, 3))).sum(axis=0).reshape(b.shape)
+
+
+@pytest.mark.parametrize("bshape", [(1, 3), (3,)])
+def test_bias_gradient_through_sumto_gemv(bshape):
+    g, x, b = _bias_graph(bshape)
+    vm = gc.NewTapeMachine(g, gc.BindDualValues(b))
+    r = rng(9)
+    for batch in (1, 7):
+        X = r.standard_normal((batch, 3))
+        gc.Let(x, X)
+        vm.run_all()
+        want = _bias_grad(X, b.value)
+        np.testing.assert_allclose(b.grad, want, rtol=1e-13)
+        vm.run_all()  # no zeroing: accumulates (beta 1)
+        np.testing.assert_allclose(b.grad, 2 * want, rtol=1e-13)
+        # a solver step zeroes lazily; the next run overwrites the stale buffer (beta 0)
+        gc.NewVanillaSolver(gc.WithLearnRate(0.01)).step([b])
+        vm.run_all()
+        np.testing.assert_allclose(b.grad, _bias_grad(X, b.value), rtol=1e-13)
+        b.grad[...] = 0.0
+
+
+# ----- arena.bind_grads --------------------------------------------------------------------------
+
+
+def _learnable(g, name, dt, shape, grad=None):
+    v = np.arange(1, int(np.prod(shape)) + 1, dtype=dt.np).reshape(shape)
+    opts = [gc.WithShape(*shape), gc.WithName(name), gc.WithValue(v)]
+    if grad is not None:
+        opts.append(gc.WithGrad(grad))
+    return gc.NewTensor(g, dt, len(shape), *opts)
+
+
+def _assert_tiles(nodes):
+    """The nodes' grads are consecutive, C-ordered views of one flat buffer, in order."""
+    base = nodes[0].grad.base
+    assert isinstance(base, np.ndarray) and base.ndim == 1
+    pos = base.ctypes.data
+    for n in nodes:
+        gr = n.grad
+        assert gr.base is base and gr.shape == n.value.shape and gr.dtype == n.value.dtype
+        assert gr.flags.c_contiguous and gr.ctypes.data == pos
+        pos += gr.nbytes
+    assert pos == base.ctypes.data + base.nbytes
+    return base
+
+
+def test_bind_grads_one_flat_buffer_per_dtype():
+    g = gc.NewGraph()
+    a = _learnable(g, "a", gc.Float64, (2,))
+    b = _learnable(g, "b", gc.Float64, (1, 3))
+    c = _learnable(g, "c", gc.Float32, (2, 2))
+    d = _learnable(g, "d", gc.Float64, (2, 2, 2))
+    e = _learnable(g, "e", gc.Float32, (3,))
+    bind_grads([a, b, c, a, d, e])  # a repeated: bound once
+    base64 = _assert_tiles([a, b, d])
+    base32 = _assert_tiles([c, e])
+    assert base64.size == 2 + 3 + 8 and base64.dtype == F64
+    assert base32.size == 4 + 3 and base32.dtype == F32
+    assert not np.shares_memory(base64, base32)
+    assert not base64.any() and not base32.any()
+
+
+def test_bind_grads_keeps_existing_buffers():
+    g = gc.NewGraph()
+    had = np.full((2, 3), 7.0)
+    a = _learnable(g, "a", gc.Float64, (3,))
+    w = _learnable(g, "w", gc.Float64, (2, 3), grad=had)
+    b = _learnable(g, "b", gc.Float64, (4,))
+    kept = w.grad
+    bind_grads([a, w, b])
+    assert w.grad is kept and np.all(w.grad == 7.0)
+    base = _assert_tiles([a, b])
+    assert base.size == 7 and not np.shares_memory(base, kept)
+    first = a.grad
+    bind_grads([a, w, b])  # a second binding changes nothing
+    assert a.grad is first and w.grad is kept
+
+
+def test_tape_machine_binds_grads_side_by_side():
+    g = gc.NewGraph()
+    r = rng(10)
+
+    def param(name, *shape):
+        return gc.NewMatrix(
+            g,
+            gc.Float64,
+            gc.WithShape(*shape),
+            gc.WithName(name),
+            gc.WithValue(r.standard_normal(shape)),
+        )
+
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+    w1, b1, w2 = param("w1", 4, 5), param("b1", 1, 5), param("w2", 5, 3)
+    h = gc.Rectify(gc.Add(gc.Mul(x, w1), b1))
+    cost = gc.Sum(gc.Square(gc.Mul(h, w2)))
+    gc.Grad(cost, w1, b1, w2)
+    vm = gc.NewTapeMachine(g, gc.BindDualValues(w1, b1, w2))
+    base = _assert_tiles([w1, b1, w2])
+    assert base.size == 20 + 5 + 15
+    X = r.standard_normal((6, 4))
+    gc.Let(x, X)
+    vm.run_all()
+    a = X @ w1.value + b1.value
+    hv = np.maximum(a, 0)
+    dz = 2 * (hv @ w2.value)
+    da = (dz @ w2.value.T) * (a > 0)
+    np.testing.assert_allclose(w2.grad, hv.T @ dz, rtol=1e-12)
+    np.testing.assert_allclose(b1.grad, da.sum(0, keepdims=True), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(w1.grad, X.T @ da, rtol=1e-12, atol=1e-12)
+    _assert_tiles([w1, b1, w2])  # still the same layout after running
+    # and a solver sees them as one flat segment
+    s = gc.NewAdamSolver()
+    s.step([w1, b1, w2])
+    assert len(s._seg_cache[1]) == 1
+
+
+# ----- solvers over flat segments ----------------------------------------------------------------
+
+SHAPES = [(4, 3), (1, 3), (5,), (2, 2, 2)]
+CTOR_NAMES = ["vanilla", "momentum", "adagrad", "rmsprop", "adam", "adamw", "bb"]
+CTORS = {
+    "vanilla": gc.NewVanillaSolver,
+    "momentum": gc.NewMomentum,
+    "adagrad": gc.NewAdaGradSolver,
+    "rmsprop": gc.NewRMSPropSolver,
+    "adam": gc.NewAdamSolver,
+    "adamw": gc.NewAdamW,
+    "bb": gc.NewBarzilaiBorweinSolver,
+}
+
+
+class P:
+    """A minimal ValueGrad."""
+
+    def __init__(self, value, grad, name=""):
+        self.value, self.grad, self.name = value, grad, name
+
+
+def _opts(name, with_options):
+    opts = [gc.WithLearnRate(0.01)]
+    if with_options:
+        opts += [gc.WithL1Reg(0.01), gc.WithL2Reg(0.02), gc.WithBatchSize(4), gc.WithClip(0.05)]
+    return opts
+
+
+def _params(layout, dtype=F64, seed=11):
+    """Parameters with the same starting values; grads separate, flat in order, or flat in
+    reverse order (not a tiling in order: per-parameter segments again)."""
+    r = rng(seed)
+    values = [r.standard_normal(s).astype(dtype) for s in SHAPES]
+    sizes = [int(np.prod(s)) for s in SHAPES]
+    if layout == "separate":
+        grads = [np.zeros(s, dtype) for s in SHAPES]
+    else:
+        flat = np.zeros(sum(sizes), dtype)
+        order = range(len(SHAPES)) if layout == "flat" else reversed(range(len(SHAPES)))
+        grads = [None] * len(SHAPES)
+        lo = 0
+        for i in order:
+            grads[i] = flat[lo : lo + sizes[i]].reshape(SHAPES[i])
+            lo += sizes[i]
+    return [P(v, gr, f"p{i}") for i, (v, gr) in enumerate(zip(values, grads))]
+
+
+def _grad_seq(steps, dtype=F64, seed=12):
+    r = rng(seed)
+    return [[(r.standard_normal(s) * 0.2).astype(dtype) for s in SHAPES] for _ in range(steps)]
+
+
+def _run(solver, ps, grads):
+    for step in grads:
+        for p, gr in zip(ps, step):
+            p.grad[...] = gr
+        solver.step(ps)
+
+
+@pytest.fixture
+def accel_state():
+    was = gc.accel._state["on"]
+    try:
+        yield
+    finally:
+        gc.accel.set_enabled(was)
+
+
+@pytest.mark.parametrize("accel", ["numpy", "default"])
+@pytest.mark.parametrize("with_options", [False, True])
+@pytest.mark.parametrize("name", CTOR_NAMES)
+def test_solver_flat_and_separate_layouts_agree(name, with_options, accel, accel_state):
+    if accel == "numpy":
+        gc.accel.set_enabled(False)
+    grads = _grad_seq(10)
+    results = {}
+    for layout in ("separate", "flat", "reversed"):
+        ps = _params(layout)
+        s = CTORS[name](*_opts(name, with_options))
+        _run(s, ps, grads)
+        segs = s._seg_cache[1]
+        flat = layout == "flat" and name != "bb"  # BB needs per-parameter dot products
+        assert len(segs) == (1 if flat else len(SHAPES)), layout
+        for p in ps:
+            assert not p.grad.any()  # zeroed after each step
+        results[layout] = ([p.value.copy() for p in ps], s.state_dict())
+    ref_vals, ref_state = results["separate"]
+    for layout in ("flat", "reversed"):
+        vals, state = results[layout]
+        for a, b in zip(vals, ref_vals):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, err_msg=layout)
+        assert state.keys() == ref_state.keys()
+        for k in ref_state:
+            if ref_state[k].dtype.kind == "f":
+                np.testing.assert_allclose(
+                    state[k], ref_state[k], rtol=1e-12, atol=1e-14, err_msg=f"{layout} {k}"
+                )
+            else:
+                assert state[k] == ref_state[k], k
+    # the solver actually moved the values
+    assert not np.allclose(ref_vals[0], _params("separate")[0].value)
+
+
+@pytest.mark.parametrize("with_options", [False, True])
+@pytest.mark.parametrize("name", CTOR_NAMES)
+def test_solver_state_round_trip_across_layouts(name, with_options):
+    grads = _grad_seq(10)
+    full = {}
+    for layout in ("separate", "flat"):
+        ps = _params(layout)
+        _run(CTORS[name](*_opts(name, with_options)), ps, grads)
+        full[layout] = [p.value.copy() for p in ps]
+    for src, dst in [("separate", "flat"), ("flat", "separate"), ("flat", "flat")]:
+        ps = _params(src)
+        s = CTORS[name](*_opts(name, with_options))
+        _run(s, ps, grads[:5])
+        state = s.state_dict()
+        fresh = CTORS[name]()  # hyperparameters come from the state
+        fresh.load_state_dict(state)
+        qs = _params(dst)
+        for q, p in zip(qs, ps):
+            q.value[...] = p.value
+        _run(fresh, qs, grads[5:])
+        assert fresh.num_steps == 10
+        for a, b in zip(qs, full[dst]):
+            np.testing.assert_allclose(a.value, b, rtol=1e-12, atol=1e-14, err_msg=f"{src}>{dst}")
+
+
+@pytest.mark.parametrize("cause", ["fortran_grads", "no_openblas"])
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_numpy_fallback_matches_blas(name, cause, accel_state, monkeypatch):
+    gc.accel.set_enabled(False)
+    grads = _grad_seq(3)
+    ps = _params("separate")
+    _run(CTORS[name](gc.WithLearnRate(0.01)), ps, grads)
+    qs = _params("separate")
+    if cause == "no_openblas":
+        monkeypatch.setattr(blas_mod, "_CBLAS", None)
+    else:
+        for q in qs:
+            q.grad = np.asfortranarray(q.grad)
+        assert not qs[0].grad.flags.c_contiguous
+    _run(CTORS[name](gc.WithLearnRate(0.01)), qs, grads)
+    for p, q in zip(ps, qs):
+        np.testing.assert_allclose(q.value, p.value, rtol=1e-12)
+
+
+# ----- numba kernels against numpy ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype,rtol", [(F32, 1e-6), (F64, 1e-12)])
+@pytest.mark.parametrize("layout", ["separate", "flat"])
+@pytest.mark.parametrize("with_options", [False, True])
+@pytest.mark.parametrize("name", ["rmsprop", "adam", "adamw"])
+def test_accel_kernels_match_numpy(name, with_options, layout, dtype, rtol, accel_state):
+    pytest.importorskip("numba")
+    assert gc.accel.available()
+    grads = _grad_seq(10, dtype)
+    out = {}
+    for mode in ("numba", "numpy"):
+        ps = _params(layout, dtype)
+        s = CTORS[name](*_opts(name, with_options))
+        if mode == "numba":
+            gc.accel.set_enabled(True)
+            assert gc.accel.enabled() and gc.accel.kernels() is not None
+            _run(s, ps, grads)
+        else:
+            with gc.accel.disabled():
+                assert gc.accel.kernels() is None
+                _run(s, ps, grads)
+        assert all(p.value.dtype == dtype for p in ps)
+        out[mode] = ([p.value for p in ps], s.state_dict())
+    for a, b in zip(out["numba"][0], out["numpy"][0]):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-2)
+    for k, v in out["numpy"][1].items():
+        if v.dtype.kind == "f" and v.ndim:
+            np.testing.assert_allclose(out["numba"][1][k], v, rtol=rtol * 10, atol=1e-12, err_msg=k)
+
+
+# ----- SigmoidBinaryCrossEntropy: the saved sigmoid ---------------------------------------------
+
+LOGITS = np.array([[1000.0, -1000.0, 0.0, 3.0], [-30.0, 30.0, -0.5, 1e-3], [7.0, -7.0, 0.0, 2.0]])
+TARGETS = np.array([[1.0, 0.0, 0.5, 0.0], [1.0, 0.0, 0.25, 1.0], [0.0, 1.0, 1.0, 0.3]])
+
+
+def bce_ref(z, t, reduction):
+    z, t = np.asarray(z, F64), np.asarray(t, F64)
+    ll = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+    grad = special.expit(z) - t
+    if reduction == "none":
+        return ll, grad
+    if reduction == "sum":
+        return ll.sum(), grad
+    return ll.mean(), grad / ll.size
+
+
+def _bce_graph(z, t, reduction, dt=gc.Float64, transpose=False):
+    g = gc.NewGraph()
+    zn = gc.NodeFromAny(g, np.asarray(z.T if transpose else z, dt.np), gc.WithName("z"))
+    tn = gc.NodeFromAny(g, np.asarray(t, dt.np), gc.WithName("t"))
+    logits = gc.Transpose(zn) if transpose else zn
+    loss = gc.SigmoidBinaryCrossEntropy(logits, tn, reduction=reduction)
+    cost = loss if loss.shape == () else gc.Sum(loss)
+    gc.Grad(cost, zn)
+    return g, zn, loss
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_tape_and_lisp_agree(reduction):
+    got = {}
+    for make in (gc.NewTapeMachine, gc.NewLispMachine):
+        g, zn, loss = _bce_graph(LOGITS, TARGETS, reduction)
+        opts = (gc.WithWatchlist(loss),) if make is gc.NewTapeMachine else ()
+        vm = make(g, gc.BindDualValues(zn), *opts)
+        vm.run_all()
+        got[make] = (np.array(loss.value), zn.grad.copy())
+        assert np.all(np.isfinite(got[make][0])) and np.all(np.isfinite(got[make][1]))
+    (lt, gt), (ll, gl) = got[gc.NewTapeMachine], got[gc.NewLispMachine]
+    np.testing.assert_allclose(lt, ll, rtol=1e-14)
+    np.testing.assert_allclose(gt, gl, rtol=1e-14, atol=1e-300)
+    rv, rg = bce_ref(LOGITS, TARGETS, reduction)
+    np.testing.assert_allclose(lt, rv, rtol=1e-12)
+    np.testing.assert_allclose(gt, rg, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_bce_grad_op_without_saved_sigmoid(reduction, dtype):
+    z, t = LOGITS.astype(dtype), TARGETS.astype(dtype)
+    up = np.full(z.shape, 1.5, dtype) if reduction == "none" else np.array(1.5, dtype)
+    cost = np.empty(() if reduction != "none" else z.shape, dtype)  # ordering operand only
+    out = np.empty_like(z)
+    op = SigmoidBinaryCrossEntropyGradOp(reduction, source=None)
+    op.kernel([z, t, up, cost], out, ExecContext())()
+    _, rg = bce_ref(z, t, reduction)
+    np.testing.assert_allclose(out, rg * 1.5, rtol=1e-6 if dtype == F32 else 1e-12, atol=1e-30)
+    assert out.dtype == dtype
+
+
+def test_bce_grad_op_uses_saved_sigmoid_only_when_it_fits():
+    z, t = LOGITS.copy(), TARGETS
+    ctx = ExecContext()
+    fwd = SigmoidBinaryCrossEntropyOp("sum")
+    loss = np.empty(())
+    fwd.kernel([z, t], loss, ctx)()
+    assert loss == pytest.approx(bce_ref(z, t, "sum")[0], rel=1e-12)
+    up, out = np.array(1.0), np.empty_like(z)
+    grad = SigmoidBinaryCrossEntropyGradOp("sum", source=fwd)
+    grad.kernel([z, t, up, loss], out, ctx)()
+    np.testing.assert_allclose(out, bce_ref(z, t, "sum")[1], rtol=1e-12)
+    # it reads the forward kernel's sigmoid rather than recomputing: new logits without a
+    # forward run leave the gradient on the old ones
+    z2 = z * 0.5
+    grad.kernel([z2, t, up, loss], out, ctx)()
+    np.testing.assert_allclose(out, bce_ref(z, t, "sum")[1], rtol=1e-12)
+    # a saved entry for another shape is not used
+    zs = LOGITS[:2, :3].copy()
+    outs = np.empty_like(zs)
+    grad.kernel([zs, TARGETS[:2, :3], up, loss], outs, ctx)()
+    np.testing.assert_allclose(outs, bce_ref(zs, TARGETS[:2, :3], "sum")[1], rtol=1e-12)
+
+
+BCE_SHAPES = [(1, 1), (3, 7), (100, 784), (5,)]
+
+
+@pytest.mark.parametrize("dtype,rtol", [(F32, 1e-5), (F64, 1e-12)])
+@pytest.mark.parametrize("shape", BCE_SHAPES + ["transposed"])
+def test_bce_value_against_reference(shape, dtype, rtol):
+    r = rng(13)
+    transpose = shape == "transposed"
+    shp = (3, 7) if transpose else shape
+    z = r.standard_normal(shp) * 4
+    z.flat[0] = 1000.0 if z.size > 1 else -1000.0
+    if z.size > 2:
+        z.flat[1], z.flat[2] = -1000.0, 0.0
+    t = (r.random(shp) < 0.5).astype(F64)
+    if z.size > 3:
+        t.flat[3] = 0.3  # soft targets are allowed
+    z = z.astype(dtype).astype(F64)  # the reference sees exactly the float32 inputs
+    g, zn, loss = _bce_graph(
+        z, t, "mean", dt=gc.Float32 if dtype == F32 else gc.Float64, transpose=transpose
+    )
+    gc.NewTapeMachine(g, gc.BindDualValues(zn), gc.WithWatchlist(loss)).run_all()
+    rv, rg = bce_ref(z, t, "mean")
+    assert loss.value.dtype == dtype
+    assert float(loss.value) == pytest.approx(rv, rel=rtol)
+    want_grad = rg.T if transpose else rg
+    # sigmoid(z) - t cancels near t: absolute precision of one rounding of the sigmoid, / N
+    atol = 4 * np.finfo(dtype).eps / z.size
+    np.testing.assert_allclose(zn.grad, want_grad, rtol=rtol * 10, atol=atol)
+    # the op on a non-contiguous logits array directly (the dot falls back to a multiply-sum)
+    if transpose:
+        zt = np.ascontiguousarray(z.T).astype(dtype).T
+        assert not zt.flags.c_contiguous
+        out = np.empty((), dtype)
+        SigmoidBinaryCrossEntropyOp("mean").kernel([zt, t.astype(dtype)], out, ExecContext())()
+        assert float(out) == pytest.approx(rv, rel=rtol)
