@@ -78,7 +78,7 @@ class GraphcoreRunner:
         """Softmax or sigmoid outputs, ``(n, out)``."""
         res = np.empty((x.shape[0], self.arch.sizes[-1]), self.dtype)
         for s in range(0, x.shape[0], batch):
-            gc.Let(self.x, x[s : s + batch])
+            gc.Let(self.x, x[s : s + batch], copy=False)  # read in place by the first product
             self.pred_vm.run_all()
             res[s : s + batch] = self.out.value
         return res

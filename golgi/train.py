@@ -659,9 +659,16 @@ def _as_data(a: Any, node: gc.Node, what: str) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=dt)
 
 
+def _owned(node: gc.Node) -> np.ndarray | None:
+    """The node's value when it is the graph's own buffer (not an array lent to it)."""
+    if not node.has_value or node._borrowed:
+        return None
+    return node.value
+
+
 def _gather(node: gc.Node, data: np.ndarray, idx: np.ndarray) -> None:
     """Copy rows ``idx`` of ``data`` into the node's input buffer (no allocation when sized)."""
-    cur = node.value if node.has_value else None
+    cur = _owned(node)
     if cur is not None and cur.shape[0] == idx.shape[0] and cur.flags.writeable:
         np.take(data, idx, axis=0, out=cur, mode="clip")  # "clip": unbuffered; idx is valid
     else:
@@ -669,7 +676,7 @@ def _gather(node: gc.Node, data: np.ndarray, idx: np.ndarray) -> None:
 
 
 def _put(node: gc.Node, rows: np.ndarray) -> None:
-    cur = node.value if node.has_value else None
+    cur = _owned(node)
     if cur is not None and cur.shape == rows.shape and cur.flags.writeable:
         np.copyto(cur, rows)
     else:
@@ -702,7 +709,8 @@ class _Predictor:
         result: np.ndarray | None = None
         for s in range(0, n, batch_size):
             rows = data[s : s + batch_size]
-            _put(x, rows)
+            # lent, not copied: a machine whose input only feeds products reads it in place
+            gc.Let(x, rows, copy=False)
             vm.run_all()
             if s == 0:  # another machine on this graph may have published its buffers since
                 vm.plan.publish()

@@ -226,6 +226,7 @@ class Node:
         # set by zero_grad(): the gradient is zero and its buffer is stale, so the next
         # accumulation overwrites instead of adding (saves solvers a pass over every weight)
         self._grad_zeroed = False
+        self._borrowed = False  # value is the caller's array, lent by Let(..., copy=False)
         self.deriv: Node | None = None  # symbolic gradient node, set by Grad
         self.deriv_of: Node | None = None
         self.init: Any = None
@@ -628,12 +629,17 @@ def as_node(x: Any, like: Node | None = None) -> Node:
     return NewConstant(x)
 
 
-def Let(node: Node, value: Any) -> None:
+def Let(node: Node, value: Any, copy: bool = True) -> None:
     """Bind a value to an input node, checking its shape and dtype.
 
     A ``None`` dimension accepts any size. Safe casts only (float64 data into a float32 node
     is allowed as numpy's ``same_kind`` cast; floats into an int node are not). The node keeps
     its own copy, so later changes to ``value`` do not leak into the graph.
+
+    ``copy=False`` lends the array instead when it already has the node's dtype and is
+    C-contiguous (else it is copied as usual): a tape machine whose only readers of the
+    node are matrix products reads it in place, skipping a copy of the whole batch (10% of
+    predicting at batch 10,000). Do not change the array until the machine has run.
 
     Example:
         >>> import numpy as np, graphcore as gc
@@ -641,6 +647,8 @@ def Let(node: Node, value: Any) -> None:
         >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 2), gc.WithName("x"))
         >>> gc.Let(x, np.ones((5, 2))); x.value.shape
         (5, 2)
+        >>> data = np.zeros((3, 2), np.float32); gc.Let(x, data, copy=False); x.value is data
+        True
     """
     if not isinstance(node, Node):
         raise TypeError(f"Let: the first argument must be a node, got {type(node).__name__}")
@@ -685,12 +693,23 @@ def Let(node: Node, value: Any) -> None:
                 f"data or use a Float64 node"
             )
         arr = cast
+    if not copy and arr.dtype == dt.np and arr.flags.c_contiguous and arr.flags.aligned:
+        node._value = arr
+        node._borrowed = True
+        return
     cur = node._value
-    # Copy into the existing buffer so machines that bound it keep seeing the new data.
-    if isinstance(cur, np.ndarray) and cur.shape == arr.shape and cur.flags.writeable:
+    # Copy into the existing buffer so machines that bound it keep seeing the new data (never
+    # into a lent array: that is the caller's).
+    if (
+        isinstance(cur, np.ndarray)
+        and not node._borrowed
+        and cur.shape == arr.shape
+        and cur.flags.writeable
+    ):
         np.copyto(cur, arr, casting="same_kind")
     else:
         node._value = np.array(arr, dtype=dt.np, copy=True, order="C")
+        node._borrowed = False
 
 
 def ancestors(roots: Iterable[Node]) -> list[Node]:

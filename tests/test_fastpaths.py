@@ -853,3 +853,98 @@ def test_bce_value_against_reference(shape, dtype, rtol):
         out = np.empty((), dtype)
         SigmoidBinaryCrossEntropyOp("mean").kernel([zt, t.astype(dtype)], out, ExecContext())()
         assert float(out) == pytest.approx(rv, rel=rtol)
+
+
+# ----- inputs lent with Let(..., copy=False) --------------------------------------------------
+
+
+def _lend_model(rng):
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+    w = gc.NewMatrix(g, gc.Float64, gc.WithName("w"), gc.WithValue(rng.standard_normal((4, 3))))
+    b = gc.NewMatrix(g, gc.Float64, gc.WithName("b"), gc.WithValue(rng.standard_normal((1, 3))))
+    y = gc.Add(gc.Mul(x, w), b)
+    cost = gc.Sum(gc.Square(y))
+    gc.Grad(cost, w, b)
+    return g, x, w, b, y
+
+
+def test_lent_input_read_in_place_through_products_and_switching_back():
+    rng = np.random.default_rng(0)
+    g, x, w, b, y = _lend_model(rng)
+    vm = gc.NewTapeMachine(g, gc.BindDualValues(w, b))
+    W, B = w.value.copy(), b.value.copy()
+    for mode in ["own", "lent", "lent", "own", "lent", "own"]:
+        X = rng.standard_normal((5, 4))
+        kept = X.copy()
+        w.zero_grad()
+        b.zero_grad()
+        gc.Let(x, X, copy=mode == "own")
+        vm.run_all()
+        Y = kept @ W + B
+        np.testing.assert_allclose(y.value, Y, rtol=1e-12)
+        np.testing.assert_allclose(w.grad, kept.T @ (2 * Y), rtol=1e-12)
+        np.testing.assert_allclose(b.grad, (2 * Y).sum(0, keepdims=True), rtol=1e-12)
+        np.testing.assert_array_equal(X, kept)  # the lent array is only read
+        assert (x.value is X) == (mode == "lent")
+        assert bool(vm.plan._lent) == (mode == "lent")
+
+
+def test_let_copy_false_copies_when_it_must_and_never_writes_into_a_lent_array():
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 2), gc.WithName("x"))
+    f64 = np.ones((3, 2))
+    gc.Let(x, f64, copy=False)  # needs a cast: copied
+    assert x.value is not f64 and x.value.dtype == np.float32
+    fortran = np.asfortranarray(np.ones((3, 2), np.float32))
+    gc.Let(x, fortran, copy=False)  # not C-contiguous: copied
+    assert x.value is not fortran
+    lent = np.zeros((3, 2), np.float32)
+    gc.Let(x, lent, copy=False)
+    assert x.value is lent
+    gc.Let(x, np.full((3, 2), 7.0, np.float32))  # same shape: must not copy into `lent`
+    np.testing.assert_array_equal(lent, 0.0)
+    assert x.value is not lent and float(x.value[0, 0]) == 7.0
+
+
+def test_input_with_an_elementwise_reader_is_copied_not_lent():
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+    y = gc.Sum(gc.Square(x))
+    vm = gc.NewTapeMachine(g)
+    X = np.array([[1.0, 2.0]])
+    gc.Let(x, X, copy=False)
+    vm.run_all()
+    assert float(y.value) == 5.0
+    assert not vm.plan._lent and x.value is not X
+    gc.Let(x, np.array([[3.0, 4.0]]))  # a plan compiled on a lent array never writes into it
+    vm.run_all()
+    assert float(y.value) == 25.0
+    np.testing.assert_array_equal(X, [[1.0, 2.0]])
+
+
+def test_golgi_predict_lends_and_fit_afterwards_leaves_user_data_alone():
+    import golgi as G
+
+    rng = np.random.default_rng(1)
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 5), gc.WithName("x"))
+    model = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(3), G.WithName("fc"))))
+    data = rng.standard_normal((20, 5))
+    kept = data.copy()
+    out = G.predict(model, data, batch_size=20)
+    w, b = (p.value for p in model.model())
+    np.testing.assert_allclose(out, kept @ w + b, rtol=1e-12)
+    y = rng.standard_normal((20, 3))
+    G.fit(
+        model,
+        data,
+        y,
+        loss="mse",
+        solver=gc.NewVanillaSolver(),
+        epochs=1,
+        batch_size=20,
+        progress=False,
+    )
+    G.predict(model, data, batch_size=7)
+    np.testing.assert_array_equal(data, kept)

@@ -159,6 +159,7 @@ class Plan:
         noreuse = machine.noreuse
         self._fused_ids: set[int] = set()
         anchor: dict[int, Node | None] = {}
+        view_ids: set[int] = set()
 
         def assign(n: Node, arr: np.ndarray, st: _Storage, write: bool) -> None:
             arrays[id(n)] = arr
@@ -200,8 +201,11 @@ class Plan:
 
         for i, n in enumerate(order):
             if n.op is None:
-                st = _Storage(n._value, True)
-                assign(n, n._value, st, True)
+                v = n._value
+                if n._borrowed:  # the caller's array: the plan needs a buffer of its own
+                    v = np.empty_like(v)
+                st = _Storage(v, True)
+                assign(n, v, st, True)
                 continue
             if id(n) in fuse:
                 xs = [arrays[id(c)] for c in n.children]
@@ -222,6 +226,7 @@ class Plan:
             # a view op may have to copy (reshaping a transposed view): then it needs a buffer
             if view is not None and np.may_share_memory(view, xs[0]):
                 assign(n, view, storage_of[id(n.children[0])], False)
+                view_ids.add(id(n))
                 # a view is ready once the last step before it ran
                 anchor[id(n)] = steps[-1][0] if steps else None
             else:
@@ -288,15 +293,28 @@ class Plan:
                 accum_after.setdefault(id(at), []).append((w, src))
         fns: list[Callable[[], None]] = list(pre)
         watch_nan, watch_inf = machine.nan_watch, machine.inf_watch
+        fn_index: dict[int, int] = {}
         for n, fn in steps:
             if watch_nan or watch_inf:
                 fn = _watched(n, fn, arrays[id(n)], watch_nan, watch_inf)
+            fn_index[id(n)] = len(fns)
             fns.append(fn)
             for w, src in accum_after.get(id(n), ()):
                 fns.append(_accum(w, src))
         self.steps = fns
         self.n_steps = len(steps)
         self.inputs = [(n, arrays[id(n)]) for n in order if n.op is None and not n.is_constant]
+        # --- inputs the products can read in place (Let(x, data, copy=False)) ---------------
+        self._fuse, self._fn_index = fuse, fn_index
+        self._pub_index = {id(n): i for i, (n, _) in enumerate(self._published)}
+        self._orig = (list(fns), list(self._published))
+        self._lendable: dict[int, tuple[list[Node], list[Node]]] = {}
+        self._lent: dict[int, np.ndarray] = {}
+        if not (watch_nan or watch_inf):
+            for x in machine.free_inputs:
+                found = _product_readers(x, order, view_ids, self._fused_ids)
+                if found is not None:
+                    self._lendable[id(x)] = found
 
     @staticmethod
     def _free_dead(n: Node, i: int, storage_of: dict[int, _Storage], free: _FreePool) -> None:
@@ -315,15 +333,104 @@ class Plan:
             n._value = v
 
     def bind_inputs(self) -> None:
+        """Copy each input's value into the plan's buffer, or, for an array lent with
+        ``Let(..., copy=False)`` to an input only matrix products read, point them at it."""
         for n, arr in self.inputs:
             v = n._value
-            if v is not arr:
-                np.copyto(arr, v)
-                n._value = arr
+            lent = self._lent.get(id(n))
+            if v is arr:
+                if lent is not None:
+                    self._read_inputs_from(n, arr)
+                continue
+            if (
+                n._borrowed
+                and id(n) in self._lendable
+                and v.shape == arr.shape
+                and v.dtype == arr.dtype
+                and v.flags.c_contiguous
+                and self._read_inputs_from(n, v)
+            ):
+                continue
+            np.copyto(arr, v)
+            n._value = arr
+            n._borrowed = False
+            if self._lent.get(id(n)) is not None:
+                self._read_inputs_from(n, arr)
+
+    def _read_inputs_from(self, x: Node, src: np.ndarray) -> bool:
+        """Rebuild the steps reading input ``x`` (through views too) to read ``src``; with
+        the plan's own buffer, restore them. False (and nothing changed) if BLAS cannot."""
+        if src is self.arrays[id(x)]:
+            fns, published = self._orig
+            views, readers = self._lendable[id(x)]
+            for r in readers:
+                i = self._fn_index[id(r)]
+                self.steps[i] = fns[i]
+            for vn in views:
+                j = self._pub_index[id(vn)]
+                self._published[j] = published[j]
+                vn._value = published[j][1]
+            self._lent.pop(id(x), None)
+            return True
+        if self._lent.get(id(x)) is src:
+            return True
+        views, readers = self._lendable[id(x)]
+        arrays = {id(x): src}
+        for vn in views:
+            base = arrays.get(id(vn.children[0]), self.arrays[id(vn.children[0])])
+            view = vn.op.view_of([base, *(self.arrays[id(c)] for c in vn.children[1:])])
+            if not np.may_share_memory(view, base):
+                return False
+            arrays[id(vn)] = view
+        new: list[tuple[int, Callable[[], None]]] = []
+        for r in readers:
+            xs = [arrays.get(id(c), self.arrays[id(c)]) for c in r.children]
+            if id(r) in self._fused_ids:
+                w = self._fuse[id(r)]
+                operands = _accum_operands(r, xs, w._grad)
+                if operands is None:
+                    return False
+                new.append((self._fn_index[id(r)], _gemm_accum(w, *operands)))
+            else:
+                fn = r.op.kernel(xs, self.arrays[id(r)], self.machine.ctx)
+                new.append((self._fn_index[id(r)], fn))
+        for i, fn in new:
+            self.steps[i] = fn
+        for vn in views:
+            j = self._pub_index[id(vn)]
+            self._published[j] = (vn, arrays[id(vn)])
+            vn._value = arrays[id(vn)]
+        self._lent[id(x)] = src
+        return True
 
     def run(self) -> None:
         for fn in self.steps:
             fn()
+
+
+def _product_readers(
+    x: Node, order: list[Node], view_ids: set[int], fused_ids: set[int]
+) -> tuple[list[Node], list[Node]] | None:
+    """``(views, readers)`` when every step reading input ``x`` (directly or through view
+    nodes) is a matrix product, whose kernel can be rebuilt on another array; else None."""
+    derived = {id(x)}
+    views: list[Node] = []
+    readers: list[Node] = []
+    for n in order:
+        if n.op is None:
+            continue
+        if not any(
+            id(c) in derived and j not in n.op.shape_only for j, c in enumerate(n.children)
+        ):
+            continue
+        if id(n) in view_ids:
+            views.append(n)
+            derived.add(id(n))
+        elif isinstance(n.op, MatMulOp) or id(n) in fused_ids:
+            readers.append(n)
+        else:
+            return None
+    return (views, readers) if readers else None
 
 
 def _into_grad(

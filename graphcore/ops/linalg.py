@@ -68,8 +68,8 @@ class MatMulOp(Op):
         if out.ndim == 0:
             return lambda: np.copyto(out, np.dot(a, b))
         if can_gemm(a, b, out):
-            # scipy's BLAS for every product: alternating two OpenBLAS pools (numpy's and
-            # scipy's) makes their idle threads spin against each other
+            # every product through one BLAS (numpy's OpenBLAS, see blas.py): alternating two
+            # OpenBLAS pools makes their idle threads spin against each other
             return gemm_into(a, b, out, 0.0)
         return lambda: np.matmul(a, b, out=out)
 
