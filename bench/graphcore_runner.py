@@ -79,8 +79,7 @@ class GraphcoreRunner:
         res = np.empty((x.shape[0], self.arch.sizes[-1]), self.dtype)
         for s in range(0, x.shape[0], batch):
             gc.Let(self.x, x[s : s + batch], copy=False)  # read in place by the first product
-            self.pred_vm.run_all()
-            res[s : s + batch] = self.out.value
+            self.pred_vm.run_all(into={self.out: res[s : s + batch]})  # written in place
         return res
 
     def weights(self) -> list[np.ndarray]:

@@ -21,6 +21,7 @@ from graphcore.ops.fastpath import (
     relu_grad_kernel,
     relu_kernel,
     sigmoid_kernel,
+    sigmoid_parts_kernel,
 )
 from graphcore.ops.loss import SigmoidBinaryCrossEntropyGradOp, SigmoidBinaryCrossEntropyOp
 
@@ -113,10 +114,18 @@ def expit64(x):
     return special.expit(np.asarray(x, F64))
 
 
-def test_sigmoid_kernel_float64_against_expit():
+# both sigmoids: the 4-pass one (ops' Sigmoid) and the one leaving 1 + exp(-|x|) (losses)
+SIGMOIDS = {
+    "plain": lambda x, out, tmp: sigmoid_kernel(x, out),
+    "parts": sigmoid_parts_kernel,
+}
+
+
+@pytest.mark.parametrize("kind", SIGMOIDS)
+def test_sigmoid_kernel_float64_against_expit(kind):
     x = WIDE.copy()
     out, tmp = np.empty_like(x), np.empty_like(x)
-    sigmoid_kernel(x, out, tmp)()
+    SIGMOIDS[kind](x, out, tmp)()
     np.testing.assert_allclose(out, expit64(x), rtol=1e-12, atol=0)
     assert np.all(np.isfinite(out))
     # relative precision kept far into the tail
@@ -124,26 +133,29 @@ def test_sigmoid_kernel_float64_against_expit():
     assert out[i] == pytest.approx(9.357622968840175e-14, rel=1e-12)
     assert out[x == -1000.0][0] == 0.0 and out[x == 1000.0][0] == 1.0
     assert np.all(out[x == 0] == 0.5) and np.signbit(x[x == 0]).any()  # -0.0 and 0.0
-    np.testing.assert_allclose(tmp, 1.0 + np.exp(-np.abs(x)), rtol=1e-15)
+    if kind == "parts":
+        np.testing.assert_allclose(tmp, 1.0 + np.exp(-np.abs(x)), rtol=1e-15)
     np.testing.assert_array_equal(x, WIDE)  # x untouched when out is not x
 
 
-def test_sigmoid_kernel_nan_and_in_place():
+@pytest.mark.parametrize("kind", SIGMOIDS)
+def test_sigmoid_kernel_nan_and_in_place(kind):
     x = np.array([np.nan, -3.0, 0.0, 3.0])
     out, tmp = np.empty(4), np.empty(4)
-    sigmoid_kernel(x, out, tmp)()
+    SIGMOIDS[kind](x, out, tmp)()
     assert np.isnan(out[0])
     np.testing.assert_allclose(out[1:], expit64(x[1:]), rtol=1e-14)
 
     y = WIDE.copy()
     tmp = np.empty_like(y)
-    sigmoid_kernel(y, y, tmp)()  # out is x
+    SIGMOIDS[kind](y, y, tmp)()  # out is x
     np.testing.assert_allclose(y, expit64(WIDE), rtol=1e-12, atol=0)
-    np.testing.assert_allclose(tmp, 1.0 + np.exp(-np.abs(WIDE)), rtol=1e-15)
+    if kind == "parts":
+        np.testing.assert_allclose(tmp, 1.0 + np.exp(-np.abs(WIDE)), rtol=1e-15)
 
 
 @pytest.mark.parametrize("in_place", [False, True])
-def test_sigmoid_kernel_relu_sum(in_place):
+def test_sigmoid_parts_kernel_relu_sum(in_place):
     x = rng(1).standard_normal((6, 5)) * 10
     x[0, 0], x[1, 1] = 1000.0, -1000.0
     ref_sum = np.maximum(x, 0).sum()
@@ -151,7 +163,7 @@ def test_sigmoid_kernel_relu_sum(in_place):
     xx = x.copy()
     out = xx if in_place else np.empty_like(x)
     tmp, rs = np.empty_like(x), np.empty((), F64)
-    k = sigmoid_kernel(xx, out, tmp, relu_sum=rs)
+    k = sigmoid_parts_kernel(xx, out, tmp, relu_sum=rs)
     k()
     assert float(rs) == pytest.approx(ref_sum, rel=1e-14)
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=0)
@@ -162,19 +174,21 @@ def test_sigmoid_kernel_relu_sum(in_place):
         np.testing.assert_allclose(out, expit64(-x), rtol=1e-12, atol=0)
 
 
-def test_sigmoid_kernel_non_contiguous_input():
+@pytest.mark.parametrize("kind", SIGMOIDS)
+def test_sigmoid_kernel_non_contiguous_input(kind):
     base = rng(2).standard_normal((5, 8)) * 20
     x = base.T  # (8, 5), not C-contiguous
     out, tmp = np.empty((8, 5)), np.empty((8, 5))
-    sigmoid_kernel(x, out, tmp)()
+    SIGMOIDS[kind](x, out, tmp)()
     np.testing.assert_allclose(out, expit64(x), rtol=1e-12, atol=0)
 
 
-def test_sigmoid_kernel_float32():
+@pytest.mark.parametrize("kind", SIGMOIDS)
+def test_sigmoid_kernel_float32(kind):
     x = WIDE.astype(F32)
     out, tmp = np.empty_like(x), np.empty_like(x)
-    sigmoid_kernel(x, out, tmp)()
-    assert out.dtype == F32 and tmp.dtype == F32
+    SIGMOIDS[kind](x, out, tmp)()
+    assert out.dtype == F32
     ref = expit64(x)  # the float32 inputs, in float64
     # below ~1e-38 float32 results are subnormal: absolute precision only
     np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-37)
@@ -183,7 +197,7 @@ def test_sigmoid_kernel_float32():
     assert out[x == -30][0] == pytest.approx(9.357622968840175e-14, rel=1e-6)
     xn = np.array([np.nan, 0.0], F32)
     outn, tmpn = np.empty(2, F32), np.empty(2, F32)
-    sigmoid_kernel(xn, outn, tmpn)()
+    SIGMOIDS[kind](xn, outn, tmpn)()
     assert np.isnan(outn[0]) and outn[1] == 0.5
 
 
@@ -948,3 +962,80 @@ def test_golgi_predict_lends_and_fit_afterwards_leaves_user_data_alone():
     )
     G.predict(model, data, batch_size=7)
     np.testing.assert_array_equal(data, kept)
+
+
+# ----- run_all(into=...) ----------------------------------------------------------------------
+
+
+def _out_model():
+    rng = np.random.default_rng(3)
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+    w = gc.NewMatrix(g, gc.Float64, gc.WithName("w"), gc.WithValue(rng.standard_normal((4, 3))))
+    out = gc.Sigmoid(gc.Mul(x, w))
+    return g, x, w, out
+
+
+def test_run_all_into_writes_in_place_once_and_restores():
+    g, x, w, out = _out_model()
+    vm = gc.NewTapeMachine(g)
+    X = np.arange(20.0).reshape(5, 4) / 10
+    gc.Let(x, X)
+    dest = np.full((5, 3), np.nan)
+    vm.run_all(into={out: dest})
+    np.testing.assert_allclose(dest, special.expit(X @ w.value), rtol=1e-12)
+    assert out.value is dest  # until the next run
+    vm.run_all()  # without into: the plan's own buffer again, dest untouched
+    assert out.value is not dest
+    before = dest.copy()
+    gc.Let(x, X * 2)
+    vm.run_all()
+    np.testing.assert_array_equal(dest, before)
+    np.testing.assert_allclose(out.value, special.expit(2 * X @ w.value), rtol=1e-12)
+
+
+def test_run_all_into_copies_when_it_cannot_redirect():
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+    t = gc.Transpose(x)  # a view of an input: filled by a copy
+    vm = gc.NewTapeMachine(g)
+    gc.Let(x, np.array([[1.0, 2.0]]))
+    dest = np.empty((2, 1))
+    vm.run_all(into={t: dest})
+    np.testing.assert_array_equal(dest, [[1.0], [2.0]])
+    strided = np.empty((2, 2))[:, :1]  # not contiguous: copied too
+    vm.run_all(into={t: strided})
+    np.testing.assert_array_equal(strided, [[1.0], [2.0]])
+
+
+def test_run_all_into_checks_shape_and_dtype():
+    g, x, w, out = _out_model()
+    vm = gc.NewTapeMachine(g)
+    gc.Let(x, np.ones((5, 4)))
+    with pytest.raises(ValueError, match=r"shape \(5, 3\)"):
+        vm.run_all(into={out: np.empty((4, 3))})
+    with pytest.raises(ValueError, match="float64"):
+        vm.run_all(into={out: np.empty((5, 3), np.float32)})
+    other = gc.NewScalar(gc.NewGraph(), gc.Float64, gc.WithName("elsewhere"))
+    with pytest.raises(gc.GraphError, match="not a node this machine runs"):
+        vm.run_all(into={other: np.empty(())})
+
+
+def test_golgi_predict_fills_its_result_in_place_and_matches_batches():
+    import golgi as G
+
+    rng = np.random.default_rng(4)
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 6), gc.WithName("x"))
+    model = G.ComposeSeq(
+        x,
+        G.L(G.ConsFC(G.WithShape(5), G.WithName("a"), G.WithActivation(gc.Rectify))),
+        G.L(G.ConsFC(G.WithShape(2), G.WithName("b"), G.WithActivation(gc.Sigmoid))),
+    )
+    data = rng.standard_normal((23, 6))
+    whole = G.predict(model, data, batch_size=23)
+    parts = G.predict(model, data, batch_size=5)
+    np.testing.assert_allclose(parts, whole, rtol=1e-12)
+    w1, b1, w2, b2 = (p.value for p in model.model())
+    ref = special.expit(np.maximum(data @ w1 + b1, 0) @ w2 + b2)
+    np.testing.assert_allclose(whole, ref, rtol=1e-12)

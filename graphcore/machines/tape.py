@@ -27,17 +27,19 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ..errors import GraphError, NonFiniteError, ShapeError, ValueNotAvailableError
 from ..graph import Graph, Node, _Clobbered, ancestors
+from ..ops.activation import SoftMaxOp
 from ..ops.arith import BinaryOp, SumToOp
 from ..ops.base import ExecContext, TypeInfo
 from ..ops.blas import can_gemm, gemm_into
 from ..ops.linalg import MatMulOp
+from ..ops.unary import UnaryOp
 from ..shapes import fmt_shape, size_of
 from .arena import bind_grads
 from .options import MachineOpt, parse_machine_opts
@@ -310,6 +312,9 @@ class Plan:
         self._orig = (list(fns), list(self._published))
         self._lendable: dict[int, tuple[list[Node], list[Node]]] = {}
         self._lent: dict[int, np.ndarray] = {}
+        self._unread = {id(n) for n in order if n.op is not None and last_read[id(n)] == pos[id(n)]}
+        self._view_ids = view_ids
+        self._watched = watch_nan or watch_inf
         if not (watch_nan or watch_inf):
             for x in machine.free_inputs:
                 found = _product_readers(x, order, view_ids, self._fused_ids)
@@ -356,6 +361,36 @@ class Plan:
             n._borrowed = False
             if self._lent.get(id(n)) is not None:
                 self._read_inputs_from(n, arr)
+
+    def redirect(self, node: Node, dest: np.ndarray) -> Callable[[], None] | None:
+        """Make the step computing ``node`` write into ``dest`` (its shape and dtype); return
+        the undo, or None where that is not safe (the caller then copies the value).
+
+        Only a result nothing else reads, made by an elementwise, product or softmax op from
+        op results (not inputs or views), and without NaN/Inf watches.
+        """
+        i = self._fn_index.get(id(node))
+        if (
+            i is None
+            or self._watched
+            or id(node) in self._fused_ids
+            or id(node) not in self._unread
+            or not isinstance(node.op, _REDIRECTABLE)
+            or any(c.op is None or id(c) in self._view_ids for c in node.children)
+        ):
+            return None
+        xs = [self.arrays[id(c)] for c in node.children]
+        old_fn, j = self.steps[i], self._pub_index[id(node)]
+        old_pub = self._published[j]
+        self.steps[i] = node.op.kernel(xs, dest, self.machine.ctx)
+        self._published[j] = (node, dest)
+        node._value = dest
+
+        def undo() -> None:
+            self.steps[i] = old_fn
+            self._published[j] = old_pub
+
+        return undo
 
     def _read_inputs_from(self, x: Node, src: np.ndarray) -> bool:
         """Rebuild the steps reading input ``x`` (through views too) to read ``src``; with
@@ -406,6 +441,28 @@ class Plan:
     def run(self) -> None:
         for fn in self.steps:
             fn()
+
+
+# ops whose kernels only read their operands and write ``out``: safe to rebuild elsewhere
+_REDIRECTABLE = (UnaryOp, BinaryOp, MatMulOp, SoftMaxOp)
+
+
+def _check_into(node: Node, dest: Any, plan: Plan) -> None:
+    shape = plan.shapes.get(id(node)) if isinstance(node, Node) else None
+    if shape is None:
+        raise GraphError(f"run_all(into=...): {node!r} is not a node this machine runs")
+    if (
+        not isinstance(dest, np.ndarray)
+        or dest.shape != shape
+        or dest.dtype != node.dtype.np
+        or not dest.flags.writeable
+    ):
+        got = (f"{type(dest).__name__} {getattr(dest, 'shape', '')} "
+               f"{getattr(dest, 'dtype', '')}").strip()
+        raise ValueError(
+            f"run_all(into=...): {node.describe()} needs a writeable {node.dtype.np} array of "
+            f"shape {shape} (bound now), got {got}"
+        )
 
 
 def _product_readers(
@@ -572,12 +629,20 @@ class TapeMachine:
                 )
         return tuple(n._value.shape for n in self.free_inputs)
 
-    def run_all(self) -> None:
+    def run_all(self, into: Mapping[Node, np.ndarray] | None = None) -> None:
         """Run every op of the graph once (forward, then gradients if ``Grad`` added them).
 
+        ``into`` maps result nodes to arrays of their shape and dtype to fill: where it is
+        safe the node's step writes there directly (no copy of, say, a 10,000-row
+        prediction), else the value is copied there after the run. The node's ``value`` is
+        then that array until the next run.
+
         Example:
-            >>> import graphcore as gc
-            >>> gc.NewTapeMachine(gc.NewGraph()).run_all()
+            >>> import numpy as np, graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewVector(g, gc.Float64, gc.WithShape(None))
+            >>> y = gc.Square(x); gc.Let(x, [1.0, 2.0]); res = np.empty(2)
+            >>> gc.NewTapeMachine(g).run_all(into={y: res}); res.tolist()
+            [1.0, 4.0]
         """
         if self._closed:
             raise GraphError("this machine was closed; build a new one")
@@ -589,8 +654,26 @@ class TapeMachine:
         plan.publish()
         self.plan = plan
         plan.bind_inputs()
-        for fn in plan.steps:
-            fn()
+        if not into:
+            for fn in plan.steps:
+                fn()
+            return
+        undo, copies = [], []
+        for node, dest in into.items():
+            _check_into(node, dest, plan)
+            u = plan.redirect(node, dest) if dest.flags.c_contiguous else None
+            if u is None:
+                copies.append((node, dest))
+            else:
+                undo.append(u)
+        try:
+            for fn in plan.steps:
+                fn()
+        finally:
+            for u in undo:
+                u()
+        for node, dest in copies:
+            np.copyto(dest, node.value)
 
     def reset(self) -> None:
         """Kept for porting Gorgonia code: ``run_all`` always starts from the first step.

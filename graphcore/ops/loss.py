@@ -30,7 +30,7 @@ from ..graph import Node
 from ..shapes import Shape, fmt_shape, norm_axes, size_of
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe
 from .blas import can_gemm, gemm_into
-from .fastpath import LogSum, filled, sigmoid_kernel
+from .fastpath import LogSum, filled, sigmoid_kernel, sigmoid_parts_kernel
 
 __all__ = [
     "SoftmaxCrossEntropy",
@@ -460,7 +460,7 @@ class SigmoidBinaryCrossEntropyOp(Op):
         d = np.empty(z.shape, z.dtype)  # 1 + e^-|z|, in [1, 2]
         ctx.saved[id(self)] = (self, (sig,))
         if self.reduction == "none":
-            sigmoid = sigmoid_kernel(z, sig, d)
+            sigmoid = sigmoid_parts_kernel(z, sig, d)
             zeros = filled(0.0, z.shape, z.dtype)
 
             def run_none() -> None:
@@ -474,7 +474,7 @@ class SigmoidBinaryCrossEntropyOp(Op):
             return run_none
 
         pos, zt = np.empty((), z.dtype), np.empty((), z.dtype)
-        sigmoid = sigmoid_kernel(z, sig, d, relu_sum=pos)
+        sigmoid = sigmoid_parts_kernel(z, sig, d, relu_sum=pos)
         log_sum = LogSum(z.size, z.dtype)
         n = z.size
         scale = (1.0 / n if n else 0.0) if self.reduction == "mean" else 1.0
@@ -546,7 +546,7 @@ class SigmoidBinaryCrossEntropyGradOp(Op):
         sigmoid = None
         if sig is None:  # no saving forward kernel ran in this context: compute it here
             sig = np.empty(z.shape, z.dtype)
-            sigmoid = sigmoid_kernel(z, sig, out)
+            sigmoid = sigmoid_kernel(z, sig)
 
         def run() -> None:
             if factor is not None:

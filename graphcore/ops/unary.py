@@ -50,7 +50,7 @@ class Row:
 
 
 def _sigmoid(x: np.ndarray, out: np.ndarray, tmp: np.ndarray, p: dict) -> Kernel:
-    return sigmoid_kernel(x, out, tmp)
+    return sigmoid_kernel(x, out)
 
 
 def _softplus(x: np.ndarray, out: np.ndarray, tmp: np.ndarray, p: dict) -> None:
@@ -64,7 +64,7 @@ def _softplus(x: np.ndarray, out: np.ndarray, tmp: np.ndarray, p: dict) -> None:
 
 
 def _d_softplus(x, y, g, out, tmp, p):
-    sig = sigmoid_kernel(x, out, tmp)
+    sig = sigmoid_kernel(x, out)
 
     def run() -> None:
         sig()
@@ -225,10 +225,8 @@ ROWS: dict[str, Row] = {
     ]
 }
 
-_NEEDS_TMP = {"Sigmoid", "Softplus", "LeakyRelu", "Elu", "Gelu", "Mish"}
-# forward kernels that read x only before they first write out: safe with out being x
-_TMP_INPLACE_SAFE = {"Sigmoid"}
-_GRAD_NEEDS_TMP = {"Softplus", "LeakyRelu", "Elu", "Gelu", "Mish"}
+_NEEDS_TMP = {"Softplus", "LeakyRelu", "Elu", "Gelu", "Mish"}
+_GRAD_NEEDS_TMP = {"LeakyRelu", "Elu", "Gelu", "Mish"}
 
 
 class UnaryOp(Op):
@@ -268,7 +266,7 @@ class UnaryOp(Op):
         tmp = np.empty_like(out) if self.name in _NEEDS_TMP else None
         fwd, p = self.row.fwd, self._p
         # in-place runs (out is x) must not use tmp-then-x orderings that read x after writing
-        if tmp is not None and self.name not in _TMP_INPLACE_SAFE and np.shares_memory(x, out):
+        if tmp is not None and np.shares_memory(x, out):
             xcopy = np.empty_like(x)
             inner = fwd(xcopy, out, tmp, p) if "f" in self.row.factory else None
 
