@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/paired.py
 
 # The docs site (mkdocs-material + mkdocstrings) into site/; warnings, broken links included,
 # are errors. The docs extra is installed into .venv the first time.
