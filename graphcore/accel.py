@@ -38,14 +38,17 @@ def available() -> bool:
         >>> available() in (True, False)
         True
     """
-    return kernels() is not None or _import_numba() is not None
+    return _import_numba() is not None
 
 
 def enabled() -> bool:
     """True when solvers use the compiled kernels: numba is installed and not switched off.
 
     Example:
-        >>> enabled() == (available() and enabled())
+        >>> with disabled():
+        ...     enabled()
+        False
+        >>> enabled() == available() or not _state["on"]
         True
     """
     return bool(_state["on"]) and _import_numba() is not None
