@@ -1029,3 +1029,39 @@ def test_golgi_predict_fills_its_result_in_place_and_matches_batches():
     w1, b1, w2, b2 = (p.value for p in model.model())
     ref = special.expit(np.maximum(data @ w1 + b1, 0) @ w2 + b2)
     np.testing.assert_allclose(whole, ref, rtol=1e-12)
+
+
+def test_run_all_into_a_bound_gradient_still_accumulates_it():
+    g = gc.NewGraph()
+    x = gc.NewVector(g, gc.Float64, gc.WithShape(3), gc.WithName("x"))
+    w = gc.NewVector(g, gc.Float64, gc.WithShape(3), gc.WithName("w"), gc.WithValue([1.0, 2, 3]))
+    y = gc.Sum(gc.Square(gc.HadamardProd(w, gc.Exp(x))))
+    (gw,) = gc.Grad(y, w)
+    vm = gc.NewTapeMachine(g, gc.BindDualValues(w))
+    gc.Let(x, np.zeros(3))
+    vm.run_all()
+    w.zero_grad()
+    gc.Let(x, np.ones(3))
+    d = np.empty(3)
+    vm.run_all(into={gw: d})
+    expected = 2 * np.array([1.0, 2, 3]) * np.exp(2.0)
+    np.testing.assert_allclose(d, expected, rtol=1e-12)
+    np.testing.assert_allclose(w.grad, expected, rtol=1e-12)
+
+
+def test_run_all_into_a_bad_entry_leaves_no_redirect_behind():
+    g = gc.NewGraph()
+    x = gc.NewVector(g, gc.Float64, gc.WithShape(None), gc.WithName("x"))
+    e = gc.Exp(x)
+    a, b = gc.Square(e), gc.Tanh(e)
+    vm = gc.NewTapeMachine(g)
+    gc.Let(x, np.zeros(2))
+    vm.run_all()
+    da = np.zeros(2)
+    with pytest.raises(ValueError):
+        vm.run_all(into={a: da, b: np.empty(5)})
+    gc.Let(x, np.ones(2))
+    vm.run_all()
+    np.testing.assert_array_equal(da, 0.0)
+    assert a.value is not da
+    np.testing.assert_allclose(a.value, np.exp(2.0), rtol=1e-12)

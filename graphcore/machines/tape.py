@@ -313,6 +313,7 @@ class Plan:
         self._lendable: dict[int, tuple[list[Node], list[Node]]] = {}
         self._lent: dict[int, np.ndarray] = {}
         self._unread = {id(n) for n in order if n.op is not None and last_read[id(n)] == pos[id(n)]}
+        self._unread -= {id(d) for d in machine.derivs.values()}  # read by w.grad's accumulation
         self._view_ids = view_ids
         self._watched = watch_nan or watch_inf
         if not (watch_nan or watch_inf):
@@ -366,8 +367,9 @@ class Plan:
         """Make the step computing ``node`` write into ``dest`` (its shape and dtype); return
         the undo, or None where that is not safe (the caller then copies the value).
 
-        Only a result nothing else reads, made by an elementwise, product or softmax op from
-        op results (not inputs or views), and without NaN/Inf watches.
+        Only a result nothing else reads (a bound gradient is read by ``w.grad``'s
+        accumulation), made by an elementwise, product or softmax op from op results (not
+        inputs or views) that ``dest`` does not overlap, and without NaN/Inf watches.
         """
         i = self._fn_index.get(id(node))
         if (
@@ -380,6 +382,8 @@ class Plan:
         ):
             return None
         xs = [self.arrays[id(c)] for c in node.children]
+        if any(np.may_share_memory(dest, x) for x in xs):
+            return None
         old_fn, j = self.steps[i], self._pub_index[id(node)]
         old_pub = self._published[j]
         self.steps[i] = node.op.kernel(xs, dest, self.machine.ctx)
@@ -658,15 +662,16 @@ class TapeMachine:
             for fn in plan.steps:
                 fn()
             return
-        undo, copies = [], []
         for node, dest in into.items():
             _check_into(node, dest, plan)
-            u = plan.redirect(node, dest) if dest.flags.c_contiguous else None
-            if u is None:
-                copies.append((node, dest))
-            else:
-                undo.append(u)
+        undo, copies = [], []
         try:
+            for node, dest in into.items():
+                u = plan.redirect(node, dest) if dest.flags.c_contiguous else None
+                if u is None:
+                    copies.append((node, dest))
+                else:
+                    undo.append(u)
             for fn in plan.steps:
                 fn()
         finally:
