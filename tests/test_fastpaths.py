@@ -83,8 +83,21 @@ def test_relu_kernel(dtype):
     np.testing.assert_array_equal(out2, np.where(np.isnan(x2), np.nan, np.maximum(x2, 0)))
 
 
+@pytest.fixture
+def accel_state():
+    was = gc.accel._state["on"]
+    try:
+        yield
+    finally:
+        gc.accel.set_enabled(was)
+
+
+@pytest.mark.parametrize("numba", [False, True])
 @pytest.mark.parametrize("dtype", [F32, F64])
-def test_relu_grad_kernel_mask(dtype):
+def test_relu_grad_kernel_mask(dtype, numba, accel_state):
+    if numba and not gc.accel.available():
+        pytest.skip("numba (the fast extra) absent")
+    gc.accel.set_enabled(numba)
     y = np.maximum(RELU_X, 0).astype(dtype)  # keeps NaN
     y[6] = 0.0  # relu(-inf)
     g = np.arange(1.0, 10.0).astype(dtype)
@@ -630,15 +643,6 @@ def _run(solver, ps, grads):
         solver.step(ps)
 
 
-@pytest.fixture
-def accel_state():
-    was = gc.accel._state["on"]
-    try:
-        yield
-    finally:
-        gc.accel.set_enabled(was)
-
-
 @pytest.mark.parametrize("accel", ["numpy", "default"])
 @pytest.mark.parametrize("with_options", [False, True])
 @pytest.mark.parametrize("name", CTOR_NAMES)
@@ -1065,3 +1069,90 @@ def test_run_all_into_a_bad_entry_leaves_no_redirect_behind():
     np.testing.assert_array_equal(da, 0.0)
     assert a.value is not da
     np.testing.assert_allclose(a.value, np.exp(2.0), rtol=1e-12)
+
+
+# ----- the numba sigmoid cross-entropy kernel ----------------------------------------------------
+
+needs_numba = pytest.mark.skipif(not gc.accel.available(), reason="numba (the fast extra) absent")
+
+
+def _bce_logits(dtype, n=2000, seed=21):
+    r = rng(seed)
+    z = r.standard_normal(n) * 6
+    lo = 104.0 if dtype == F32 else 745.0  # where exp(-|z|) leaves the denormals
+    z[:14] = [1000, -1000, 0.0, -0.0, lo - 0.5, -(lo - 0.5), lo + 2, -(lo + 2), 30, -30,
+              1e-30, -1e-30, 88.5, -88.5]
+    return z.astype(dtype)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_numba_bce_kernel_against_reference(dtype, accel_state):
+    from graphcore._accel_kernels import bce_bits_dtype, bce_constants
+
+    z = _bce_logits(dtype)
+    t = rng(22).random(z.size).astype(dtype)
+    sig = np.empty_like(z)
+    bits = np.empty(z.size, bce_bits_dtype(dtype))
+    gc.accel.set_enabled(True)
+    total = gc.accel.kernels().sigmoid_bce_sum(z, t, sig, bits, *bce_constants(dtype))
+    z64, t64 = z.astype(F64), t.astype(F64)
+    want = np.sum(np.maximum(z64, 0) - z64 * t64 + np.log1p(np.exp(-np.abs(z64))))
+    assert total == pytest.approx(want, rel=1e-6 if dtype == F32 else 1e-13)
+    # the sigmoid within 2 ulps of scipy's (float64, exactly rounded to the dtype), denormals
+    # included: 2 units of the smallest denormal there
+    ref = special.expit(z64).astype(dtype) if dtype == F32 else special.expit(z64)
+    tiny = np.finfo(dtype).smallest_subnormal
+    np.testing.assert_allclose(sig, ref, rtol=2 * np.finfo(dtype).eps, atol=2 * tiny)
+    assert sig[6] == 1 and sig[7] == 0 and sig[5] > 0  # below -lo: 0; just above: denormal
+    assert sig[2] == sig[3] == 0.5
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_numba_bce_kernel_propagates_nan(dtype, accel_state):
+    from graphcore._accel_kernels import bce_bits_dtype, bce_constants
+
+    z = np.array([0.5, np.nan, -2.0], dtype)
+    t = np.array([1.0, 0.0, 0.0], dtype)
+    sig = np.empty_like(z)
+    bits = np.empty(3, bce_bits_dtype(dtype))
+    gc.accel.set_enabled(True)
+    total = gc.accel.kernels().sigmoid_bce_sum(z, t, sig, bits, *bce_constants(dtype))
+    assert np.isnan(total) and np.isnan(sig[1])
+    assert sig[0] == pytest.approx(special.expit(0.5)) and sig[2] == pytest.approx(
+        special.expit(-2.0)
+    )
+
+
+@needs_numba
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype,rtol", [(F32, 2e-6), (F64, 1e-13)])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (100, 784), (5,)])
+def test_bce_numba_and_numpy_paths_agree(shape, dtype, rtol, reduction, accel_state, monkeypatch):
+    r = rng(23)
+    z = (r.standard_normal(shape) * 5).astype(dtype)
+    z.flat[0] = -1000.0
+    t = r.random(shape).astype(dtype)
+    got = {}
+    calls = []
+    for on in (True, False):
+        gc.accel.set_enabled(on)
+        if on:  # count the kernel's calls: the op must take the numba path when it is on
+            k = gc.accel.kernels()
+            for name in ("sigmoid_bce_sum", "sigmoid_bce_grad"):
+                f = getattr(k, name)
+                monkeypatch.setattr(k, name, lambda *a, _f=f, _n=name: calls.append(_n) or _f(*a))
+        g, zn, loss = _bce_graph(z, t, reduction, dt=gc.Float32 if dtype == F32 else gc.Float64)
+        vm = gc.NewTapeMachine(g, gc.BindDualValues(zn), gc.WithWatchlist(loss))
+        vm.run_all()
+        vm.run_all()  # a second step: the saved sigmoid is refreshed in place
+        got[on] = (float(loss.value), zn.grad.copy())
+        monkeypatch.undo()
+    assert sorted(set(calls)) == ["sigmoid_bce_grad", "sigmoid_bce_sum"]
+    (v1, g1), (v0, g0) = got[True], got[False]
+    assert v1 == pytest.approx(v0, rel=rtol)
+    scale = 1.0 / z.size if reduction == "mean" else 1.0
+    np.testing.assert_allclose(g1, g0, rtol=rtol, atol=4 * np.finfo(dtype).eps * scale)
+    rv, rg = bce_ref(z.astype(F64), t.astype(F64), reduction)
+    assert v1 == pytest.approx(rv, rel=10 * rtol)
