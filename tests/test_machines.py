@@ -126,6 +126,31 @@ def test_compiled_at_100_runs_at_1_and_1000_and_reuses_the_plan():
     assert "3 plan(s)" in repr(vm)
 
 
+def test_plan_cache_keeps_the_most_recently_run_plans(monkeypatch):
+    g, n = small_mlp(batch=None)
+    ls = n["learnables"]
+    gc.Grad(n["cost"], *ls)
+    vm = gc.NewTapeMachine(g, gc.BindDualValues(*ls))
+    monkeypatch.setattr(vm, "max_plans", 3)
+    seen = {}
+    for bs in (1, 2, 3, 1, 4, 5, 1, 2):  # 1 stays recent; 2 and 3 are dropped along the way
+        X, Y = data(bs, seed=bs)
+        gc.Let(n["x"], X)
+        gc.Let(n["y"], Y)
+        for w in ls:
+            w.grad[...] = 0.0
+        vm.run_all()
+        ref = numpy_mlp(n, X, Y)
+        np.testing.assert_allclose(n["out"].value, ref["out"], rtol=1e-10, atol=1e-12)
+        for w in ls:
+            np.testing.assert_allclose(w.grad, ref[w.name], rtol=1e-9, atol=1e-12)
+        seen.setdefault(bs, []).append(vm.plan)
+        assert len(vm._plans) <= 3
+    assert seen[1][0] is seen[1][1] is seen[1][2]  # run every few batches: never dropped
+    assert seen[2][0] is not seen[2][1]  # dropped after 3 others ran, then rebuilt
+    assert [k[0][0] for k in vm._plans] == [5, 1, 2]
+
+
 def test_fixed_batch_graph_rejects_another_batch_size():
     g, n = small_mlp(batch=100)
     with pytest.raises(gc.ShapeError, match=r"'x' expects shape \(100, 4\).*\(7, 4\)"):

@@ -608,6 +608,11 @@ class TapeMachine:
         self.plan: Plan | None = None
         self._closed = False
 
+    #: How many compiled plans (one per set of input shapes: full batches, the last partial
+    #: batch, prediction batches) a machine keeps; beyond it the least recently run is dropped
+    #: and recompiled (milliseconds) when its shapes come back.
+    max_plans: int = 8
+
     @property
     def training(self) -> bool:
         """Train (True) or eval (False) mode, read by dropout and batch norm at run time.
@@ -651,9 +656,12 @@ class TapeMachine:
         if self._closed:
             raise GraphError("this machine was closed; build a new one")
         key = self._key()
-        plan = self._plans.get(key)
+        plan = self._plans.pop(key, None)
         if plan is None:
-            plan = self._plans[key] = Plan(self)
+            plan = Plan(self)
+            if len(self._plans) >= self.max_plans:  # drop the least recently run
+                del self._plans[next(iter(self._plans))]
+        self._plans[key] = plan  # most recently run last
         # publish every run: another machine over the same nodes may have pointed them elsewhere
         plan.publish()
         self.plan = plan
