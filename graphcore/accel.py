@@ -3,9 +3,12 @@
 A solver update is a chain of elementwise passes; numpy runs each over memory on its own, so
 RMSProp over the talk's 222k parameters reads and writes ~13 MB per step where one fused loop
 moves ~4 MB. With the ``fast`` extra installed (``pip install 'golgi[fast]'``, which brings
-numba), RMSProp and Adam run as one compiled loop per parameter; without it, or with the
-environment variable ``GRAPHCORE_NUMBA=0``, everything runs in numpy as before, to the same
-results up to float rounding.
+numba), RMSProp and Adam run as one compiled loop per parameter, and so do the sigmoid
+binary cross-entropy (value, saved sigmoid, gradient) and the ReLU gradient; without it, or
+with the environment variable ``GRAPHCORE_NUMBA=0``, everything runs in numpy as before, to
+the same results up to float rounding. Solvers check at every step; an op's kernel uses
+them while they are on, provided they were on when the machine compiled its plan (so a
+process that starts with them off never imports numba).
 
 Kernels are compiled on first use and cached on disk by numba (about a second per dtype the
 first time a machine runs them, milliseconds after).
@@ -94,8 +97,8 @@ def _import_numba() -> Any:
 
 
 def kernels() -> Any:
-    """The compiled kernels (a namespace with ``rmsprop`` and ``adam``), or None when they
-    are off or numba is missing.
+    """The compiled kernels (a namespace: ``rmsprop``, ``adam``, ``sigmoid_bce_sum``,
+    ``sigmoid_bce_grad``, ``relu_grad``), or None when they are off or numba is missing.
 
     Example:
         >>> k = kernels(); k is None or callable(k.rmsprop)
