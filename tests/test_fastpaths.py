@@ -1156,3 +1156,18 @@ def test_bce_numba_and_numpy_paths_agree(shape, dtype, rtol, reduction, accel_st
     np.testing.assert_allclose(g1, g0, rtol=rtol, atol=4 * np.finfo(dtype).eps * scale)
     rv, rg = bce_ref(z.astype(F64), t.astype(F64), reduction)
     assert v1 == pytest.approx(rv, rel=10 * rtol)
+
+
+def test_filled_buffers_are_shared_and_freed_with_their_last_view():
+    import gc as pygc
+
+    from graphcore.ops import fastpath
+
+    a = filled(3.25, (1000, 7), F32)  # a value no kernel uses, so no plan holds it
+    b = filled(3.25, (10, 7), F32)
+    assert np.shares_memory(a, b) and not a.flags.writeable and (b == 3.25).all()
+    key = (3.25, np.dtype(F32).str)
+    assert fastpath._SHARED[key].size >= 7000
+    del a, b
+    pygc.collect()
+    assert key not in fastpath._SHARED  # no kernel holds a view: the 28 kB went

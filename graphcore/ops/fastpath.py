@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -41,13 +42,17 @@ __all__ = [
 
 Kernel = Callable[[], None]
 
-_SHARED: dict[tuple[float, str], np.ndarray] = {}
+# weak: a buffer lives as long as some kernel holds a view of it (a dropped plan frees it)
+_SHARED: weakref.WeakValueDictionary[tuple[float, str], np.ndarray] = (
+    weakref.WeakValueDictionary()
+)
 
 
 def filled(value: float, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     """A read-only array of ``value`` with ``shape``: a view of one buffer shared per value.
 
-    The buffer grows to the largest size asked for; earlier views keep the old one alive.
+    The buffer grows to the largest size asked for; earlier views keep the old one alive, and
+    it is freed when no view of it is left.
 
     Example:
         >>> filled(0.0, (2, 3), np.float32).sum(), filled(1.0, (2,), np.float64).tolist()
