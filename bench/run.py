@@ -3,10 +3,16 @@
 Runs ``bench/run_baselines.py`` with (a) graphcore's tape machine, (b) golgi's ``fit``,
 (c) hand-written numpy, (d) PyTorch CPU (when installed) and the GEMMs-alone floor, for the
 MLP and the autoencoder in float32 and float64, then records the machine, the versions, the
-command, the full table and the ratios (a)/(c), (a)/(d) and (b)/(a).
+command, the full table and the ratios (a)/(c), (a)/(d), (b)/(a), (a)/GEMMs.
 
-    .venv/bin/python bench/run.py                 # full: 60,000 samples, 3 timed epochs
-    .venv/bin/python bench/run.py --quick         # 6,000 samples (a minute)
+The headline ratios are paired: the implementations take turns epoch by epoch, and each
+round's ratio compares two epochs run seconds apart, so the drift of a shared VM's speed
+(up to 2x over tens of seconds) mostly cancels; the table gives their median over the rounds.
+Ratios of the pooled medians and of the best epochs follow.
+
+    .venv/bin/python bench/run.py                 # full: 60,000 samples, 5 rounds of 1 epoch
+    .venv/bin/python bench/run.py --quick         # 6,000 samples, 3 rounds (a minute or two)
+    .venv/bin/python bench/run.py --rounds 9      # more rounds: tighter paired ratios
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ import contextlib
 import io
 import os
 import platform
+import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,8 +50,11 @@ def _versions() -> str:
     import numpy
     import scipy
 
-    parts = [f"python {platform.python_version()}", f"numpy {numpy.__version__}",
-             f"scipy {scipy.__version__}"]
+    parts = [
+        f"python {platform.python_version()}",
+        f"numpy {numpy.__version__}",
+        f"scipy {scipy.__version__}",
+    ]
     try:
         import torch
 
@@ -61,6 +72,8 @@ def _epoch_times(table: str, column: int = 3) -> dict[tuple[str, str, str], floa
     (column 3) or the best epoch (column 4)."""
     out: dict[tuple[str, str, str], float] = {}
     for line in table.splitlines():
+        if line[:1].isspace():  # the indented per-round ratio lines share the first tokens
+            continue
         tok = line.split()
         if len(tok) > column and tok[0] in ("mlp", "ae") and tok[1] in ("32", "64"):
             try:
@@ -70,31 +83,62 @@ def _epoch_times(table: str, column: int = 3) -> dict[tuple[str, str, str], floa
     return out
 
 
-def _ratios(times: dict[tuple[str, str, str], float]) -> str:
-    rows = ["| workload | tape / numpy | tape / torch | fit / tape | tape / GEMMs "
-            "| tape, numpy only / numpy |", "|---|---|---|---|---|---|"]
-    for arch in ("mlp", "ae"):
-        for bits in ("32", "64"):
-            t = {impl: times.get((arch, bits, impl)) for impl in
-                 ("gemm", "numpy", "torch", "graphcore", "graphcore-np", "golgi-fit")}
-            if t["graphcore"] is None:
-                continue
+PAIR_COLUMNS = (
+    ("graphcore", "numpy", "tape / numpy"),
+    ("graphcore", "torch", "tape / torch"),
+    ("golgi-fit", "graphcore", "fit / tape"),
+    ("graphcore", "gemm", "tape / GEMMs"),
+    ("graphcore-np", "numpy", "tape, numpy only / numpy"),
+)
+WORKLOADS = [(arch, bits) for arch in ("mlp", "ae") for bits in ("32", "64")]
 
-            def r(a: str, b: str, t: dict = t) -> str:
-                return f"{t[a] / t[b]:.2f}" if t[a] and t[b] else "-"
 
-            rows.append(f"| {arch} float{bits} | {r('graphcore', 'numpy')} | "
-                        f"{r('graphcore', 'torch')} | {r('golgi-fit', 'graphcore')} | "
-                        f"{r('graphcore', 'gemm')} | {r('graphcore-np', 'numpy')} |")
+def _table(cell: Callable[[str, str, str, str], str | None]) -> str:
+    """A markdown table: a row per workload the tape machine ran, a column per pair."""
+    rows = [
+        "| workload | " + " | ".join(c[2] for c in PAIR_COLUMNS) + " |",
+        "|---" * (len(PAIR_COLUMNS) + 1) + "|",
+    ]
+    for arch, bits in WORKLOADS:
+        cells = [cell(arch, bits, a, b) for a, b, _ in PAIR_COLUMNS]
+        if all(c is None for c in cells):
+            continue
+        rows.append(f"| {arch} float{bits} | " + " | ".join(c or "-" for c in cells) + " |")
     return "\n".join(rows)
+
+
+def _ratios(times: dict[tuple[str, str, str], float]) -> str:
+    """Ratios of the per-implementation epoch times in ``times`` (medians or bests)."""
+
+    def cell(arch: str, bits: str, a: str, b: str) -> str | None:
+        ta, tb = times.get((arch, bits, a)), times.get((arch, bits, b))
+        return f"{ta / tb:.2f}" if ta and tb else None
+
+    return _table(cell)
+
+
+def _paired(text: str) -> dict[tuple[str, str, str, str], tuple[float, float, float]]:
+    """``(arch, bits, a, b) -> (median, min, max)`` of the per-round ratios that
+    ``run_baselines`` prints (``format_ratio_lines``)."""
+    out = {}
+    for m in re.finditer(run_baselines.RATIO_LINE, text, re.MULTILINE):
+        arch, bits, a, b, med, lo, hi = m.groups()
+        out[(arch, bits, a, b)] = (float(med), float(lo), float(hi))
+    return out
+
+
+def _paired_table(paired: dict[tuple[str, str, str, str], tuple[float, float, float]]) -> str:
+    def cell(arch: str, bits: str, a: str, b: str) -> str | None:
+        v = paired.get((arch, bits, a, b))
+        return None if v is None else f"{v[0]:.2f} ({v[1]:.2f}-{v[2]:.2f})"
+
+    return _table(cell)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not any(a.startswith("--impl") for a in argv):
         argv = ["--impl", IMPLS, *argv]
-    if not any(a.startswith("--epochs") for a in argv) and "--quick" not in argv:
-        argv = ["--epochs", "3", *argv]
     buf = io.StringIO()
     start = time.time()
 
@@ -110,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "bench/run.py " + " ".join(argv)
     text = f"""# Benchmark results
 
-Written by `bench/run.py` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(start))},
+Written by `bench/run.py` ({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(start))},
 {time.time() - start:.0f} s). Regenerate with `make bench` (`.venv/bin/python bench/run.py`).
 
 - machine: {_cpu()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}
@@ -125,12 +169,18 @@ hand-written numpy with manual backprop; (d) `torch`: PyTorch CPU eager; `gemm`:
 products alone. All start from the same weights, visit the data in the same order and use
 Gorgonia's RMSProp.
 
-## Ratios of median epoch times (lower is faster for the first name)
+## Ratios of epoch times, paired by round (lower is faster for the first name)
+
+The implementations take turns: in each round every one trains one epoch, seconds after the
+others, in an order that changes every round. This VM's speed drifts by up to 2x over tens of
+seconds, so each round's ratio compares the two at one speed of the machine. Median over the
+rounds of the per-round ratio (min-max in brackets):
+
+{_paired_table(_paired(table))}
+
+Ratios of the median epochs (all rounds pooled), then of the best epochs (the quiet moments):
 
 {_ratios(_epoch_times(table))}
-
-The same from each implementation's best epoch (this shared VM's speed drifts by up to 2x
-within a run, so the best epochs compare the quiet moments):
 
 {_ratios(_epoch_times(table, 4))}
 

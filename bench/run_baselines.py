@@ -1,32 +1,56 @@
-"""Run the baselines (hand-written numpy, PyTorch, GEMMs alone) and print one table.
+"""Run the benchmark's implementations side by side, interleaved, and print one table.
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/run_baselines.py --quick                 # 6,000 samples, < 1 min
-    .venv/bin/python bench/run_baselines.py --arch mlp --dtype float32 --epochs 3
+    .venv/bin/python bench/run_baselines.py --quick                 # 6,000 samples, 3 rounds
+    .venv/bin/python bench/run_baselines.py --arch mlp --dtype float32 --rounds 5
 
-Each (runner, workload) pair runs in its own subprocess (``--worker``), so peak memory, BLAS and
-OpenMP thread pools and allocator state belong to that runner alone. The subprocesses run without
-``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (they select a slower kernel where set); pass
-``--keep-blas-env`` to keep them. Timings are wall-clock and need a quiet machine: the table
-warns when the load average was high.
+Why interleaved: this benchmark runs on shared virtual machines whose speed drifts by up to 2x
+over tens of seconds. Timing one implementation's epochs, then the next one's, compares
+different moments of the machine as much as different code. So for each workload (arch,
+dtype) every implementation gets a persistent worker subprocess (``--serve``), all are set up
+and warmed up, and then they take turns: in round ``r`` each trains ``--epochs`` timed epochs,
+one worker after the other, in an order that changes every round (:func:`round_order`). The
+epochs of one round run seconds apart, so their ratio compares the implementations at one
+speed of the machine; the report gives the median over rounds of these per-round ratios
+(:func:`paired_ratios`) next to the usual table (medians, best epochs, memory, inference).
 
-The temporary entry point of the benchmark; the lead's harness will import the same pieces.
+Separate processes keep peak memory, BLAS and OpenMP thread pools and allocator state apart.
+The workers run without ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (they select a slower
+kernel where set); ``--keep-blas-env`` keeps them. After each worker's epoch the parent
+pauses (:data:`SPIN_PAUSE_S`): BLAS and OpenMP threads spin for a while after their work and
+would take a core from the next worker.
+
+Serve protocol (one JSON object per line each way; replies start with :data:`REPLY`, and the
+worker points its file descriptor 1 at stderr, so stray prints cannot corrupt them)::
+
+    {"cmd": "setup", "spec": ..., "impl": ..., "arch": ..., "dtype": ..., "n": ..., "batch": ...,
+     "seed": ..., "data": "x.npz", "out": "weights.npz"}  -> {"ok": true, "info": {...}}
+    {"cmd": "epoch", "e": 0}   -> {"ok": true, "time": s, "loss": l, "cpu": s}   (in order 0, 1, ..)
+    {"cmd": "infer"}           -> {"ok": true, "infer": {"100": samples/s, "10000": ...}}
+    {"cmd": "finish"}          -> {"ok": true, "check_n", "check_loss", "losses", "mem", "info"}
+    {"cmd": "quit"}            -> {"ok": true}, then the worker exits
+
+A failed command answers ``{"ok": false, "error": traceback}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,87 +61,250 @@ from bench.common import (
     ARCHS,
     BLAS_ENV_VARS,
     AgreementError,
+    Arch,
     Dataset,
     RunResult,
     agreement_run,
     blas_info,
     check_agreement,
     check_samples,
+    epoch_order,
+    gemm_shapes,
     init_weights,
     load_runner,
     measure_inference,
     peak_rss_mb,
     reset_peak_rss,
     rss_mb,
-    time_epochs,
 )
 
 QUICK_N = 6_000
 INFER_BATCHES = (100, 10_000)
+REPLY = "@@bench "  # prefix of every reply line of the serve protocol
+# Seconds to wait after a worker's epoch (or inference) before the next worker starts: thread
+# pools keep spinning after their work and would take a core from the next worker. Measured
+# here: a numpy or graphcore worker (OpenBLAS, 2 threads) used ~0.1 CPU-s in the first 0.1 s
+# after an epoch, a torch worker ~0.02 CPU-s.
+SPIN_PAUSE_S = 0.3
+# (a, b): the per-round ratios reported, epoch of a / epoch of b, where both ran.
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("graphcore", "numpy"),
+    ("graphcore", "torch"),
+    ("golgi-fit", "graphcore"),
+    ("graphcore", "gemm"),
+    ("graphcore-np", "numpy"),
+    ("numpy", "gemm"),
+    ("torch", "numpy"),
+)
 
 
 # ---------------------------------------------------------------------------------------------
-# Worker: one runner, one workload, in this process
+# Worker side: one runner (or the GEMM floor) on one workload, driven over stdin/stdout
 
 
-def run_worker(job: dict[str, Any]) -> dict[str, Any]:
-    """Measure one runner (``job["spec"]``) or the GEMM floor (``spec == "gemm"``).
+class GemmEpoch:
+    """The matrix products of one training epoch and nothing else: the floor, one epoch a call.
 
-    ``job`` holds spec, impl, arch, dtype, n, batch, epochs, warmup, seed, data (a .npz path
-    written by the parent) and out (where to write the first-epoch weights).
+    The same products, shapes and transposed views as :func:`bench.baselines.gemm_epoch_times`
+    (which times several epochs in one call); here the parent decides when each epoch runs.
+
+    Example:
+        >>> GemmEpoch(ARCHS["mlp"], np.float32, 1000).run() >= 0
+        True
     """
-    arch = ARCHS[job["arch"]]
-    dt = np.dtype(job["dtype"])
-    info: dict[str, Any] = {"blas": blas_info()}
-    if job["spec"] == "gemm":
-        from bench.baselines import gemm_epoch_times
 
-        times = gemm_epoch_times(arch, dt, job["n"], job["batch"], repeats=job["epochs"])
-        return {"epoch_times": times, "info": info}
-    with np.load(job["data"]) as z:
-        data = Dataset(z["x"], z["y"], z["xt"], z["yt"], "npz").astype(dt)
-    x, y = data.x_train, data.targets(arch)
-    factory = load_runner(job["spec"])
-    weights = init_weights(arch, dt, job["seed"])
-    rss0 = rss_mb()
-    can_reset = reset_peak_rss()
-    runner = factory(arch, dt, weights)
-    et = time_epochs(
-        runner,
-        x,
-        y,
-        epochs=job["epochs"],
-        warmup=job["warmup"],
-        batch=job["batch"],
-        seed=job["seed"],
-    )
-    mem = {"rss_before": rss0, "train_peak": peak_rss_mb() - rss0}
-    infer = {b: measure_inference(runner, data.x_test, b) for b in INFER_BATCHES}
-    mem["peak"] = peak_rss_mb() - rss0
-    info["peak_method"] = "VmHWM reset" if can_reset else "ru_maxrss (not reset: includes load)"
-    # Agreement: epoch 0 of the timed run when the whole epoch is checked, else a fresh short run
-    # (after the measurements, so it cannot lower the memory peak by pre-faulting pages).
-    check_n = check_samples(job["dtype"], len(x), job["batch"])
-    if check_n == len(x):
-        check_loss, check_weights = et.first_loss, et.first_weights
-    else:
-        check_loss, check_weights = agreement_run(
-            factory, arch, dt, x, y, check_n, batch=job["batch"], seed=job["seed"]
+    def __init__(self, arch: Arch, dtype: Any, n: int, batch: int = 100, seed: int = 0) -> None:
+        dt = np.dtype(dtype)
+        rng = np.random.default_rng(seed)
+        self.calls: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for role, (m, k, p) in gemm_shapes(arch, batch):
+            if role == "fwd":  # activation (batch, in) @ W (in, out)
+                a = rng.standard_normal((m, k)).astype(dt)
+                b = rng.standard_normal((k, p)).astype(dt)
+            elif role == "dW":  # activation.T @ dz (batch, out)
+                a = rng.standard_normal((k, m)).astype(dt).T
+                b = rng.standard_normal((k, p)).astype(dt)
+            else:  # dz (batch, out) @ W.T
+                a = rng.standard_normal((m, k)).astype(dt)
+                b = rng.standard_normal((p, k)).astype(dt).T
+            self.calls.append((a, b, np.empty((m, p), dt)))
+        self.steps = n // batch
+
+    def run(self) -> float:
+        """One epoch's products (``n // batch`` steps); returns its wall time in seconds."""
+        calls, matmul = self.calls, np.matmul
+        t0 = time.perf_counter()
+        for _ in range(self.steps):
+            for a, b, c in calls:
+                matmul(a, b, out=c)
+        return time.perf_counter() - t0
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds this process (all its threads) has used."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+class Worker:
+    """What one ``--serve`` process holds between commands (see the module docstring).
+
+    Example:
+        >>> w = Worker()
+        >>> w.handle({"cmd": "setup", "spec": "gemm", "impl": "gemm", "arch": "mlp",
+        ...           "dtype": "float32", "n": 200, "batch": 100, "seed": 0})["info"]["impl"]
+        'gemm'
+        >>> w.handle({"cmd": "epoch", "e": 0})["loss"] is None
+        True
+    """
+
+    def __init__(self) -> None:
+        self.job: dict[str, Any] | None = None
+
+    def handle(self, cmd: Mapping[str, Any]) -> dict[str, Any]:
+        """Run one command (``setup``, ``epoch``, ``infer``, ``finish``); its reply fields."""
+        op = cmd.get("cmd")
+        if op == "setup":
+            return self.setup(dict(cmd))
+        if self.job is None:
+            raise ValueError(f"worker: {op!r} before 'setup'")
+        if op == "epoch":
+            return self.epoch(int(cmd["e"]))
+        if op == "infer":
+            return self.infer()
+        if op == "finish":
+            return self.finish()
+        raise ValueError(f"worker: unknown command {op!r}; expected setup, epoch, infer, finish")
+
+    def setup(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Load the data, cast it, build the runner from init weights, reset the peak-RSS mark."""
+        self.job = job
+        self.arch, self.dt = ARCHS[job["arch"]], np.dtype(job["dtype"])
+        self.info: dict[str, Any] = {"impl": job["impl"], "blas": blas_info()}
+        self.next_epoch = 0
+        self.losses: list[float] = []
+        self.first: tuple[float, list[np.ndarray]] | None = None
+        self.train_peak: float | None = None
+        if job["spec"] == "gemm":
+            self.gemm = GemmEpoch(self.arch, self.dt, job["n"], job["batch"], job["seed"])
+            return {"info": self.info}
+        with np.load(job["data"]) as z:
+            self.data = Dataset(z["x"], z["y"], z["xt"], z["yt"], "npz").astype(self.dt)
+        self.x, self.y = self.data.x_train, self.data.targets(self.arch)
+        self.factory = load_runner(job["spec"])
+        weights = init_weights(self.arch, self.dt, job["seed"])
+        # The peak counts from here: the runner's buffers and whatever library code it pages in.
+        self.rss0 = rss_mb()
+        can_reset = reset_peak_rss()
+        self.info["peak_method"] = (
+            "VmHWM reset" if can_reset else "ru_maxrss (not reset: includes load)"
         )
-    np.savez(job["out"], *check_weights)
-    return {
-        "check_n": check_n,
-        "check_loss": check_loss,
-        "epoch_times": et.times,
-        "losses": et.losses,
-        "infer": infer,
-        "mem": mem,
-        "info": info,
-    }
+        self.runner = self.factory(self.arch, self.dt, weights)
+        return {"info": self.info}
+
+    def epoch(self, e: int) -> dict[str, Any]:
+        """Train epoch ``e`` (in ``epoch_order(n, e, seed)``); its wall time, loss and CPU time."""
+        if e != self.next_epoch:  # runners like golgi's fit count epochs themselves
+            raise ValueError(f"worker: epoch {e} requested, expected {self.next_epoch}")
+        self.next_epoch += 1
+        job = self.job
+        assert job is not None
+        cpu0 = _own_cpu_s()
+        if job["spec"] == "gemm":
+            elapsed, loss = self.gemm.run(), None
+        else:
+            order = epoch_order(len(self.x), e, job["seed"])
+            t0 = time.perf_counter()
+            loss = float(self.runner.train_epoch(self.x, self.y, order, job["batch"]))
+            elapsed = time.perf_counter() - t0
+            self.losses.append(loss)
+            if e == 0:
+                self.first = (loss, self.runner.weights())
+        return {"time": elapsed, "loss": loss, "cpu": _own_cpu_s() - cpu0}
+
+    def _mark_train_peak(self) -> None:
+        # Training's peak, before inference's larger batches can raise it.
+        if self.train_peak is None and self.job and self.job["spec"] != "gemm":
+            self.train_peak = peak_rss_mb() - self.rss0
+
+    def infer(self) -> dict[str, Any]:
+        """``predict`` samples/s on the test images at each of :data:`INFER_BATCHES`."""
+        if self.job is None or self.job["spec"] == "gemm":
+            return {"infer": {}}
+        self._mark_train_peak()
+        x = self.data.x_test
+        return {"infer": {str(b): measure_inference(self.runner, x, b) for b in INFER_BATCHES}}
+
+    def finish(self) -> dict[str, Any]:
+        """Memory numbers, and the agreement run's loss (its weights go to ``job["out"]``)."""
+        job = self.job
+        assert job is not None
+        if job["spec"] == "gemm":
+            return {"info": self.info}
+        self._mark_train_peak()
+        mem = {
+            "rss_before": self.rss0,
+            "train_peak": self.train_peak,
+            "peak": peak_rss_mb() - self.rss0,
+        }
+        # Epoch 0 serves when the whole epoch is checked, else a fresh short run (after the
+        # memory readings, so it cannot lower the peak by pre-faulting pages).
+        check_n = check_samples(job["dtype"], len(self.x), job["batch"])
+        if check_n == len(self.x) and self.first is not None:
+            check_loss, check_weights = self.first
+        else:
+            check_loss, check_weights = agreement_run(
+                self.factory,
+                self.arch,
+                self.dt,
+                self.x,
+                self.y,
+                check_n,
+                batch=job["batch"],
+                seed=job["seed"],
+            )
+        np.savez(job["out"], *check_weights)
+        return {
+            "check_n": check_n,
+            "check_loss": check_loss,
+            "losses": self.losses,
+            "mem": mem,
+            "info": self.info,
+        }
+
+
+def serve_loop(lines: Iterable[str], write: Callable[[str], None]) -> None:
+    """Answer each command line with one reply line (``REPLY`` + JSON) until ``quit`` or EOF."""
+    worker = Worker()
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            cmd = json.loads(line)
+            reply = {"ok": True} if cmd.get("cmd") == "quit" else {"ok": True, **worker.handle(cmd)}
+        except Exception:
+            cmd, reply = {}, {"ok": False, "error": traceback.format_exc()}
+        write(REPLY + json.dumps(reply) + "\n")
+        if cmd.get("cmd") == "quit":
+            return
+
+
+def serve() -> int:
+    """The ``--serve`` entry point: replies on the original stdout, everything else on stderr."""
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # prints from Python or C libraries now land on stderr
+    sys.stdout = sys.stderr
+
+    def write(s: str) -> None:
+        replies.write(s)
+        replies.flush()
+
+    serve_loop(sys.stdin, write)
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------
-# Parent: spawn workers, collect, print
+# Parent side: drive the workers, interleave the epochs, collect, print
 
 
 def _worker_env(keep_blas_env: bool) -> dict[str, str]:
@@ -141,11 +328,6 @@ def _cpu_busy_s() -> float | None:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _children_cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 def wait_quiet(max_wait: float, threshold: float = 0.15) -> float:
     """Wait up to ``max_wait`` s until other processes use < ``threshold`` of the CPUs.
 
@@ -163,46 +345,296 @@ def wait_quiet(max_wait: float, threshold: float = 0.15) -> float:
             return busy
 
 
-def spawn(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    """Run :func:`run_worker` in a fresh interpreter; its JSON result plus ``other_cpu``.
+class WorkerProcess:
+    """A ``--serve`` subprocess: :meth:`call` sends one command and returns its reply.
 
-    ``other_cpu`` is the share of the machine's CPU time that processes other than the worker
-    used while it ran (0 = quiet machine), from ``/proc/stat`` and the child's rusage.
+    Its stderr goes to ``log`` (a file, so a chatty worker cannot fill a pipe and stall), and
+    its tail is quoted when the worker fails.
+
+    Example:
+        >>> w = WorkerProcess("gemm mlp 32", _worker_env(False), "/tmp/w.log")  # doctest: +SKIP
+        >>> w.call("setup", spec="gemm", impl="gemm", arch="mlp", dtype="float32", n=1000,
+        ...        batch=100, seed=0)["info"]["impl"]  # doctest: +SKIP
+        'gemm'
+        >>> w.call("epoch", e=0)["time"]  # doctest: +SKIP
+        0.011
+        >>> w.close()  # doctest: +SKIP
     """
-    cmd = [sys.executable, "-m", "bench.run_baselines", "--worker", json.dumps(job)]
-    busy0, own0, t0 = _cpu_busy_s(), _children_cpu_s(), time.monotonic()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    busy1, own1, t1 = _cpu_busy_s(), _children_cpu_s(), time.monotonic()
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"benchmark worker {job['impl']} {job['arch']} {job['dtype']} failed "
-            f"(exit {proc.returncode}):\n{proc.stderr.strip()[-3000:]}"
+
+    def __init__(self, label: str, env: dict[str, str], log: str) -> None:
+        self.label = label
+        self._log: IO[str] = open(log, "w+")  # closed by close()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.run_baselines", "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=env,
+            text=True,
+            bufsize=1,
         )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    if busy0 is not None and busy1 is not None:
-        other = (busy1 - busy0 - (own1 - own0)) / (t1 - t0) / (os.cpu_count() or 1)
-        result["info"]["other_cpu"] = max(0.0, other)
-    return result
+
+    def _failed(self, op: str) -> RuntimeError:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self._log.flush()
+        self._log.seek(0)
+        tail = self._log.read()[-3000:].strip()
+        return RuntimeError(
+            f"benchmark worker {self.label} stopped (exit {self.proc.returncode}) during "
+            f"{op!r}:\n{tail}"
+        )
+
+    def send(self, op: str, **args: Any) -> None:
+        """Send ``{"cmd": op, **args}`` without waiting for the reply (see :meth:`receive`)."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps({"cmd": op, **args}) + "\n")
+            self.proc.stdin.flush()
+        except OSError:  # BrokenPipeError: the worker is gone
+            raise self._failed(op) from None
+
+    def receive(self, op: str) -> dict[str, Any]:
+        """The next reply (to command ``op``), without its ``ok`` flag; raises if it failed."""
+        assert self.proc.stdout is not None
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise self._failed(op)
+            if line.startswith(REPLY):
+                break
+        reply = json.loads(line[len(REPLY) :])
+        if not reply.pop("ok", False):
+            raise RuntimeError(
+                f"benchmark worker {self.label} failed on {op!r}:\n{reply.get('error', reply)}"
+            )
+        return reply
+
+    def call(self, op: str, **args: Any) -> dict[str, Any]:
+        """Send one command and return its reply."""
+        self.send(op, **args)
+        return self.receive(op)
+
+    def close(self) -> None:
+        """Ask the worker to quit; kill it if it does not within 10 s."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(RuntimeError):
+                self.call("quit")
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._log.close()
 
 
-def _merge(merged: dict[tuple[str, str, str], dict[str, Any]], job: dict, res: dict) -> None:
-    """Fold one worker's result into the row of its (arch, dtype, impl), across rounds."""
-    key = (job["arch"], job["dtype"], job["impl"])
-    row = merged.get(key)
-    if row is None:
-        merged[key] = {**job, **res, "infer_runs": [res.get("infer", {})]}
-        return
-    row["epoch_times"] = row["epoch_times"] + res["epoch_times"]
-    row["infer_runs"].append(res.get("infer", {}))
-    row["infer"] = {
-        b: float(np.median([r[b] for r in row["infer_runs"] if b in r]))
-        for b in row.get("infer", {})
-    }
-    if res.get("mem"):
-        row["mem"] = {k: max(v, res["mem"][k]) for k, v in row["mem"].items()}
-    row["info"]["other_cpu"] = max(
-        row["info"].get("other_cpu", 0.0), res["info"].get("other_cpu", 0.0)
-    )
+def round_order(impls: Sequence[str], r: int) -> list[str]:
+    """The order of the implementations in round ``r``: rotated every other round, reversed in
+    the rounds between, so each takes every place and follows both of its neighbours.
+
+    Example:
+        >>> [round_order("abc", r) for r in range(4)]
+        [['a', 'b', 'c'], ['c', 'b', 'a'], ['b', 'c', 'a'], ['a', 'c', 'b']]
+    """
+    k = (r // 2) % max(len(impls), 1)
+    order = list(impls[k:]) + list(impls[:k])
+    return order[::-1] if r % 2 else order
+
+
+def paired_ratios(
+    round_times: Mapping[str, Sequence[Sequence[float]]],
+    pairs: Sequence[tuple[str, str]] = PAIRS,
+) -> dict[tuple[str, str], list[float]]:
+    """Per pair ``(a, b)`` whose implementations both ran: one ratio per round, the median of
+    ``a``'s epochs in that round over the median of ``b``'s (rounds where ``b`` took no time
+    are skipped).
+
+    ``round_times[impl][r]`` holds the timed epochs ``impl`` ran in round ``r``. The epochs of
+    one round run seconds apart, so a drift of the machine's speed mostly cancels in the ratio.
+
+    Example:
+        >>> paired_ratios({"a": [[2.0], [3.0]], "b": [[1.0], [2.0]]}, [("a", "b"), ("a", "c")])
+        {('a', 'b'): [2.0, 1.5]}
+    """
+    out: dict[tuple[str, str], list[float]] = {}
+    for a, b in pairs:
+        if a not in round_times or b not in round_times:
+            continue
+        ratios = []
+        for ta, tb in zip(round_times[a], round_times[b], strict=False):
+            if ta and tb and statistics.median(tb) > 0:
+                ratios.append(float(statistics.median(ta) / statistics.median(tb)))
+        if ratios:
+            out[(a, b)] = ratios
+    return out
+
+
+def format_ratio_lines(
+    workload: str, ratios: Mapping[tuple[str, str], Sequence[float]]
+) -> list[str]:
+    """One line per pair: ``workload a/b  median [min-max]  per round: ...``.
+
+    ``bench/run.py`` parses these lines (:data:`RATIO_LINE`), so keep the two in step.
+
+    Example:
+        >>> format_ratio_lines("mlp 32", {("a", "b"): [1.0, 1.2, 0.9]})[0]
+        '  mlp 32  a/b                  1.000 [0.900-1.200]  per round: 1.00 1.20 0.90'
+    """
+    lines = []
+    for (a, b), rs in ratios.items():
+        med = float(statistics.median(rs))
+        each = " ".join(f"{v:.2f}" for v in rs)
+        lines.append(
+            f"  {workload}  {a + '/' + b:<20} {med:.3f} [{min(rs):.3f}-{max(rs):.3f}]  "
+            f"per round: {each}"
+        )
+    return lines
+
+
+# What run.py reads back from a ratio line: arch, bits, a, b, median, min, max.
+RATIO_LINE = (
+    r"^  (\w+) (\d\d)  ([\w-]+)/([\w-]+)\s+([\d.]+(?:e[-+]?\d+)?|inf|nan) "
+    r"\[([\d.]+(?:e[-+]?\d+)?|inf|nan)-([\d.]+(?:e[-+]?\d+)?|inf|nan)\]"
+)
+
+
+def _pause() -> None:
+    if SPIN_PAUSE_S > 0:
+        time.sleep(SPIN_PAUSE_S)
+
+
+def _timed_epoch(w: WorkerProcess, e: int) -> tuple[dict[str, Any], float | None]:
+    """Run epoch ``e`` on ``w``; its reply and the CPU share others used meanwhile."""
+    busy0, own0, t0 = _cpu_busy_s(), _own_cpu_s(), time.monotonic()
+    rep = w.call("epoch", e=e)
+    busy1, own1, t1 = _cpu_busy_s(), _own_cpu_s(), time.monotonic()
+    if busy0 is None or busy1 is None or t1 <= t0:
+        return rep, None
+    other = (busy1 - busy0 - (own1 - own0) - rep["cpu"]) / (t1 - t0) / (os.cpu_count() or 1)
+    return rep, max(0.0, other)
+
+
+def run_workload(
+    arch: str,
+    dtype: str,
+    impls: Sequence[str],
+    specs: Mapping[str, str],
+    *,
+    n: int,
+    batch: int,
+    warmup: int,
+    epochs: int,
+    rounds: int,
+    seed: int,
+    npz: str,
+    tmp: str,
+    env: dict[str, str],
+    wait_quiet_s: float = 0.0,
+) -> tuple[list[dict[str, Any]], list[RunResult]]:
+    """Measure every implementation on one workload with interleaved epochs.
+
+    One worker per implementation; each is set up and trains its ``warmup`` untimed epochs; then
+    ``rounds`` rounds in which every worker trains ``epochs`` timed epochs in
+    :func:`round_order`; then inference, memory and the agreement run. Returns a table row per
+    implementation (``round_times[r]`` holds its epochs of round ``r``) and the
+    :class:`RunResult` of every trained runner (not the GEMM floor) for ``check_agreement``.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    results: list[RunResult] = []
+    with contextlib.ExitStack() as stack:
+        workers: dict[str, WorkerProcess] = {}
+        for impl in impls:
+            w = WorkerProcess(
+                f"{impl} {arch} {dtype}", env, os.path.join(tmp, f"{impl}-{arch}-{dtype}.log")
+            )
+            stack.callback(w.close)
+            workers[impl] = w
+        for impl, w in workers.items():  # all load at once; the replies are read in turn
+            w.send(
+                "setup",
+                spec=specs[impl],
+                impl=impl,
+                arch=arch,
+                dtype=dtype,
+                n=n,
+                batch=batch,
+                seed=seed,
+                data=npz,
+                out=os.path.join(tmp, f"{impl}-{arch}-{dtype}.npz"),
+            )
+        for impl, w in workers.items():
+            rep = w.receive("setup")
+            rows[impl] = {
+                "impl": impl,
+                "arch": arch,
+                "dtype": dtype,
+                "round_times": [],
+                "epoch_times": [],
+                "other": [],
+                "info": rep["info"],
+            }
+        for w in workers.values():
+            for e in range(warmup):
+                w.call("epoch", e=e)
+            _pause()
+        for r in range(rounds):
+            if wait_quiet_s > 0:
+                wait_quiet(wait_quiet_s)
+            for impl in round_order(impls, r):
+                row, times = rows[impl], []
+                for k in range(epochs):
+                    rep, other = _timed_epoch(workers[impl], warmup + r * epochs + k)
+                    times.append(rep["time"])
+                    if other is not None:
+                        row["other"].append(other)
+                row["round_times"].append(times)
+                row["epoch_times"].extend(times)
+                _pause()
+            print(
+                f"{arch} {dtype} round {r + 1}/{rounds}: "
+                + " ".join(
+                    f"{i} {statistics.median(rows[i]['round_times'][-1]):.3f}" for i in impls
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
+        for impl, w in workers.items():
+            rows[impl]["infer"] = w.call("infer")["infer"]
+            _pause()
+        for impl, w in workers.items():
+            fin = w.call("finish")
+            _pause()
+            row = rows[impl]
+            if row["other"]:
+                row["info"]["other_cpu"] = max(row["other"])
+            if specs[impl] == "gemm":
+                continue
+            row["mem"] = fin["mem"]
+            with np.load(os.path.join(tmp, f"{impl}-{arch}-{dtype}.npz")) as z:
+                weights = [z[f"arr_{i}"] for i in range(len(z.files))]
+            results.append(
+                RunResult(
+                    impl,
+                    arch,
+                    dtype,
+                    n,
+                    batch,
+                    seed,
+                    fin["check_n"],
+                    fin["check_loss"],
+                    weights,
+                    row["epoch_times"],
+                    fin["losses"],
+                    {int(k): v for k, v in row["infer"].items()},
+                    fin["mem"],
+                    fin["info"],
+                )
+            )
+    return [rows[impl] for impl in impls], results
 
 
 def _fmt_rate(v: float | None) -> str:
@@ -212,8 +644,9 @@ def _fmt_rate(v: float | None) -> str:
 
 
 def print_table(rows: list[dict[str, Any]], n: int) -> None:
+    """The main table: one line per (workload, implementation); ``run.py`` reads its columns."""
     head = (
-        f"{'workload':<8} {'impl':<6} {'epoch s':>8} {'best s':>7} {'x GEMM':>7} {'train/s':>8} "
+        f"{'workload':<8} {'impl':<12} {'epoch s':>8} {'best s':>7} {'x GEMM':>7} {'train/s':>8} "
         f"{'inf@100/s':>10} {'inf@10k/s':>10} {'peak MiB':>9} {'other%':>6}  epoch times"
     )
     print(head)
@@ -232,7 +665,7 @@ def print_table(rows: list[dict[str, Any]], n: int) -> None:
         other = r["info"].get("other_cpu")
         other_s = "-" if other is None else f"{100 * other:.0f}"
         print(
-            f"{r['arch'] + ' ' + r['dtype'][-2:]:<8} {r['impl']:<6} {med:>8.3f} "
+            f"{r['arch'] + ' ' + r['dtype'][-2:]:<8} {r['impl']:<12} {med:>8.3f} "
             f"{min(r['epoch_times']):>7.3f} {ratio:>7} "
             f"{n / med:>8.0f} {_fmt_rate(infer.get('100')):>10} "
             f"{_fmt_rate(infer.get('10000')):>10} {peak:>9} {other_s:>6}  {times}"
@@ -241,41 +674,42 @@ def print_table(rows: list[dict[str, Any]], n: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=None, help="timed epochs (default 5; quick 3)")
+    ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (5; quick 3)")
+    ap.add_argument("--epochs", type=int, default=1, help="timed epochs per impl per round (1)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed epochs first (default 1)")
     ap.add_argument("--dtype", choices=["float32", "float64", "all"], default="all")
     ap.add_argument("--arch", choices=[*ARCHS, "all"], default="all")
-    ap.add_argument("--impl", default="gemm,numpy,torch", help="comma list (default all)")
-    ap.add_argument("--quick", action="store_true", help=f"{QUICK_N:,} samples, 3 epochs")
+    ap.add_argument("--impl", default="gemm,numpy,torch", help="comma list (see RUNNERS)")
+    ap.add_argument("--quick", action="store_true", help=f"{QUICK_N:,} samples, 3 rounds")
     ap.add_argument("--n", type=int, default=None, help="training samples (default 60000)")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_* in workers")
     ap.add_argument(
-        "--rounds", type=int, default=1, help="repeat all workers R times, pool the epochs"
-    )
-    ap.add_argument(
         "--wait-quiet",
         type=float,
         default=0.0,
         metavar="S",
-        help="before each worker, wait up to S seconds for an idle machine",
+        help="before each round, wait up to S seconds for an idle machine",
     )
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
-    if args.worker:
-        print(json.dumps(run_worker(json.loads(args.worker))))
-        return 0
+    if args.serve:
+        return serve()
 
     from bench.baselines import RUNNERS, torch_available
     from bench.common import load_data
 
     n = args.n or (QUICK_N if args.quick else 60_000)
-    epochs = args.epochs or (3 if args.quick else 5)
+    rounds = args.rounds or (3 if args.quick else 5)
+    if rounds < 1 or args.epochs < 1 or args.warmup < 0:
+        ap.error("need --rounds >= 1, --epochs >= 1 and --warmup >= 0")
+    if n < args.batch:
+        ap.error(f"--n {n} is less than one batch of {args.batch}")
     archs = list(ARCHS) if args.arch == "all" else [args.arch]
     dtypes = ["float32", "float64"] if args.dtype == "all" else [args.dtype]
-    impls = [s.strip() for s in args.impl.split(",") if s.strip()]
+    impls = list(dict.fromkeys(s.strip() for s in args.impl.split(",") if s.strip()))
     for impl in impls:
         if impl != "gemm" and impl not in RUNNERS:
             ap.error(f"unknown --impl {impl!r}; choose from gemm, {', '.join(RUNNERS)}")
@@ -285,66 +719,51 @@ def main(argv: list[str] | None = None) -> int:
             "(`.venv/bin/pip install torch==2.13.0`)"
         )
         impls.remove("torch")
+    if not impls:
+        ap.error("no implementation left to run")
+    specs = {impl: "gemm" if impl == "gemm" else RUNNERS[impl] for impl in impls}
 
     env = _worker_env(args.keep_blas_env)
     removed = [k for k in BLAS_ENV_VARS if k in os.environ and k not in env]
     data = load_data(n, np.float64, seed=args.seed)  # each worker casts to its dtype
     print(
         f"data: {data.source}; {n:,} training samples, batch {args.batch}, "
-        f"{args.warmup} warm-up + {epochs} timed epochs per worker, {args.rounds} round(s)"
+        f"{args.warmup} warm-up epoch(s), then {rounds} round(s) x {args.epochs} timed epoch(s) "
+        "per impl, interleaved"
     )
-    print(f"workers: one subprocess each; removed from their env: {', '.join(removed) or 'none'}")
+    print(
+        "workers: one persistent subprocess per impl and workload, taking turns each round; "
+        f"removed from their env: {', '.join(removed) or 'none'}"
+    )
 
-    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
     results: list[RunResult] = []
+    ratio_lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="golgi-bench-") as tmp:
         npz = os.path.join(tmp, "data.npz")
         np.savez(npz, x=data.x_train, y=data.y_train, xt=data.x_test, yt=data.y_test)
-        # Rounds repeat the whole sequence, so slow spells of a shared machine fall on every
-        # implementation alike rather than on whichever happened to run then.
-        for rnd in range(args.rounds):
-            for arch, dtype, impl in itertools.product(archs, dtypes, impls):
-                out = os.path.join(tmp, f"{impl}-{arch}-{dtype}.npz")
-                job = {
-                    "spec": "gemm" if impl == "gemm" else RUNNERS[impl],
-                    "impl": impl,
-                    "arch": arch,
-                    "dtype": dtype,
-                    "n": n,
-                    "batch": args.batch,
-                    "epochs": epochs,
-                    "warmup": args.warmup,
-                    "seed": args.seed,
-                    "data": npz,
-                    "out": out,
-                }
-                if args.wait_quiet > 0:
-                    wait_quiet(args.wait_quiet)
-                res = spawn(job, env)
-                _merge(merged, job, res)
-                if impl == "gemm" or rnd > 0:
-                    continue
-                with np.load(out) as z:
-                    weights = [z[f"arr_{i}"] for i in range(len(z.files))]
-                results.append(
-                    RunResult(
-                        impl,
-                        arch,
-                        dtype,
-                        n,
-                        args.batch,
-                        args.seed,
-                        res["check_n"],
-                        res["check_loss"],
-                        weights,
-                        res["epoch_times"],
-                        res["losses"],
-                        {int(k): v for k, v in res["infer"].items()},
-                        res["mem"],
-                        res["info"],
-                    )
-                )
-    rows = list(merged.values())
+        del data
+        for arch, dtype in itertools.product(archs, dtypes):
+            wrows, wres = run_workload(
+                arch,
+                dtype,
+                impls,
+                specs,
+                n=n,
+                batch=args.batch,
+                warmup=args.warmup,
+                epochs=args.epochs,
+                rounds=rounds,
+                seed=args.seed,
+                npz=npz,
+                tmp=tmp,
+                env=env,
+                wait_quiet_s=args.wait_quiet,
+            )
+            rows += wrows
+            results += wres
+            ratios = paired_ratios({r["impl"]: r["round_times"] for r in wrows})
+            ratio_lines += format_ratio_lines(f"{arch} {dtype[-2:]}", ratios)
     print(f"BLAS in workers: {rows[0]['info']['blas']}")
     if any(r["impl"] == "torch" for r in rows):
         print("torch threads: default (torch.get_num_threads())")
@@ -355,15 +774,21 @@ def main(argv: list[str] | None = None) -> int:
     print("the GEMMs-alone median. train/s: training samples per second (median epoch).")
     print("inf@B/s: predict() samples/s at batch B on the 10,000 test images. peak MiB: rise of")
     print("the worker's peak RSS (VmHWM, reset after imports and data) while training.")
-    print("other%: CPU share other processes used while the worker ran (0 = quiet machine).")
+    print("other%: most CPU share other processes used during one of the worker's epochs.")
     worst = max(r["info"].get("other_cpu", 0.0) for r in rows)
     if worst > 0.1:
         print(
-            f"WARNING: other processes used up to {100 * worst:.0f}% of the CPUs during a "
-            "worker; its timings are inflated and noisy. Rerun on a quiet machine "
+            f"WARNING: other processes used up to {100 * worst:.0f}% of the CPUs during an "
+            "epoch; its timings are inflated and noisy. Rerun on a quiet machine "
             "(--wait-quiet helps)."
         )
     print()
+    if ratio_lines:
+        print("per-round ratios (epoch of a / epoch of b in the same round, seconds apart;")
+        print(f"median over the {rounds} rounds [min-max], then each round):")
+        for line in ratio_lines:
+            print(line)
+        print()
     print("agreement (same init, same order; float64 over all of epoch 0, float32 over its")
     print("first samples, see bench.common.CHECK_SAMPLES):")
     try:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from bench import run_baselines as rb
 from bench.baselines import NumpyRunner, TorchRunner, time_gemms, torch_available
 from bench.common import (
     ARCHS,
@@ -215,3 +223,150 @@ def test_agreement_run_catches_a_wrong_solver(dtype: str) -> None:
     assert check_agreement(runs[:2])[0].endswith("OK")
     with pytest.raises(AgreementError, match="eps_outside vs numpy"):
         check_agreement([runs[0], runs[2]])
+
+
+# ---------------------------------------------------------------------------------------------
+# The interleaved harness: serve protocol, turn order, paired ratios
+
+
+# A runner that prints to stdout from Python and from the file descriptor, as libraries sometimes
+# do; it lives in a module of its own so the worker need not import this file (and torch).
+_CHATTY = """
+import os
+from bench.baselines import NumpyRunner
+
+class ChattyRunner(NumpyRunner):
+    name = "chatty"
+
+    def train_epoch(self, x, y, order, batch):
+        print('{"ok": false, "stray": "python print"}')
+        os.write(1, b"stray bytes on fd 1\\n")
+        return super().train_epoch(x, y, order, batch)
+"""
+
+
+def test_paired_ratios_per_round() -> None:
+    times = {
+        "graphcore": [[2.0], [1.2, 1.0, 5.0], [3.0]],  # round 1: median 1.2
+        "numpy": [[1.0], [0.6, 0.6, 0.6], [0.0]],  # round 2 took no time: skipped
+        "gemm": [[0.5], [0.5]],  # ran two rounds only
+    }
+    r = rb.paired_ratios(times, [("graphcore", "numpy"), ("graphcore", "gemm"), ("x", "numpy")])
+    assert r == {("graphcore", "numpy"): [2.0, 2.0], ("graphcore", "gemm"): [4.0, 2.4]}
+    # Drift that slows both alike cancels in the per-round ratio, not in the ratio of medians.
+    drift = {"a": [[1.0], [2.0], [4.0]], "b": [[2.0], [4.0], [1.0]]}
+    assert rb.paired_ratios(drift, [("a", "b")])[("a", "b")] == [0.5, 0.5, 4.0]
+    line = rb.format_ratio_lines("ae 64", {("golgi-fit", "graphcore"): [0.5, 0.5, 4.0]})[0]
+    m = re.match(rb.RATIO_LINE, line)
+    assert m is not None and m.groups() == (
+        "ae",
+        "64",
+        "golgi-fit",
+        "graphcore",
+        "0.500",
+        "0.500",
+        "4.000",
+    )
+
+
+def test_round_order_varies_place_and_predecessor() -> None:
+    impls = ["gemm", "numpy", "torch", "graphcore"]
+    orders = [rb.round_order(impls, r) for r in range(2 * len(impls))]
+    assert all(sorted(o) == sorted(impls) for o in orders)
+    for impl in impls:  # every place once per rotation
+        assert sorted(o.index(impl) for o in orders) == sorted(2 * list(range(len(impls))))
+        before = {o[o.index(impl) - 1] for o in orders if o.index(impl) > 0}
+        assert len(before) >= 2
+    assert rb.round_order(["a", "b"], 1) == ["b", "a"]
+
+
+def _serve(tmp_path: Path) -> subprocess.Popen:
+    (tmp_path / "chatty_runner.py").write_text(_CHATTY)
+    env = rb._worker_env(False)
+    env["PYTHONPATH"] = str(tmp_path) + os.pathsep + env["PYTHONPATH"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.run_baselines", "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+
+
+def test_serve_protocol(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    y = np.eye(10)[rng.integers(0, 10, 300)]
+    data = tmp_path / "d.npz"
+    np.savez(data, x=rng.random((300, 784)), y=y, xt=rng.random((50, 784)), yt=y[:50])
+    cmds = [
+        {"cmd": "epoch", "e": 0},  # before setup: an error reply, the worker lives on
+        {
+            "cmd": "setup",
+            "spec": "chatty_runner:ChattyRunner",
+            "impl": "chatty",
+            "arch": "mlp",
+            "dtype": "float64",
+            "n": 300,
+            "batch": 100,
+            "seed": 3,
+            "data": str(data),
+            "out": str(tmp_path / "w.npz"),
+        },
+        {"cmd": "epoch", "e": 0},
+        {"cmd": "epoch", "e": 2},  # out of order
+        {"cmd": "epoch", "e": 1},
+        {"cmd": "infer"},
+        {"cmd": "finish"},
+        {"cmd": "quit"},
+    ]
+    proc = _serve(tmp_path)
+    out, _ = proc.communicate("".join(json.dumps(c) + "\n" for c in cmds), timeout=60)
+    assert proc.returncode == 0
+    lines = out.splitlines()
+    assert len(lines) == len(cmds) and all(s.startswith(rb.REPLY) for s in lines)
+    r = [json.loads(s[len(rb.REPLY) :]) for s in lines]
+    assert not r[0]["ok"] and "before 'setup'" in r[0]["error"]
+    assert r[1]["ok"] and r[1]["info"]["impl"] == "chatty"
+    assert not r[3]["ok"] and "epoch 2 requested, expected 1" in r[3]["error"]
+    assert r[2]["time"] > 0 and r[4]["loss"] < r[2]["loss"]
+    assert set(r[5]["infer"]) == {"100", "10000"}
+    fin = r[6]
+    assert fin["check_n"] == 300 and fin["losses"] == [r[2]["loss"], r[4]["loss"]]
+    assert fin["check_loss"] == r[2]["loss"] and fin["mem"]["train_peak"] >= 0
+    # float64 checks the whole of epoch 0: the saved weights are those after epoch 0.
+    arch = ARCHS["mlp"]
+    ref = NumpyRunner(arch, np.float64, init_weights(arch, np.float64, 3))
+    with np.load(data) as z:
+        ref.train_epoch(z["x"], z["y"], epoch_order(300, 0, 3), 100)
+    with np.load(tmp_path / "w.npz") as z:
+        np.testing.assert_allclose(z["arr_0"], ref.weights()[0], rtol=1e-12)
+    assert r[7] == {"ok": True}
+
+
+def test_interleaved_run_reports_paired_ratios(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import run
+
+    (tmp_path / "bench").mkdir()
+    # One BLAS thread per worker: no timings are checked, and on a busy 2-core machine two
+    # spinning OpenBLAS threads per worker can make this test crawl.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setattr(rb, "SPIN_PAUSE_S", 0.0)
+    monkeypatch.setattr(run, "ROOT", tmp_path)  # RESULTS.md goes here, not into the tree
+    argv = "--n 300 --arch mlp --dtype float32 --impl gemm,numpy,graphcore --rounds 2 --epochs 1"
+    assert run.main(argv.split()) == 0
+    out = (tmp_path / "bench" / "RESULTS.md").read_text()  # run.py's Tee skips capsys
+    paired = run._paired(out)
+    assert set(paired) >= {("mlp", "32", "graphcore", "numpy"), ("mlp", "32", "graphcore", "gemm")}
+    assert all(lo <= med <= hi for med, lo, hi in paired.values())
+    assert len(re.findall(r"graphcore/numpy .*per round: \S+ \S+$", out, re.MULTILINE)) == 1
+    assert re.search(r"mlp float32 300/300 samples: graphcore vs numpy: .*OK", out)
+    times = run._epoch_times(out)
+    assert set(times) == {("mlp", "32", i) for i in ("gemm", "numpy", "graphcore")}
+    for line in out.splitlines():
+        if line.startswith("mlp 32"):
+            assert len(line.split("  ")[-1].split()) == 2  # one timed epoch per round
+    med, lo, hi = paired[("mlp", "32", "graphcore", "numpy")]
+    assert f"| mlp float32 | {med:.2f} ({lo:.2f}-{hi:.2f}) |" in out
