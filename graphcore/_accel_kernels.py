@@ -60,6 +60,20 @@ def _halves(coeffs: list) -> tuple[tuple, tuple]:
     return tuple(coeffs[:h]), tuple(coeffs[h:])
 
 
+def sigmoid_args(x: np.ndarray, out: np.ndarray) -> tuple:
+    """The arguments of the kernel ``sigmoid`` for these arrays: flat views, scratch of one
+    block and the constants.
+
+    Example:
+        >>> x = np.zeros(3, np.float32); len(sigmoid_args(x, x))
+        6
+    """
+    dt = x.dtype
+    consts, exp_c, _ = bce_constants(dt)
+    return (x.reshape(-1), out.reshape(-1), np.empty(_BLOCK, dt),
+            np.empty(_BLOCK, bce_bits_dtype(dt)), consts, exp_c)
+
+
 def bce_bits_dtype(dtype: np.dtype) -> np.dtype:
     """The integer dtype of the scratch array the kernel builds ``2**k`` in.
 
@@ -194,6 +208,25 @@ def build(numba: Any) -> SimpleNamespace:
         return total
 
     @vec
+    def sigmoid_block(x, out, p, pow2, c):  # pragma: no cover
+        unscale, one, zero = c[7], c[8], c[10]
+        for i in range(x.size):
+            xi = x[i]
+            e = (p[i] * pow2[i]) * unscale  # exp(-|x|)
+            m = one if xi >= zero else e
+            out[i] = m / (one + e)
+
+    @vec
+    def sigmoid(x, out, p, bits, c, ec):  # pragma: no cover
+        """out = sigmoid(x), 1-D contiguous, out may be x; p and bits: scratch of _BLOCK."""
+        pow2 = bits.view(p.dtype)
+        for start in range(0, x.size, _BLOCK):
+            stop = min(start + _BLOCK, x.size)
+            k = stop - start
+            exp_parts(x[start:stop], p[:k], bits[:k], c, ec)
+            sigmoid_block(x[start:stop], out[start:stop], p[:k], pow2[:k], c)
+
+    @vec
     def sigmoid_bce_grad(sig, t, scale, out):  # pragma: no cover
         for i in range(sig.size):
             out[i] = (sig[i] - t[i]) * scale
@@ -223,4 +256,5 @@ def build(numba: Any) -> SimpleNamespace:
                          eps_hat, step, decay)
 
     return SimpleNamespace(rmsprop=rmsprop, adam=adam, sigmoid_bce_sum=sigmoid_bce_sum,
-                           sigmoid_bce_grad=sigmoid_bce_grad, relu_grad=relu_grad)
+                           sigmoid_bce_grad=sigmoid_bce_grad, relu_grad=relu_grad,
+                           sigmoid=sigmoid)

@@ -129,8 +129,14 @@ def expit64(x):
 
 
 # both sigmoids: the 4-pass one (ops' Sigmoid) and the one leaving 1 + exp(-|x|) (losses)
+def _numpy_sigmoid(x, out, tmp):
+    with gc.accel.disabled():  # decided when the kernel is built
+        return sigmoid_kernel(x, out)
+
+
 SIGMOIDS = {
-    "plain": lambda x, out, tmp: sigmoid_kernel(x, out),
+    "plain": lambda x, out, tmp: sigmoid_kernel(x, out),  # numba's when installed
+    "numpy": _numpy_sigmoid,
     "parts": sigmoid_parts_kernel,
 }
 
@@ -1171,3 +1177,16 @@ def test_filled_buffers_are_shared_and_freed_with_their_last_view():
     del a, b
     pygc.collect()
     assert key not in fastpath._SHARED  # no kernel holds a view: the 28 kB went
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_sigmoid_kernel_over_several_blocks(dtype):
+    # 2 full blocks of the numba kernel and a partial one, in place and not
+    x = (rng(31).standard_normal((3, 1000)) * 30).astype(dtype)
+    ref = special.expit(x.astype(F64)).astype(dtype)
+    tiny = np.finfo(dtype).smallest_subnormal
+    for in_place in (False, True):
+        xx = x.copy()
+        out = xx if in_place else np.empty_like(x)
+        sigmoid_kernel(xx, out)()
+        np.testing.assert_allclose(out, ref, rtol=2 * np.finfo(dtype).eps, atol=2 * tiny)

@@ -120,7 +120,8 @@ def sigmoid_kernel(x: np.ndarray, out: np.ndarray) -> Kernel:
     The plain formula is accurate in floating point everywhere: for ``x < 0``, ``1 + e^-x``
     keeps full relative precision (sigmoid(-30) = 9.36e-14), for ``x > 0`` the result is
     within an ulp of 1, and below about -88 (float32) ``e^-x`` overflows to inf, giving 0,
-    with the overflow warning silenced.
+    with the overflow warning silenced. With numba on (:mod:`graphcore.accel`), contiguous
+    arrays take one vectorised pass instead, within 2 ulps of the exact result.
 
     Example:
         >>> out = np.empty(3); sigmoid_kernel(np.array([-1000.0, 0.0, 40.0]), out)()
@@ -128,7 +129,19 @@ def sigmoid_kernel(x: np.ndarray, out: np.ndarray) -> Kernel:
         [0.0, 0.5, 1.0]
     """
 
+    flat = None
+    if (x.dtype.type in (np.float32, np.float64) and x.shape == out.shape
+            and x.dtype == out.dtype and accel.enabled()
+            and x.flags.c_contiguous and out.flags.c_contiguous):
+        from .._accel_kernels import sigmoid_args
+
+        flat = sigmoid_args(x, out)
+
     def run() -> None:
+        k = accel.kernels() if flat is not None else None
+        if k is not None:  # one vectorised pass (a polynomial exp), within 2 ulps
+            k.sigmoid(*flat)
+            return
         np.negative(x, out=out)
         with np.errstate(over="ignore"):
             np.exp(out, out=out)
