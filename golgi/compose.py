@@ -97,7 +97,16 @@ class Composition(Term):
 
     @property
     def built(self) -> bool:
-        """True once every thunk has built its layer (after the first ``fwd``)."""
+        """True once every thunk has built its layer (after the first ``fwd``).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+            >>> c = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(2))))
+            >>> c.built, c.fwd(x).shape, c.built
+            (False, (None, 2), True)
+        """
         return all(
             t.built if isinstance(t, (Join, Composition)) else not isinstance(t, Thunk)
             for t in self.terms
@@ -130,12 +139,14 @@ class Composition(Term):
 
     @property
     def layers(self) -> list[Layer]:
+        """The layers of every term, in order, nested compositions flattened."""
         out: list[Layer] = []
         for t in self.terms:
             out.extend(t.layers)
         return out
 
     def named_learnables(self) -> dict[str, gc.Node]:
+        """As :meth:`Term.named_learnables`; raises ``GraphError`` before the first ``fwd``."""
         if not self.built:
             raise gc.GraphError(
                 "this composition is not built yet, so it has no learnables: apply it to an "
@@ -182,9 +193,20 @@ class Join(Term):
 
     @property
     def built(self) -> bool:
+        """True once both branches have built their layers (after the first ``fwd``).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+            >>> res = G.Add(G.I, G.L(G.ConsFC(G.WithShape(3))))
+            >>> res.built, res.fwd(x).shape, res.built
+            (False, (None, 3), True)
+        """
         return all(not isinstance(t, Thunk) and getattr(t, "built", True) for t in self.branches)
 
     def fwd(self, x: gc.Node) -> gc.Node:
+        """Apply both branches to ``x`` (building their layers on the first call); combine."""
         hit = self._cache.get(id(x))
         if hit is not None and hit[0] is x:
             return hit[1]
@@ -206,6 +228,7 @@ class Join(Term):
 
     @property
     def layers(self) -> list[Layer]:
+        """The first branch's layers, then the second's."""
         return [la for t in self.branches for la in t.layers]
 
     def _tree(self, indent: str) -> str:
@@ -227,6 +250,7 @@ class Identity(Term):
     """
 
     def fwd(self, x: gc.Node) -> gc.Node:
+        """``x`` itself."""
         return x
 
     def __call__(self, x: gc.Node | None = None) -> Any:

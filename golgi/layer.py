@@ -43,7 +43,19 @@ class Term:
     """
 
     def fwd(self, x: gc.Node) -> gc.Node:
-        """Build (or reuse) the nodes computing this term on input ``x``; return the output."""
+        """Build (or reuse) the nodes computing this term on input ``x``; return the output.
+
+        Every term overrides it: map the input node to an output node with graphcore ops.
+        ``term(x)`` is ``term.fwd(x)``.
+
+        Example:
+            >>> import graphcore as gc
+            >>> class Double(Term):
+            ...     def fwd(self, x):
+            ...         return x * 2.0
+            >>> Double()(gc.NewConstant([[1.0, 2.0]])).shape
+            (1, 2)
+        """
         raise NotImplementedError
 
     def __call__(self, x: gc.Node) -> gc.Node:
@@ -51,7 +63,19 @@ class Term:
 
     @property
     def layers(self) -> list[Layer]:
-        """The built layers of this term, flat, in order (empty before it is built)."""
+        """The built layers of this term, flat, in order (empty before it is built).
+
+        Terms that hold layers override it; the learnables, state and summary come from it.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(2), G.WithName("a"))),
+            ...                    G.L(G.ConsFC(G.WithShape(1), G.WithName("b"))))
+            >>> [la.name for la in net.layers], G.I.layers
+            (['a', 'b'], [])
+        """
         return []
 
     def model(self) -> list[gc.Node]:
@@ -95,7 +119,21 @@ class Term:
         return out
 
     def load_state(self, d: dict[str, np.ndarray]) -> None:
-        """Copy saved non-learnable arrays back (keys as ``state()`` gives them)."""
+        """Copy saved non-learnable arrays back (keys as ``state()`` gives them).
+
+        Each layer gets the keys that start with its name; keys of no layer are ignored.
+
+        Example:
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsBatchNorm(G.WithName("bn"))))
+            >>> sorted(net.state())
+            ['bn/running_mean', 'bn/running_var']
+            >>> net.load_state({"bn/running_mean": np.array([1.0, 2.0])})
+            >>> net.state()["bn/running_mean"]
+            array([1., 2.])
+        """
         for layer in self.layers:
             mine = {k: v for k, v in d.items() if k.startswith(layer.name + "/")}
             if mine:
@@ -131,7 +169,18 @@ class Term:
         return sum(int(np.prod(n.shape)) for n in self.model())
 
     def describe(self) -> list[dict[str, Any]]:
-        """A plain description of every layer (kind, name, config, learnable shapes), for saving."""
+        """A plain description of every layer (kind, name, config, learnable shapes), for saving.
+
+        ``golgi.save`` stores it; ``golgi.load`` compares it with the model it loads into.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> d = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(2), G.WithName("h")))).describe()
+            >>> [(la["kind"], la["name"], la["learnables"]["W"]) for la in d]
+            [('FC', 'h', [[4, 2], 'Float32'])]
+        """
         return [layer.describe_layer() for layer in self.layers]
 
     def summary(
@@ -319,17 +368,37 @@ class Layer(Term):
     # ----- construction ------------------------------------------------------------------------
     @classmethod
     def cons_name_of(cls) -> str:
-        """The constructor's public name, e.g. ``"ConsFC"``."""
+        """The constructor's public name, e.g. ``"ConsFC"``.
+
+        Example:
+            >>> import golgi as G
+            >>> G.FC.cons_name_of()
+            'ConsFC'
+        """
         return f"Cons{cls.kind}"
 
     @property
     def cons_name(self) -> str:
-        """The constructor's public name, e.g. ``"ConsFC"``."""
+        """The constructor's public name, e.g. ``"ConsFC"`` (error messages start with it).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> G.ConsFC(x, G.WithShape(1)).cons_name
+            'ConsFC'
+        """
         return self.cons_name_of()
 
     @classmethod
     def accepted(cls) -> tuple[str, ...]:
-        """Option kinds this layer takes (``"name"`` always)."""
+        """Option kinds this layer takes (``"name"`` always).
+
+        Example:
+            >>> import golgi as G
+            >>> G.LayerNorm.accepted()
+            ('name', 'eps')
+        """
         return ("name",) + tuple(k for k in cls.options if k != "name")
 
     @classmethod
@@ -413,10 +482,43 @@ class Layer(Term):
 
     # ----- for subclasses ------------------------------------------------------------------------
     def build(self, x: gc.Node) -> None:
-        """Create the learnables for input ``x`` (override)."""
+        """Create the learnables for input ``x`` (override); the default creates none.
+
+        Called once, by the constructor, after ``check_input(x)`` and after the layer got its
+        name. An override reads ``self.opts``, sizes the learnables from ``x.shape`` and makes
+        them with ``self.learnable`` (or ``self.adopt``, ``self.add_state``); it raises with
+        ``self.error(...)`` for options that do not fit the input. It builds no output node.
+
+        Example:
+            >>> import graphcore as gc
+            >>> class Bias(Layer):
+            ...     kind, prefix = "Bias", "bias"
+            ...     def build(self, x):
+            ...         self.learnable("b", (1, x.shape[1]), init=gc.Zeroes())
+            ...     def forward(self, x):
+            ...         return x + self.params["b"]
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+            >>> [(n.name, n.shape) for n in Bias.cons(x).model()]
+            [('bias_1/b', (1, 3))]
+        """
 
     def forward(self, x: gc.Node) -> gc.Node:
-        """Build the output node for input ``x`` (override)."""
+        """Build the output node for input ``x`` (every layer overrides it).
+
+        An override builds new nodes from graphcore ops on ``x`` and ``self.params`` and
+        returns the output; it keeps no per-input state (``fwd`` checks the input and caches
+        the output per input node) and must also work on the detached placeholder that the
+        default ``output_shape`` passes. Call ``fwd``, not ``forward``, to use a layer.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> fc = G.ConsFC(x, G.WithShape(2))
+            >>> fc.forward(x).shape, fc.forward(x) is fc.forward(x), fc.fwd(x) is fc.fwd(x)
+            ((None, 2), False, True)
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
 
     def error(self, msg: str, cls: type[Exception] = gc.ShapeError) -> Exception:
@@ -435,7 +537,25 @@ class Layer(Term):
         return cls(f"{who}: {msg}")
 
     def check_input(self, x: gc.Node) -> None:
-        """Raise unless ``x`` fits the shapes and dtype this layer was built for."""
+        """Raise unless ``x`` fits the shapes and dtype this layer was built for.
+
+        The default wants the build input's dtype and rank, and its sizes except the batch
+        (dimension 0). It runs before ``build`` (on the build input) and before every
+        ``forward``. An override adds the layer's own rules (rank, float dtype...), raising
+        with ``self.error(...)``, then calls ``super().check_input(x)``.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> fc = G.ConsFC(x, G.WithShape(2), G.WithName("h"))
+            >>> fc.check_input(gc.NewMatrix(g, gc.Float64, gc.WithShape(8, 4), gc.WithName("a")))
+            >>> b = gc.NewMatrix(g, gc.Float64, gc.WithShape(8, 5), gc.WithName("b"))
+            >>> fc.check_input(b)  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            graphcore.errors.ShapeError: ConsFC (layer 'h'): was built for inputs of shape ...
+        """
         want = self.input_shape
         if x.dtype != self.input_dtype:
             raise self.error(
@@ -540,18 +660,73 @@ class Layer(Term):
 
     @property
     def layers(self) -> list[Layer]:
+        """A layer's layers: just itself.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> fc = G.ConsFC(x, G.WithShape(1)); fc.layers == [fc]
+            True
+        """
         return [self]
 
     def named_learnables(self) -> dict[str, gc.Node]:
+        """This layer's ``self.params``, keyed ``"<layer>/<key>"``.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> list(G.ConsFC(x, G.WithShape(1), G.WithName("h")).named_learnables())
+            ['h/W', 'h/b']
+        """
         return {f"{self.name}/{k}": n for k, n in self.params.items()}
 
     def state(self) -> dict[str, np.ndarray]:
+        """The arrays registered with ``add_state`` (not copies), keyed ``"<layer>/<key>"``.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> G.ConsBatchNorm(x, G.WithName("bn")).state()["bn/running_var"]
+            array([1., 1.])
+        """
         return {f"{self.name}/{k}": v for k, v in self._state.items()}
 
     def non_trainable(self) -> dict[str, np.ndarray]:
+        """The ``add_state`` arrays, keyed like ``state()``; override to leave some out.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> sorted(G.ConsBatchNorm(x, G.WithName("bn")).non_trainable())
+            ['bn/running_mean', 'bn/running_var']
+        """
         return {f"{self.name}/{k}": v for k, v in self._state.items()}
 
     def load_state(self, d: dict[str, np.ndarray]) -> None:
+        """Copy ``d``'s arrays into this layer's state arrays, in place.
+
+        Keys may be full (``"bn/running_mean"``) or short (``"running_mean"``); an unknown key
+        raises ``KeyError``. An override (for state that is not a plain array, such as a
+        generator) handles its own keys and passes the rest to ``super().load_state``.
+
+        Example:
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> bn = G.ConsBatchNorm(x, G.WithName("bn")); var = bn.running_var
+            >>> bn.load_state({"running_var": np.array([4.0, 9.0])})
+            >>> bn.running_var, bn.running_var is var
+            (array([4., 9.]), True)
+            >>> bn.load_state({"bn/nope": np.zeros(2)})
+            Traceback (most recent call last):
+            ...
+            KeyError: "layer 'bn' has no state 'nope'"
+        """
         for k, v in d.items():
             short = k[len(self.name) + 1 :] if k.startswith(self.name + "/") else k
             if short not in self._state:
@@ -575,7 +750,23 @@ class Layer(Term):
             return tuple(self.forward(probe).shape)
 
     def config(self) -> dict[str, Any]:
-        """Options as plain values (for repr, summary and the saved description)."""
+        """Options as plain values (for repr, summary and the saved description).
+
+        The default lists ``name`` and the options as given (``WithWeights`` left out,
+        functions by name, tuples as lists). An override returns the settings that define the
+        layer, resolved (``FC`` gives ``size`` rather than ``shape``), as plain values
+        (str, int, float, bool, list, None), ``name`` first.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> fc = G.ConsFC(x, G.WithShape(2), G.WithActivation(gc.Tanh), G.WithName("h"))
+            >>> Layer.config(fc)
+            {'name': 'h', 'activation': 'Tanh', 'bias': True, 'shape': [2]}
+            >>> fc.config()
+            {'name': 'h', 'size': 2, 'activation': 'Tanh', 'bias': True}
+        """
         out: dict[str, Any] = {"name": self.name}
         for k, v in self.opts.items():
             if k in ("name", "weights"):
@@ -588,7 +779,18 @@ class Layer(Term):
         return out
 
     def describe_layer(self) -> dict[str, Any]:
-        """Kind, name, config and learnable/state shapes and dtypes, as plain values."""
+        """Kind, name, config and learnable/state shapes and dtypes, as plain values.
+
+        One entry of ``Term.describe()``; built from ``config()``, so override that instead.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> d = G.ConsBatchNorm(x, G.WithName("bn")).describe_layer()
+            >>> d["kind"], d["learnables"]["gamma"], d["state"]["running_mean"]
+            ('BatchNorm', [[4], 'Float64'], [[4], 'float64'])
+        """
         return {
             "kind": self.kind,
             "name": self.name,
@@ -641,6 +843,16 @@ class Thunk(Term):
         return self.cls(x, *self.opts)
 
     def fwd(self, x: gc.Node) -> gc.Node:
+        """Build a new layer for ``x`` and apply it; each call makes another layer.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> t = G.ConsFC(G.WithShape(3))
+            >>> t.fwd(x).shape, t.fwd(x).shape, sorted(G.layer_names(g))
+            ((None, 3), (None, 3), ['fc_1', 'fc_2'])
+        """
         return self.build(x).fwd(x)
 
     def __eq__(self, other: object) -> bool:

@@ -78,7 +78,15 @@ class History:
         self.trainer: Trainer | None = None
 
     def record(self, epoch: int, logs: Mapping[str, float], seconds: float) -> None:
-        """Append one epoch's logs (keys missing on either side are padded with NaN)."""
+        """Append one epoch's logs (keys missing on either side are padded with NaN).
+
+        ``fit`` calls it after each epoch's ``on_epoch_end`` callbacks.
+
+        Example:
+            >>> h = History(); h.record(0, {"loss": 1.0}, 0.5); h.record(3, {"lr": 0.1}, 0.25)
+            >>> h["loss"], h["lr"], h.epoch, h.times
+            ([1.0, nan], [nan, 0.1], [0, 3], [0.5, 0.25])
+        """
         n = len(self.epoch)
         for k, v in logs.items():
             self.history.setdefault(k, [math.nan] * n).append(float(v))
@@ -163,31 +171,153 @@ class Callback:
     ``on_batch_end`` gets running means over the epoch so far (``loss``, metrics) and
     ``size`` (this batch's size); it must not run machines on the model (no ``predict``).
 
+    The hooks do nothing unless overridden; ``fit`` calls them in this order (8 samples,
+    batches of 5, one epoch):
+
     Example:
-        >>> class Printer(Callback):
+        >>> import numpy as np, graphcore as gc, golgi as G
+        >>> class Recorder(Callback):
+        ...     def __init__(self):
+        ...         self.calls = []
+        ...     def on_train_begin(self, logs):
+        ...         self.calls.append(f"train_begin steps={self.params['steps']}")
+        ...     def on_epoch_begin(self, epoch, logs):
+        ...         self.calls.append(f"epoch_begin {epoch}")
+        ...     def on_batch_end(self, batch, logs):
+        ...         self.calls.append(f"batch_end {batch} size={logs['size']}")
         ...     def on_epoch_end(self, epoch, logs):
-        ...         print(epoch, round(logs["loss"], 2))
-        >>> Printer().on_epoch_end(0, {"loss": 0.123})
-        0 0.12
+        ...         self.calls.append(f"epoch_end {epoch} {sorted(logs)}")
+        ...     def on_train_end(self, logs):
+        ...         self.calls.append(f"train_end {logs}")
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+        >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(1))))
+        >>> rec = Recorder()
+        >>> h = G.fit(net, np.ones((8, 2)), np.ones((8, 1)), loss=G.MSE,
+        ...           solver=gc.NewVanillaSolver(), batch_size=5, callbacks=[rec], progress=False)
+        >>> for call in rec.calls:
+        ...     print(call)
+        train_begin steps=2
+        epoch_begin 0
+        batch_end 0 size=5
+        batch_end 1 size=3
+        epoch_end 0 ['loss']
+        train_end {'interrupted': False}
     """
 
     trainer: Trainer | None = None
     params: dict[str, Any] = {}
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
-        """Before the first epoch."""
+        """Before the first epoch; ``self.trainer`` and ``self.params`` are set by then.
+
+        Override it to check ``self.params`` (fail before any training) or to reset state
+        kept from an earlier ``fit``. Called once per ``fit``; the example on
+        :class:`Callback` shows the order of all hooks.
+
+        Example:
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(1))))
+            >>> X, Y = np.ones((8, 2)), np.ones((8, 1))
+            >>> class NeedsValidation(Callback):
+            ...     def on_train_begin(self, logs):
+            ...         if "val_loss" not in self.params["metrics"]:
+            ...             raise ValueError("pass validation_data to fit")
+            >>> G.fit(net, X, Y, loss=G.MSE, solver=gc.NewVanillaSolver(),
+            ...       callbacks=[NeedsValidation()], progress=False)
+            Traceback (most recent call last):
+            ...
+            ValueError: pass validation_data to fit
+        """
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
-        """After the last epoch, an early stop or Ctrl-C."""
+        """After the last epoch, an early stop or Ctrl-C (``logs["interrupted"]`` says which).
+
+        Override it to clean up or to finish (``EarlyStopping`` restores the best weights
+        here). Not called when training fails with an exception.
+
+        Example:
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(1))))
+            >>> X, Y = np.ones((8, 2)), np.ones((8, 1))
+            >>> class Done(Callback):
+            ...     def on_train_end(self, logs):
+            ...         print("done; interrupted:", logs["interrupted"])
+            >>> h = G.fit(net, X, Y, loss=G.MSE, solver=gc.NewVanillaSolver(), epochs=2,
+            ...           callbacks=[Done()], progress=False)
+            done; interrupted: False
+        """
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
-        """Before epoch ``epoch`` (0-based)."""
+        """Before epoch ``epoch`` (0-based), before its shuffle.
+
+        Override it to change settings per epoch, e.g. the solver's learn rate
+        (``self.trainer.solver``), as ``LearningRateScheduler`` does.
+
+        Example:
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(1))))
+            >>> X, Y = np.ones((8, 2)), np.ones((8, 1))
+            >>> class Decay(Callback):
+            ...     def on_epoch_begin(self, epoch, logs):
+            ...         self.trainer.solver.learn_rate = 0.1 / (epoch + 1)
+            >>> solver = gc.NewVanillaSolver()
+            >>> h = G.fit(net, X, Y, loss=G.MSE, solver=solver, epochs=2,
+            ...           callbacks=[Decay()], progress=False)
+            >>> solver.learn_rate
+            0.05
+        """
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        """After an epoch and its validation; ``logs`` may be extended (kept in the history)."""
+        """After an epoch and its validation; ``logs`` may be extended (kept in the history).
+
+        ``logs`` holds the epoch's mean ``loss``, metrics and ``val_...`` values. Override it
+        to log, save or stop (``self.trainer.stop_training = True``).
+
+        Example:
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(1))))
+            >>> X, Y = np.ones((8, 2)), np.ones((8, 1))
+            >>> class WeightNorm(Callback):
+            ...     def on_epoch_end(self, epoch, logs):
+            ...         logs["w_norm"] = float(np.linalg.norm(self.trainer.model.model()[0].value))
+            >>> h = G.fit(net, X, Y, loss=G.MSE, solver=gc.NewVanillaSolver(), epochs=2,
+            ...           callbacks=[WeightNorm()], progress=False)
+            >>> h.keys(), len(h["w_norm"])
+            (['loss', 'w_norm'], 2)
+        """
 
     def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
-        """After each batch (solver step included)."""
+        """After each batch (solver step included); ``batch`` counts from 0 in each epoch.
+
+        ``logs`` holds running means over the epoch so far and ``size`` (this batch's size).
+        Override it for per-batch progress; keep it cheap and run no machine on the model.
+
+        Example:
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(1))))
+            >>> X, Y = np.ones((8, 2)), np.ones((8, 1))
+            >>> class Sizes(Callback):
+            ...     def __init__(self):
+            ...         self.sizes = []
+            ...     def on_batch_end(self, batch, logs):
+            ...         self.sizes.append(logs["size"])
+            >>> cb = Sizes()
+            >>> h = G.fit(net, X, Y, loss=G.MSE, solver=gc.NewVanillaSolver(), batch_size=3,
+            ...           callbacks=[cb], progress=False)
+            >>> cb.sizes
+            [3, 3, 2]
+        """
 
 
 def _better(mode: str, monitor: str) -> Callable[[float, float], bool]:
@@ -241,10 +371,12 @@ class ModelCheckpoint(Callback):
         self.last_saved: str | None = None
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
+        """With ``save_best_only``, check that ``monitor`` is logged."""
         if self.save_best_only:
             _need_monitor("ModelCheckpoint", self.monitor, self.params)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        """Save (if ``monitor`` improved, with ``save_best_only``) to ``path``."""
         value = logs.get(self.monitor)
         if self.save_best_only:
             if value is None or math.isnan(value):
@@ -301,11 +433,13 @@ class EarlyStopping(Callback):
         self._saved: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
+        """Check that ``monitor`` is logged; reset the best value and the wait."""
         _need_monitor("EarlyStopping", self.monitor, self.params)
         self.best, self.best_epoch, self.stopped_epoch, self.wait = None, None, None, 0
         self._saved = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        """Track the best value; stop after ``patience`` epochs without improvement."""
         value = logs.get(self.monitor)
         if value is None or math.isnan(value):
             return
@@ -333,6 +467,7 @@ class EarlyStopping(Callback):
         self._saved = (params, state)
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
+        """With ``restore_best``, put back the best epoch's weights and state."""
         if self.restore_best and self._saved is not None:
             assert self.trainer is not None
             model = self.trainer.model
@@ -361,6 +496,7 @@ class LearningRateScheduler(Callback):
         self.verbose = verbose
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
+        """Set the solver's learn rate from the schedule."""
         assert self.trainer is not None
         solver = self.trainer.solver
         if not hasattr(solver, "learn_rate"):
@@ -376,6 +512,7 @@ class LearningRateScheduler(Callback):
             print(f"epoch {epoch + 1}: learn rate {solver.learn_rate:.4g}")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        """Log the learn rate as ``lr``."""
         assert self.trainer is not None
         logs["lr"] = float(self.trainer.solver.learn_rate)
 
@@ -411,6 +548,7 @@ class ProgressBar(Callback):
         self._step = 1
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
+        """Open the epoch's bar."""
         steps = int(self.params.get("steps", 0))
         self._step = self.every or max(1, steps // 50)
         self._count = 0
@@ -423,6 +561,7 @@ class ProgressBar(Callback):
         )
 
     def on_batch_end(self, batch: int, logs: dict[str, float]) -> None:
+        """Advance the bar; redraw the running logs every ``every`` batches."""
         self._count += 1
         if self._count >= self._step:
             bar = self._bar
@@ -433,9 +572,11 @@ class ProgressBar(Callback):
             self._count = 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        """Close the epoch's bar."""
         self._close(logs)
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
+        """Close a bar left open (an interrupted epoch)."""
         self._close(None)
 
     def _close(self, logs: Mapping[str, float] | None) -> None:
@@ -465,9 +606,11 @@ class EpochLogger(Callback):
         self._t0 = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
+        """Start the epoch's clock."""
         self._t0 = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        """Print the epoch's line."""
         dt = time.perf_counter() - self._t0
         head = f"epoch {epoch + 1}/{self.params.get('epochs', '?')} - {dt:.1f}s"
         self.print_fn(f"{head} - {_fmt_logs(logs)}" if logs else head)

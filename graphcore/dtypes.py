@@ -35,12 +35,22 @@ class Dtype:
 
     @property
     def is_float(self) -> bool:
-        """True for the differentiable types ``Float32`` and ``Float64``."""
+        """True for the differentiable types ``Float32`` and ``Float64``.
+
+        Example:
+            >>> [d.name for d in (Float64, Float32, Int64, Int32, Bool) if d.is_float]
+            ['Float64', 'Float32']
+        """
         return self.np.kind == "f"
 
     @property
     def itemsize(self) -> int:
-        """Bytes per element."""
+        """Bytes per element.
+
+        Example:
+            >>> Float32.itemsize, Float64.itemsize, Bool.itemsize
+            (4, 8, 1)
+        """
         return self.np.itemsize
 
     def __repr__(self) -> str:

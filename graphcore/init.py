@@ -17,6 +17,16 @@ Example:
     (dtype('float32'), (784, 250))
     >>> gc.Ones()(gc.Int64, (2,)).tolist()
     [1, 1]
+
+Any function ``(dtype, shape) -> array`` is an initializer too (an :data:`InitWFn`):
+
+    >>> def Eye(dt, shape):
+    ...     return np.eye(*shape, dtype=gc.as_dtype(dt).np)
+    >>> g = gc.NewGraph()
+    >>> w = gc.NewMatrix(g, gc.Float64, gc.WithShape(2, 3), gc.WithInit(Eye), gc.WithName("w"))
+    >>> w.value
+    array([[1., 0., 0.],
+           [0., 1., 0.]])
 """
 
 from __future__ import annotations
@@ -48,8 +58,25 @@ __all__ = [
     "HeU",
 ]
 
+# A typing alias cannot carry a __doc__, so the string below is its documentation (read by
+# mkdocstrings); the same example runs as a doctest in the module docstring.
 InitWFn = Callable[[DtypeLike, tuple[int, ...]], np.ndarray]
-"""The type of an initializer: ``(dtype, shape) -> np.ndarray``."""
+"""The type of an initializer: ``(dtype, shape) -> np.ndarray``.
+
+Any function of that form works where graphcore takes an initializer (``WithInit``, golgi's
+``WithInit``); it gets a graphcore ``Dtype`` and a tuple of ints, and returns a new array of
+that dtype and shape. :class:`Initializer` subclasses (``GlorotN(1.0)``...) are such functions.
+
+Example:
+    >>> import numpy as np, graphcore as gc
+    >>> def Eye(dt, shape):
+    ...     return np.eye(*shape, dtype=gc.as_dtype(dt).np)
+    >>> g = gc.NewGraph()
+    >>> w = gc.NewMatrix(g, gc.Float64, gc.WithShape(2, 3), gc.WithInit(Eye), gc.WithName("w"))
+    >>> w.value
+    array([[1., 0., 0.],
+           [0., 1., 0.]])
+"""
 
 _SQRT3 = math.sqrt(3.0)
 

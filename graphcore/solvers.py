@@ -95,10 +95,36 @@ class ValueGrad(Protocol):
     """
 
     @property
-    def value(self) -> np.ndarray: ...
+    def value(self) -> np.ndarray:
+        """The parameter's array (float32 or float64); ``step`` updates it in place.
+
+        Example:
+            >>> import numpy as np
+            >>> class P:
+            ...     value = np.ones(2); grad = np.full(2, 0.5)
+            >>> p = P(); before = p.value
+            >>> NewVanillaSolver(WithLearnRate(1.0)).step([p])
+            >>> p.value, p.value is before
+            (array([0.5, 0.5]), True)
+        """
+        ...
 
     @property
-    def grad(self) -> np.ndarray: ...
+    def grad(self) -> np.ndarray:
+        """The cost's gradient for ``value``, same shape; ``step`` reads it, then zeroes it.
+
+        For a graph node it is bound by ``Grad(cost, node)`` and a machine built with
+        ``BindDualValues(node)``, and filled by each run.
+
+        Example:
+            >>> import numpy as np
+            >>> class P:
+            ...     value = np.ones(2); grad = np.array([1.0, -1.0])
+            >>> p = P(); NewVanillaSolver(WithLearnRate(0.1)).step([p])
+            >>> p.value, p.grad
+            (array([0.9, 1.1]), array([0., 0.]))
+        """
+        ...
 
 
 def _label(vg: Any, i: int) -> str:

@@ -44,6 +44,7 @@ class BatchNorm(Layer):
     defaults = {"eps": 1e-5, "momentum": 0.1}
 
     def check_input(self, x: gc.Node) -> None:
+        """Also require a float (batch, features) or NCHW input, all but the batch known."""
         if x.ndim not in (2, 4):
             raise self.error(
                 f"{x.describe()} is {x.ndim}-D; BatchNorm takes (batch, features) or NCHW "
@@ -56,6 +57,7 @@ class BatchNorm(Layer):
         super().check_input(x)
 
     def build(self, x: gc.Node) -> None:
+        """Create ``gamma``, ``beta`` and the running mean/variance state (per channel)."""
         c = x.shape[1]
         self.channels: int = int(c)
         self.learnable("gamma", (c,), init=gc.Ones())
@@ -64,6 +66,7 @@ class BatchNorm(Layer):
         self.running_var = self.add_state("running_var", np.ones(c, self.dtype.np))
 
     def forward(self, x: gc.Node) -> gc.Node:
+        """``gc.BatchNorm``: batch statistics while training, running ones in eval mode."""
         return gc.BatchNorm(
             x,
             self.params["gamma"],
@@ -75,9 +78,11 @@ class BatchNorm(Layer):
         )
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """The input shape."""
         return tuple(input_shape)
 
     def config(self) -> dict[str, Any]:
+        """Name, ``eps`` and ``momentum``."""
         return {"name": self.name, "eps": self.opts["eps"], "momentum": self.opts["momentum"]}
 
 

@@ -79,10 +79,12 @@ class Conv(Layer):
     }
 
     def check_input(self, x: gc.Node) -> None:
+        """Also require a float NCHW image input with known channels and sizes."""
         check_image(self, x)
         super().check_input(x)
 
     def build(self, x: gc.Node) -> None:
+        """Create ``W`` (out, in, kh, kw) and the bias ``b`` (1, out, 1, 1); check the sizes."""
         o = self.opts
         c_in = x.shape[1]
         w = o.get("weights")
@@ -124,6 +126,7 @@ class Conv(Layer):
         self.output_shape(x.shape)  # a too-small input fails here, naming the layer
 
     def forward(self, x: gc.Node) -> gc.Node:
+        """``Conv2d``, plus bias, activation and dropout when set."""
         o = self.opts
         try:
             h = gc.Conv2d(
@@ -140,6 +143,7 @@ class Conv(Layer):
         return h
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """``(batch, out, h', w')`` from kernel, padding, stride and dilation."""
         if len(input_shape) != 4:
             raise self.error(f"takes NCHW shapes, got {fmt_shape(tuple(input_shape))}")
         (kh, kw), o = self.kernel_shape, self.opts
@@ -163,6 +167,7 @@ class Conv(Layer):
         return (input_shape[0], self.out_channels, *sizes)
 
     def config(self) -> dict[str, Any]:
+        """Name, channels, kernel, pad, stride, dilation, activation, bias (and the rest set)."""
         o = self.opts
         out: dict[str, Any] = {
             "name": self.name,

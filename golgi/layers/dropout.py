@@ -48,22 +48,27 @@ class Dropout(Layer):
     defaults = {"probability": 0.5}
 
     def check_input(self, x: gc.Node) -> None:
+        """Also require a float input."""
         if not x.dtype.is_float:
             raise self.error(f"{x.describe()} must be Float32 or Float64", gc.DtypeError)
         super().check_input(x)
 
     def build(self, x: gc.Node) -> None:
+        """Spawn the layer's own mask generator from graphcore's seeded one."""
         self.rng: np.random.Generator = spawn_rng()
 
     def forward(self, x: gc.Node) -> gc.Node:
+        """``gc.Dropout`` of ``x`` with the layer's probability and generator."""
         return gc.Dropout(x, self.opts["probability"], rng=self.rng)
 
     def state(self) -> dict[str, np.ndarray]:
+        """The base state plus the mask generator's state, key ``"<name>/rng"``."""
         out = super().state()
         out[f"{self.name}/rng"] = _pack(self.rng)
         return out
 
     def load_state(self, d: dict[str, np.ndarray]) -> None:
+        """Restore the mask generator from ``"<name>/rng"`` (or ``"rng"``), then the rest."""
         key = f"{self.name}/rng"
         rest = {k: v for k, v in d.items() if k not in (key, "rng")}
         packed = d.get(key, d.get("rng"))
@@ -72,9 +77,11 @@ class Dropout(Layer):
         super().load_state(rest)
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """The input shape."""
         return tuple(input_shape)
 
     def config(self) -> dict[str, Any]:
+        """Name and ``probability``."""
         return {"name": self.name, "probability": self.opts["probability"]}
 
 

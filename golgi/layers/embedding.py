@@ -42,6 +42,7 @@ class Embedding(Layer):
     defaults = {"onehot": False}
 
     def check_input(self, x: gc.Node) -> None:
+        """Also require integer indices (batch,)/(batch, t), or float one-hot rows."""
         if self.opts["onehot"]:
             if x.ndim != 2 or not x.dtype.is_float or x.shape[1] is None:
                 raise self.error(
@@ -57,6 +58,7 @@ class Embedding(Layer):
         super().check_input(x)
 
     def build(self, x: gc.Node) -> None:
+        """Create the table ``W`` (classes, dims), from ``WithInit``/``WithWeights``."""
         o = self.opts
         w = o.get("weights")
         if o["onehot"]:
@@ -91,16 +93,19 @@ class Embedding(Layer):
             self.learnable("W", shape, init=o.get("init") or gc.GlorotN(1.0))
 
     def forward(self, x: gc.Node) -> gc.Node:
+        """Rows of ``W`` picked by index, or ``x @ W`` for one-hot input."""
         if self.opts["onehot"]:
             return gc.Mul(x, self.params["W"])
         return gc.ByIndices(self.params["W"], x, 0)
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """The input shape plus ``dims`` (one-hot: ``(batch, dims)``)."""
         if self.opts["onehot"]:
             return (input_shape[0], self.dims)
         return (*input_shape, self.dims)
 
     def config(self) -> dict[str, Any]:
+        """Name, classes, ``size`` (dims), onehot, dtype (and init when given)."""
         out: dict[str, Any] = {
             "name": self.name,
             "classes": self.classes,

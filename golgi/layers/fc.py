@@ -44,6 +44,7 @@ class FC(Layer):
     defaults = {"activation": None, "bias": True}
 
     def check_input(self, x: gc.Node) -> None:
+        """Also require a float matrix (batch, features) with a known feature size."""
         if x.ndim == 1:
             n = x.shape[0]
             raise self.error(
@@ -63,6 +64,7 @@ class FC(Layer):
         super().check_input(x)
 
     def build(self, x: gc.Node) -> None:
+        """Create ``W`` (in, size) (``WithInit``/``WithWeights``) and the bias ``b`` (1, size)."""
         n_in = x.shape[1]
         o = self.opts
         w = o.get("weights")
@@ -87,6 +89,7 @@ class FC(Layer):
             self.learnable("b", (1, self.size), init=gc.Zeroes())
 
     def forward(self, x: gc.Node) -> gc.Node:
+        """``act(x @ W + b)``."""
         h = gc.Mul(x, self.params["W"])
         if "b" in self.params:
             h = gc.Add(h, self.params["b"])
@@ -94,11 +97,13 @@ class FC(Layer):
         return act(h) if act is not None else h
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """``(batch, size)``, without tracing."""
         if len(input_shape) != 2:
             raise self.error(f"takes (batch, features), got {fmt_shape(tuple(input_shape))}")
         return (input_shape[0], self.size)
 
     def config(self) -> dict[str, Any]:
+        """Name, ``size``, activation, bias (and init, weights when given)."""
         out: dict[str, Any] = {
             "name": self.name,
             "size": self.size,

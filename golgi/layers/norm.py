@@ -42,6 +42,7 @@ class LayerNorm(Layer):
     defaults = {"eps": 1e-5}
 
     def check_input(self, x: gc.Node) -> None:
+        """Also require a float input with a known last dimension."""
         if x.ndim < 1 or x.shape[-1] is None:
             raise self.error(f"{x.describe()} needs a known last (feature) dimension")
         if not x.dtype.is_float:
@@ -49,11 +50,13 @@ class LayerNorm(Layer):
         super().check_input(x)
 
     def build(self, x: gc.Node) -> None:
+        """Create ``gamma`` (ones) and ``beta`` (zeros), sized like the last dimension."""
         n = x.shape[-1]
         self.learnable("gamma", (n,), init=gc.Ones())
         self.learnable("beta", (n,), init=gc.Zeroes())
 
     def forward(self, x: gc.Node) -> gc.Node:
+        """Normalise over the last axis, then scale by ``gamma`` and shift by ``beta``."""
         mu = gc.Mean(x, -1, keepdims=True)
         d = gc.Sub(x, mu)
         var = gc.Mean(gc.Square(d), -1, keepdims=True)
@@ -61,9 +64,11 @@ class LayerNorm(Layer):
         return gc.Add(gc.HadamardProd(xhat, self.params["gamma"]), self.params["beta"])
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """The input shape."""
         return tuple(input_shape)
 
     def config(self) -> dict[str, Any]:
+        """Name and ``eps``."""
         return {"name": self.name, "eps": self.opts["eps"]}
 
 

@@ -36,10 +36,12 @@ class _Pool(Layer):
     op: ClassVar[Callable[..., gc.Node]]
 
     def check_input(self, x: gc.Node) -> None:
+        """Also require a float NCHW image input with known channels and sizes."""
         check_image(self, x)
         super().check_input(x)
 
     def build(self, x: gc.Node) -> None:
+        """Resolve the stride (default: the kernel) and check padding and sizes."""
         k, p = self.opts["kernel"], self.opts["pad"]
         self.stride: tuple[int, int] = tuple(self.opts.get("stride", k))  # type: ignore[assignment]
         if p[0] >= k[0] or p[1] >= k[1]:
@@ -51,6 +53,7 @@ class _Pool(Layer):
         self.output_shape(x.shape)
 
     def forward(self, x: gc.Node) -> gc.Node:
+        """The pooling op, plus dropout when ``WithProbability`` is set."""
         o = self.opts
         h = type(self).op(x, o["kernel"], o["pad"], self.stride)
         if o["probability"] > 0:
@@ -58,6 +61,7 @@ class _Pool(Layer):
         return h
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """``(batch, channels, h', w')`` from kernel, padding and stride."""
         if len(input_shape) != 4:
             raise self.error(f"takes NCHW shapes, got {fmt_shape(tuple(input_shape))}")
         o = self.opts
@@ -72,6 +76,7 @@ class _Pool(Layer):
         return (input_shape[0], input_shape[1], *sizes)
 
     def config(self) -> dict[str, Any]:
+        """Name, kernel, pad, stride (and probability when set)."""
         o = self.opts
         out: dict[str, Any] = {
             "name": self.name,

@@ -42,6 +42,7 @@ class Reshape(Layer):
     options = ("name", "to_shape")
 
     def build(self, x: gc.Node) -> None:
+        """Check ``ToShape`` against the input (no learnables)."""
         if "to_shape" not in self.opts:
             raise self.error("give the target shape with ToShape(None, ...)", ValueError)
         dims = self.opts["to_shape"]
@@ -52,6 +53,7 @@ class Reshape(Layer):
         self.output_shape(x.shape)  # fail now rather than at fwd
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """The ``ToShape`` target with ``None`` and ``-1`` resolved for ``input_shape``."""
         src = tuple(input_shape)
         tgt: list[int | None] = list(self.opts["to_shape"])
         if tgt[0] is None:
@@ -85,9 +87,11 @@ class Reshape(Layer):
         return fmt_shape(tuple(self.opts["to_shape"]))
 
     def forward(self, x: gc.Node) -> gc.Node:
+        """``gc.Reshape`` of ``x`` to the resolved target shape."""
         return gc.Reshape(x, self.output_shape(x.shape))
 
     def config(self) -> dict[str, Any]:
+        """Name and ``to_shape``."""
         return {"name": self.name, "to_shape": list(self.opts["to_shape"])}
 
 
@@ -107,6 +111,7 @@ class Flatten(Layer):
     options = ("name",)
 
     def check_input(self, x: gc.Node) -> None:
+        """Also require at least 2 dimensions, all but the batch known."""
         if x.ndim < 2 or None in x.shape[1:]:
             raise self.error(
                 f"{x.describe()} must be (batch, ...) with at least 2 dimensions, all "
@@ -115,12 +120,15 @@ class Flatten(Layer):
         super().check_input(x)
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """``(batch, product of the other sizes)``."""
         return (input_shape[0], math.prod(input_shape[1:]))
 
     def forward(self, x: gc.Node) -> gc.Node:
+        """``gc.Reshape`` of ``x`` to (batch, features)."""
         return gc.Reshape(x, self.output_shape(x.shape))
 
     def config(self) -> dict[str, Any]:
+        """Just the name."""
         return {"name": self.name}
 
 

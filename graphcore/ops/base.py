@@ -38,7 +38,13 @@ Kernel = Callable[[], None]
 
 
 class TypeInfo(NamedTuple):
-    """What an op's ``infer`` sees of an operand: shape, dtype and a name for messages."""
+    """What an op's ``infer`` sees of an operand: shape, dtype and a name for messages.
+
+    Example:
+        >>> import graphcore as gc
+        >>> TypeInfo((None, 3), gc.Float32, "x").shape
+        (None, 3)
+    """
 
     shape: Shape
     dtype: Dtype
@@ -62,7 +68,18 @@ class ExecContext:
     saved: dict[int, Any] = field(default_factory=dict)
 
     def generator(self) -> np.random.Generator:
-        """The machine's generator (created from the global seed on first use)."""
+        """The machine's generator (created from the global seed on first use).
+
+        Kernels that draw (dropout masks) call it when they run, not when they are built.
+
+        Example:
+            >>> import graphcore as gc
+            >>> ctx = ExecContext(); ctx.generator() is ctx.generator()
+            True
+            >>> gc.SetSeed(3); a = ExecContext().generator().random()
+            >>> gc.SetSeed(3); a == ExecContext().generator().random()
+            True
+        """
         if self.rng is None:
             from ..rng import spawn_rng
 
@@ -92,24 +109,92 @@ class Op:
     shape_only: ClassVar[tuple[int, ...]] = ()
 
     def params(self) -> dict[str, Any]:
-        """The op's parameters (shown in its repr and in graph drawings)."""
+        """The op's parameters (shown in its repr and in graph drawings).
+
+        The default lists the op's public instance attributes; override it when the
+        parameters are stored otherwise, or to hide some.
+
+        Example:
+            >>> import graphcore as gc
+            >>> x = gc.NewConstant(np.zeros((2, 3)))
+            >>> gc.Sum(x, 0).op.params(), gc.Exp(x).op.params()
+            ({'axes': 0, 'keepdims': False}, {})
+        """
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "name"}
 
     def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        """The output's shape and dtype from the operands' :class:`TypeInfo` (every op overrides).
+
+        An override raises ``ShapeError``/``DtypeError`` naming the op and the operands (see
+        ``describe`` and ``same_dtype`` below) for operands it does not take. ``None``
+        (free) sizes may appear when a node is built; a machine calls it again with concrete
+        sizes when it plans a batch size.
+
+        Example:
+            >>> import graphcore as gc
+            >>> op = gc.Add(gc.NewConstant(1.0), 2.0).op
+            >>> op.infer([TypeInfo((None, 3), gc.Float64, "a"), TypeInfo((1, 3), gc.Float64, "b")])
+            ((None, 3), Float64)
+            >>> f32 = TypeInfo((3,), gc.Float32, "b")
+            >>> op.infer([TypeInfo((3,), gc.Float64, "a"), f32])  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            graphcore.errors.DtypeError: Add: operands have different dtypes: ...
+        """
         raise NotImplementedError
 
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        """A function of no arguments that computes the op of ``xs`` into ``out``.
+
+        Every op overrides it (view ops override ``view_of`` instead). ``out`` is
+        preallocated with the inferred shape and dtype. The kernel is made once and run at
+        every machine run, on the same arrays, so it must write ``out`` in place and not
+        allocate; per-run state (mode, random generator) comes from ``ctx``.
+
+        Example:
+            >>> import graphcore as gc
+            >>> op = gc.Add(gc.NewConstant(1.0), 2.0).op
+            >>> a, b, out = np.ones(3), np.arange(3.0), np.empty(3)
+            >>> run = op.kernel([a, b], out, ExecContext())
+            >>> _ = run(); out
+            array([1., 2., 3.])
+            >>> b[0] = 10.0; _ = run(); out
+            array([11.,  2.,  3.])
+        """
         raise NotImplementedError
 
     def view_of(self, xs: list[np.ndarray]) -> np.ndarray:
-        """For view ops: the output as a view of ``xs[0]``."""
+        """For view ops: the output as a view of ``xs[0]``.
+
+        Ops with ``view = True`` override it instead of ``kernel``; the output then shares
+        operand 0's memory and gets no buffer of its own.
+
+        Example:
+            >>> import graphcore as gc
+            >>> op = gc.Reshape(gc.NewConstant(np.zeros((2, 3))), (3, 2)).op
+            >>> src = np.arange(6.0).reshape(2, 3)
+            >>> v = op.view_of([src]); v.shape, np.shares_memory(v, src)
+            ((3, 2), True)
+        """
         raise NotImplementedError
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         """Symbolic gradients of the cost for each operand, given ``g`` for this node.
 
         ``wants[i]`` says whether operand ``i`` needs one; return ``None`` where it does not,
-        so no unused gradient nodes are built.
+        so no unused gradient nodes are built. Differentiable ops override it, building each
+        gradient (shaped like its operand) from other ops on ``g``, ``node`` and
+        ``node.children``; ``gc.Grad`` calls it from the cost back.
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph()
+            >>> a = gc.NewVector(g, gc.Float64, gc.WithShape(3), gc.WithName("a"))
+            >>> b = gc.NewVector(g, gc.Float64, gc.WithShape(3), gc.WithName("b"))
+            >>> y = gc.HadamardProd(a, b)
+            >>> da, db = y.op.grad(y, gc.NewConstant(np.ones(3)), [True, False])
+            >>> da.op.name, da.shape, db
+            ('HadamardProd', (3,), None)
         """
         raise NotImplementedError(f"{self.name} has no gradient rule")
 
