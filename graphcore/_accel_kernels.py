@@ -238,6 +238,40 @@ def build(numba: Any) -> SimpleNamespace:
             m = one if yi > one else yi  # ceil(min(y, 1)): 0, 1, or NaN as numpy's path
             out[i] = np.ceil(m) * g[i]
 
+    @jit
+    def softmax_ce_sum(z, t, e, s, st):  # pragma: no cover
+        """Rows of (batch, classes) logits: e = exp(z - max), s and st the row sums of e and
+        t; returns sum_r st_r * log(s_r) - sum(t * (z - max)) as a float."""
+        total = 0.0
+        for r in range(z.shape[0]):
+            m = z[r, 0]
+            for j in range(z.shape[1]):
+                v = z[r, j]
+                if v > m or v != v:  # NaN wins, as in numpy's max
+                    m = v
+            se = z.dtype.type(0)
+            tsum = z.dtype.type(0)
+            td = 0.0
+            for j in range(z.shape[1]):
+                d = z[r, j] - m
+                td += t[r, j] * d
+                ej = np.exp(d)
+                e[r, j] = ej
+                se += ej
+                tsum += t[r, j]
+            s[r, 0] = se
+            st[r, 0] = tsum
+            total += tsum * np.log(se) - td
+        return total
+
+    @jit
+    def softmax_ce_grad(e, s, st, t, c, out):  # pragma: no cover
+        # numpy's order: ratio = st / s; out = e * ratio; out -= t; out *= c
+        for r in range(e.shape[0]):
+            ratio = st[r, 0] / s[r, 0]
+            for j in range(e.shape[1]):
+                out[r, j] = (e[r, j] * ratio - t[r, j]) * c
+
     def rmsprop(w, g, c, l1, l2, batch, clip, use_clip, rho, omr, eps, eta):
         if l1 == 0 and l2 == 0 and not use_clip:
             if batch == 1:
@@ -257,4 +291,5 @@ def build(numba: Any) -> SimpleNamespace:
 
     return SimpleNamespace(rmsprop=rmsprop, adam=adam, sigmoid_bce_sum=sigmoid_bce_sum,
                            sigmoid_bce_grad=sigmoid_bce_grad, relu_grad=relu_grad,
-                           sigmoid=sigmoid)
+                           sigmoid=sigmoid, softmax_ce_sum=softmax_ce_sum,
+                           softmax_ce_grad=softmax_ce_grad)

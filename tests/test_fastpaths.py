@@ -1190,3 +1190,61 @@ def test_sigmoid_kernel_over_several_blocks(dtype):
         out = xx if in_place else np.empty_like(x)
         sigmoid_kernel(xx, out)()
         np.testing.assert_allclose(out, ref, rtol=2 * np.finfo(dtype).eps, atol=2 * tiny)
+
+
+@needs_numba
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype,rtol", [(F32, 2e-6), (F64, 1e-13)])
+@pytest.mark.parametrize("shape", [(1, 1), (100, 10), (7, 3)])
+def test_softmax_ce_numba_and_numpy_paths_agree(shape, dtype, rtol, reduction, accel_state,
+                                                monkeypatch):
+    r = rng(41)
+    z = (r.standard_normal(shape) * 5).astype(dtype)
+    z.flat[0] = 80.0  # exp(80) overflows float32: the max is subtracted first
+    t = r.random(shape).astype(dtype)  # soft targets: rows do not sum to 1
+    got, calls = {}, []
+    for on in (True, False):
+        gc.accel.set_enabled(on)
+        if on:
+            k = gc.accel.kernels()
+            for name in ("softmax_ce_sum", "softmax_ce_grad"):
+                f = getattr(k, name)
+                monkeypatch.setattr(k, name, lambda *a, _f=f, _n=name: calls.append(_n) or _f(*a))
+        g = gc.NewGraph()
+        dt = gc.Float32 if dtype == F32 else gc.Float64
+        zn = gc.NodeFromAny(g, z.copy(), gc.WithName("z"))
+        tn = gc.NodeFromAny(g, t, gc.WithName("t"))
+        loss = gc.SoftmaxCrossEntropy(zn, tn, reduction=reduction)
+        assert loss.dtype == dt
+        gc.Grad(loss, zn)
+        vm = gc.NewTapeMachine(g, gc.BindDualValues(zn), gc.WithWatchlist(loss))
+        vm.run_all()
+        zn.grad[...] = 0
+        vm.run_all()
+        got[on] = (float(loss.value), zn.grad.copy())
+        monkeypatch.undo()
+    assert sorted(set(calls)) == ["softmax_ce_grad", "softmax_ce_sum"]
+    (v1, g1), (v0, g0) = got[True], got[False]
+    assert v1 == pytest.approx(v0, rel=rtol)
+    np.testing.assert_allclose(g1, g0, rtol=rtol, atol=np.finfo(dtype).eps)
+    # float64 reference
+    z64, t64 = z.astype(F64), t.astype(F64)
+    lsm = z64 - z64.max(1, keepdims=True)
+    lsm -= np.log(np.exp(lsm).sum(1, keepdims=True))
+    rows = -(t64 * lsm).sum(1)
+    want = rows.mean() if reduction == "mean" else rows.sum()
+    assert v1 == pytest.approx(want, rel=10 * rtol)
+    sm = np.exp(lsm)
+    gref = (sm * t64.sum(1, keepdims=True) - t64) / (shape[0] if reduction == "mean" else 1)
+    np.testing.assert_allclose(g1, gref, rtol=1e-5 if dtype == F32 else 1e-12, atol=1e-6)
+
+
+@needs_numba
+def test_softmax_ce_numba_nan_row(accel_state):
+    z = np.array([[1.0, np.nan, 2.0], [0.5, 0.25, -1.0]])
+    t = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    g = gc.NewGraph()
+    zn, tn = gc.NodeFromAny(g, z, gc.WithName("z")), gc.NodeFromAny(g, t, gc.WithName("t"))
+    loss = gc.SoftmaxCrossEntropy(zn, tn)
+    gc.NewTapeMachine(g, gc.WithWatchlist(loss)).run_all()
+    assert np.isnan(float(loss.value))

@@ -246,7 +246,17 @@ class SoftmaxCrossEntropyOp(Op):
         n = z.shape[0]
         scale = 1.0 / n if self.reduction == "mean" else 1.0
 
+        fused = (
+            accel.enabled() and z.flags.c_contiguous and all(
+                a.flags.c_contiguous for a in (d, s, st)
+            )
+        )
+
         def run() -> None:
+            k = accel.kernels() if fused else None
+            if k is not None:  # one loop over the rows: (100, 10) logits are all overhead
+                out[...] = k.softmax_ce_sum(z, t, d, s, st) * scale
+                return
             # loss = sum_r st_r * log(s_r) - sum(t * d), with d = z - max(z) per row
             np.max(z, axis=1, keepdims=True, out=m)
             np.subtract(z, m, out=d)
@@ -350,8 +360,20 @@ class SoftmaxCrossEntropyGradOp(Op):
             np.multiply(e, ratio, out=out)
 
         if floats:
+            fused = (
+                prepare is None and c.ndim == 0 and z.ndim == 2 and ax == 1
+                and accel.enabled() and all(
+                    a.flags.c_contiguous for a in (e, s, st, t, out)
+                )
+            )
 
             def run() -> None:
+                k = accel.kernels() if fused else None
+                if k is not None:
+                    if factor is not None:
+                        factor()
+                    k.softmax_ce_grad(e, s, st, t, c[()], out)
+                    return
                 softmax_scaled(st)
                 np.subtract(out, t, out=out)
                 np.multiply(out, c, out=out)
