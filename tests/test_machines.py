@@ -149,6 +149,15 @@ def test_plan_cache_keeps_the_most_recently_run_plans(monkeypatch):
     assert seen[1][0] is seen[1][1] is seen[1][2]  # run every few batches: never dropped
     assert seen[2][0] is not seen[2][1]  # dropped after 3 others ran, then rebuilt
     assert [k[0][0] for k in vm._plans] == [5, 1, 2]
+    # lowering the bound shrinks the cache at the next new plan; 0 keeps the current one
+    for bound, bs, left in ((1, 6, [6]), (0, 7, [7]), (0, 7, [7])):
+        monkeypatch.setattr(vm, "max_plans", bound)
+        X, Y = data(bs, seed=bs)
+        gc.Let(n["x"], X)
+        gc.Let(n["y"], Y)
+        vm.run_all()
+        assert [k[0][0] for k in vm._plans] == left
+        np.testing.assert_allclose(n["out"].value, numpy_mlp(n, X, Y)["out"], rtol=1e-10)
 
 
 def test_fixed_batch_graph_rejects_another_batch_size():

@@ -610,7 +610,8 @@ class TapeMachine:
 
     #: How many compiled plans (one per set of input shapes: full batches, the last partial
     #: batch, prediction batches) a machine keeps; beyond it the least recently run is dropped
-    #: and recompiled (milliseconds) when its shapes come back.
+    #: and recompiled (milliseconds) when its shapes come back. The plan being run is always
+    #: kept, so 0 or 1 both mean "only the current one".
     max_plans: int = 8
 
     @property
@@ -659,8 +660,8 @@ class TapeMachine:
         plan = self._plans.pop(key, None)
         if plan is None:
             plan = Plan(self)
-            if len(self._plans) >= self.max_plans:  # drop the least recently run
-                del self._plans[next(iter(self._plans))]
+            while self._plans and len(self._plans) >= self.max_plans:
+                del self._plans[next(iter(self._plans))]  # the least recently run
         self._plans[key] = plan  # most recently run last
         # publish every run: another machine over the same nodes may have pointed them elsewhere
         plan.publish()
