@@ -10,8 +10,9 @@ the same results up to float rounding. Solvers check at every step; an op's kern
 them while they are on, provided they were on when the machine compiled its plan (so a
 process that starts with them off never imports numba).
 
-Kernels are compiled on first use and cached on disk by numba (about a second per dtype the
-first time a machine runs them, milliseconds after).
+Kernels are compiled on first use and cached on disk by numba (one to three seconds per kernel
+and dtype the first time a machine runs them, milliseconds after). Loading numba and LLVM adds
+about 100 MiB to the process.
 
 Example:
     >>> import graphcore as gc
