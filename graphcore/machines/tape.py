@@ -562,6 +562,8 @@ class TapeMachine:
         >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithName("x"), gc.WithValue(3.0))
         >>> y = gc.Square(x); vm = gc.NewTapeMachine(g); vm.run_all(); float(y.value)
         9.0
+        >>> vm.max_plans  # compiled plans kept, one per set of input shapes
+        8
     """
 
     def __init__(self, g: Graph, *opts: MachineOpt) -> None:
