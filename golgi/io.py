@@ -18,8 +18,9 @@ Example:
     >>> g = gc.NewGraph()
     >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 3), gc.WithName("x"))
     >>> fc = G.ConsFC(x, G.WithShape(2), G.WithName("out"))
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
-    >>> G.save(fc, path); G.load(fc, path)["model"][0]["name"]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "model.npz")
+    ...     G.save(fc, path); G.load(fc, path)["model"][0]["name"]
     'out'
 """
 
@@ -98,8 +99,16 @@ def save(
     ``load``. The path is used as given (no extension is added).
 
     Example:
-        >>> save.__name__
-        'save'
+        >>> import os, tempfile, numpy as np, graphcore as gc, golgi as G
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 3), gc.WithName("x"))
+        >>> fc = G.ConsFC(x, G.WithShape(2), G.WithName("out"))
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = os.path.join(d, "model.npz")
+        ...     save(fc, path, extra={"epoch": 5})
+        ...     with np.load(path) as f:
+        ...         print(sorted(f.files))
+        ['meta/json', 'param/out/W', 'param/out/b']
     """
     path = os.fspath(path)
     arrays: dict[str, np.ndarray] = {}
@@ -254,8 +263,18 @@ def load(model: Any, path: str | os.PathLike[str], solver: Any = None) -> dict[s
     Raises :class:`CheckpointError` (nothing changed) when the file does not fit or is damaged.
 
     Example:
-        >>> load.__name__
-        'load'
+        >>> import os, tempfile, numpy as np, graphcore as gc, golgi as G
+        >>> def tiny():
+        ...     g = gc.NewGraph()
+        ...     x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 3), gc.WithName("x"))
+        ...     return G.ConsFC(x, G.WithShape(2), G.WithName("out"))
+        >>> trained, fresh = tiny(), tiny()  # same layout, different random weights
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = os.path.join(d, "model.npz")
+        ...     save(trained, path, extra={"epoch": 5})
+        ...     meta = load(fresh, path)
+        >>> np.array_equal(fresh.params["W"].value, trained.params["W"].value), meta["extra"]
+        (True, {'epoch': 5})
     """
     path = os.fspath(path)
     arrays = _read(path)

@@ -581,8 +581,19 @@ class Layer(Term):
         """Create a learnable node ``"<layer>/<key>"`` from an initializer or a value.
 
         Example:
-            >>> Layer.learnable.__name__
-            'learnable'
+            >>> import graphcore as gc, golgi as G
+            >>> class Scale(Layer):
+            ...     kind, prefix = "Scale", "scale"
+            ...     def build(self, x):
+            ...         self.learnable("s", (1, x.shape[1]), value=[[2.0, 3.0]])
+            ...         self.learnable("t", (1, x.shape[1]), init=gc.Zeroes())
+            ...     def forward(self, x):
+            ...         return x * self.params["s"] + self.params["t"]
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+            >>> sc = Scale.cons(x, G.WithName("sc"))
+            >>> [(n.name, n.shape) for n in sc.model()], sc.params["s"].value
+            ([('sc/s', (1, 2)), ('sc/t', (1, 2))], array([[2., 3.]]))
         """
         dt = dtype or self.dtype
         opts = [gc.WithShape(*shape), gc.WithName(f"{self.name}/{key}")]
@@ -606,8 +617,19 @@ class Layer(Term):
         """Use an existing node as learnable ``key`` (weight sharing); checks its shape.
 
         Example:
-            >>> Layer.adopt.__name__
-            'adopt'
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+            >>> enc = G.ConsFC(x, G.WithShape(2), G.WithName("enc"))
+            >>> class Tied(Layer):
+            ...     kind, prefix = "Tied", "tied"
+            ...     def build(self, x):
+            ...         self.adopt("W", enc.params["W"], (x.shape[1], 2))
+            ...     def forward(self, x):
+            ...         return x @ self.params["W"]
+            >>> tied = Tied.cons(x, G.WithName("tied"))
+            >>> tied.params["W"] is enc.params["W"], tied.params["W"].name, tied.fwd(x).shape
+            (True, 'enc/W', (None, 2))
         """
         if tuple(node.shape) != tuple(shape):
             raise self.error(
@@ -624,8 +646,18 @@ class Layer(Term):
         """Register a non-learnable array saved as ``state/<layer>/<key>`` and restored in place.
 
         Example:
-            >>> Layer.add_state.__name__
-            'add_state'
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> class Center(Layer):
+            ...     kind, prefix = "Center", "center"
+            ...     def build(self, x):
+            ...         self.mean = self.add_state("mean", np.zeros(x.shape[1]))
+            ...     def forward(self, x):
+            ...         return x - gc.NewConstant(self.mean)
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+            >>> c = Center.cons(x, G.WithName("c"))
+            >>> c.state(), c.state()["c/mean"] is c.mean, c.model()
+            ({'c/mean': array([0., 0., 0.])}, True, [])
         """
         self._state[key] = array
         return array

@@ -1137,8 +1137,20 @@ class Trainer:
         returned with ``interrupted=True`` (checkpoints already written stay intact).
 
         Example:
-            >>> Trainer.fit.__name__
-            'fit'
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(3))))
+            >>> X = np.random.default_rng(0).normal(size=(12, 4)).astype(np.float32)
+            >>> Y = np.eye(3, dtype=np.float32)[np.arange(12) % 3]
+            >>> t = Trainer(net, G.CrossEntropy, gc.NewAdamSolver(), metrics=["accuracy"])
+            >>> h = t.fit(X, Y, epochs=3, batch_size=4, validation_data=(X[:6], Y[:6]),
+            ...           seed=0, progress=False)
+            >>> len(h), h.keys(), h["loss"][-1] < h["loss"][0]
+            (3, ['loss', 'accuracy', 'val_loss', 'val_accuracy'], True)
+            >>> h2 = t.fit(X, Y, epochs=5, initial_epoch=3, batch_size=4, progress=False)
+            >>> h2.epoch  # continued: the weights and graph are kept
+            [3, 4]
         """
         bs = _check_batch_size("fit", batch_size)
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -1320,8 +1332,18 @@ class Trainer:
         The loss is the mean over samples; metrics are computed on all predictions at once.
 
         Example:
-            >>> Trainer.evaluate.__name__
-            'evaluate'
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(3))))
+            >>> X = np.random.default_rng(0).normal(size=(12, 4)).astype(np.float32)
+            >>> labels = np.arange(12) % 3
+            >>> Y = np.eye(3, dtype=np.float32)[labels]
+            >>> t = Trainer(net, G.CrossEntropy, gc.NewAdamSolver(), metrics=["accuracy"])
+            >>> _ = t.fit(X, Y, epochs=2, batch_size=4, seed=0, progress=False)
+            >>> ev = t.evaluate(X, Y, batch_size=5)
+            >>> sorted(ev), bool(ev["accuracy"] == np.mean(t.predict(X).argmax(1) == labels))
+            (['accuracy', 'loss'], True)
         """
         bs = _check_batch_size("evaluate", batch_size)
         self._ensure_io(x)
@@ -1341,8 +1363,17 @@ class Trainer:
         """The model's outputs for ``x`` in eval mode, at any batch size (see :func:`predict`).
 
         Example:
-            >>> Trainer.predict.__name__
-            'predict'
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(3))))
+            >>> X = np.random.default_rng(0).normal(size=(12, 4)).astype(np.float32)
+            >>> Y = np.eye(3, dtype=np.float32)[np.arange(12) % 3]
+            >>> t = Trainer(net, G.CrossEntropy, gc.NewAdamSolver())
+            >>> _ = t.fit(X, Y, epochs=1, batch_size=4, seed=0, progress=False)
+            >>> p = t.predict(X, batch_size=5)  # batches of 5, 5 and 2
+            >>> p.shape, p.dtype, np.allclose(p, t.predict(X))
+            ((12, 3), dtype('float32'), True)
         """
         bs = _check_batch_size("predict", batch_size)
         self._ensure_io(x)

@@ -32,8 +32,16 @@ def check_image(layer: Layer, x: gc.Node) -> None:
     """Raise (naming the layer) unless ``x`` is a float NCHW image batch with known C, H, W.
 
     Example:
-        >>> check_image.__name__
-        'check_image'
+        >>> import graphcore as gc, golgi as G
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewTensor(g, gc.Float32, 4, gc.WithShape(None, 1, 28, 28), gc.WithName("x"))
+        >>> conv = G.ConsConv(x, G.WithShape(8), G.WithName("c1"))
+        >>> check_image(conv, x)  # an NCHW batch: passes silently
+        >>> flat = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 784), gc.WithName("flat"))
+        >>> check_image(conv, flat)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        graphcore.errors.ShapeError: ConsConv (layer 'c1'): input 'flat' (None, 784) ... is 2-D; ...
     """
     if x.ndim != 4:
         raise layer.error(
