@@ -36,8 +36,8 @@ import numpy as np
 from .. import accel
 
 __all__ = [
-    "filled", "relu_kernel", "relu_grad_kernel", "sigmoid_kernel", "sigmoid_parts_kernel",
-    "LogSum", "log_sum",
+    "compiled_ok", "filled", "relu_kernel", "relu_grad_kernel", "sigmoid_kernel",
+    "sigmoid_parts_kernel", "LogSum", "log_sum",
 ]
 
 Kernel = Callable[[], None]
@@ -70,6 +70,27 @@ def filled(value: float, shape: tuple[int, ...], dtype: np.dtype | type) -> np.n
     return buf[:n].reshape(shape)
 
 
+def compiled_ok(*arrays: np.ndarray) -> bool:
+    """True when numba's kernels (:mod:`graphcore.accel`) are on and ``arrays`` suit them:
+    one float dtype (float32 or float64), all C-contiguous, as the compiled loops index them
+    flat. Kernels ask once, when a plan is built.
+
+    Example:
+        >>> a = np.zeros((2, 3), np.float32)
+        >>> with accel.disabled():
+        ...     compiled_ok(a)
+        False
+        >>> compiled_ok(a, a.T)  # a transposed view is not C-contiguous
+        False
+    """
+    dt = arrays[0].dtype
+    return (
+        dt.type in (np.float32, np.float64)
+        and all(a.dtype == dt and a.flags.c_contiguous for a in arrays)
+        and accel.enabled()
+    )
+
+
 def relu_kernel(x: np.ndarray, out: np.ndarray) -> Kernel:
     """A kernel for ``out = max(x, 0)`` (NaN stays NaN).
 
@@ -97,9 +118,7 @@ def relu_grad_kernel(y: np.ndarray, g: np.ndarray, out: np.ndarray) -> Kernel:
     """
     ones = filled(1.0, y.shape, y.dtype)
     flat = None
-    if (y.dtype.type in (np.float32, np.float64) and y.shape == g.shape == out.shape
-            and y.dtype == g.dtype == out.dtype and accel.enabled()
-            and all(a.flags.c_contiguous for a in (y, g, out))):
+    if y.shape == g.shape == out.shape and compiled_ok(y, g, out):
         flat = (y.reshape(-1), g.reshape(-1), out.reshape(-1), y.dtype.type(1))
 
     def run() -> None:
@@ -130,9 +149,7 @@ def sigmoid_kernel(x: np.ndarray, out: np.ndarray) -> Kernel:
     """
 
     flat = None
-    if (x.dtype.type in (np.float32, np.float64) and x.shape == out.shape
-            and x.dtype == out.dtype and accel.enabled()
-            and x.flags.c_contiguous and out.flags.c_contiguous):
+    if x.shape == out.shape and compiled_ok(x, out):
         from .._accel_kernels import sigmoid_args
 
         flat = sigmoid_args(x, out)

@@ -31,7 +31,7 @@ from ..graph import Node
 from ..shapes import Shape, fmt_shape, norm_axes, size_of
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe
 from .blas import can_gemm, gemm_into
-from .fastpath import LogSum, filled, sigmoid_kernel, sigmoid_parts_kernel
+from .fastpath import LogSum, compiled_ok, filled, sigmoid_kernel, sigmoid_parts_kernel
 
 __all__ = [
     "SoftmaxCrossEntropy",
@@ -246,11 +246,7 @@ class SoftmaxCrossEntropyOp(Op):
         n = z.shape[0]
         scale = 1.0 / n if self.reduction == "mean" else 1.0
 
-        fused = (
-            accel.enabled() and z.flags.c_contiguous and all(
-                a.flags.c_contiguous for a in (d, s, st)
-            )
-        )
+        fused = compiled_ok(z, t, d, s, st)
 
         def run() -> None:
             k = accel.kernels() if fused else None
@@ -362,9 +358,7 @@ class SoftmaxCrossEntropyGradOp(Op):
         if floats:
             fused = (
                 prepare is None and c.ndim == 0 and z.ndim == 2 and ax == 1
-                and accel.enabled() and all(
-                    a.flags.c_contiguous for a in (e, s, st, t, out)
-                )
+                and compiled_ok(e, s, st, t, out)
             )
 
             def run() -> None:
@@ -541,9 +535,7 @@ class SigmoidBinaryCrossEntropyOp(Op):
 def _fused_bce_args(z: np.ndarray, t: np.ndarray, sig: np.ndarray) -> tuple | None:
     """The arguments of the numba kernel ``sigmoid_bce_sum`` for these arrays (flat views,
     scratch, constants), or None where it does not apply (numba missing, strided arrays)."""
-    if z.dtype.type not in (np.float32, np.float64) or not accel.enabled():
-        return None
-    if not (z.flags.c_contiguous and t.flags.c_contiguous and sig.flags.c_contiguous):
+    if not compiled_ok(z, t, sig):
         return None
     from .._accel_kernels import bce_bits_dtype, bce_constants
 
@@ -591,8 +583,7 @@ class SigmoidBinaryCrossEntropyGradOp(Op):
             sigmoid = sigmoid_kernel(z, sig)
 
         flat = None
-        if (sigmoid is None and c.ndim == 0 and accel.enabled()
-                and all(a.flags.c_contiguous for a in (sig, t, out))):
+        if sigmoid is None and c.ndim == 0 and compiled_ok(sig, t, out):
             flat = (sig.reshape(-1), t.reshape(-1), out.reshape(-1))
 
         def run() -> None:
