@@ -215,12 +215,7 @@ class Term:
 # ----- layer names, unique per graph ----------------------------------------------------------
 
 def _registry(graph: gc.Graph) -> dict[str, Layer]:
-    # kept on the graph itself: a side table keyed by graph would keep every graph alive
-    # through its layers' nodes
-    reg = graph.__dict__.get("_golgi_layers")
-    if reg is None:
-        reg = graph.__dict__["_golgi_layers"] = {}
-    return reg
+    return graph.registry("golgi.layers")
 
 
 def layer_names(graph: gc.Graph) -> dict[str, Layer]:

@@ -804,7 +804,7 @@ def _as_data(a: Any, node: gc.Node, what: str) -> np.ndarray:
 
 def _owned(node: gc.Node) -> np.ndarray | None:
     """The node's value when it is the graph's own buffer (not an array lent to it)."""
-    if not node.has_value or node._borrowed:
+    if not node.has_value or node.is_lent:
         return None
     return node.value
 
@@ -861,7 +861,7 @@ class _Predictor:
                 continue
             vm.run_all()
             if s == 0:  # another machine on this graph may have published its buffers since
-                vm.plan.publish()
+                vm.publish()
                 result = np.empty((n, *out.value.shape[1:]), out.value.dtype)
             result[s : s + len(rows)] = out.value
         if result is None:
@@ -1259,15 +1259,14 @@ class Trainer:
         assert vm is not None
         n = len(X)
         perm = np.random.default_rng((seed, epoch)).permutation(n) if shuffle else np.arange(n)
-        vm.ctx.rng = np.random.default_rng((seed, epoch, 1))  # dropout masks, per epoch
+        vm.rng = np.random.default_rng((seed, epoch, 1))  # dropout masks, per epoch
         metrics = [(name, _scorer(fn, Y, out)) for name, fn in self.metrics.items()]
         sums = [0.0] * len(metrics)
         batch_cbs = [cb for cb in cbs if type(cb).on_batch_end is not Callback.on_batch_end]
         republish = any(not getattr(cb, "light", False) for cb in batch_cbs)
         blogs: dict[str, float] = {}
         loss_sum, seen = 0.0, 0
-        if vm.plan is not None:
-            vm.plan.publish()  # an eval run since the last epoch pointed values elsewhere
+        vm.publish()  # an eval run since the last epoch pointed values elsewhere
         for bi, s in enumerate(range(0, n, bs)):
             idx = perm[s : s + bs]
             b = idx.shape[0]
@@ -1289,7 +1288,7 @@ class Trainer:
                 for cb in batch_cbs:
                     cb.on_batch_end(bi, blogs)
                 if republish:
-                    vm.plan.publish()
+                    vm.publish()
             if sigint.requested or self.stop_training:
                 break
         logs = {"loss": loss_sum / seen}
@@ -1315,7 +1314,7 @@ class Trainer:
             _put(t, Y[s : s + b])
             vm.run_all()
             if s == 0:
-                vm.plan.publish()
+                vm.publish()
                 if self.metrics:
                     pred = np.empty((n, *out.value.shape[1:]), out.value.dtype)
             loss_sum += float(cost.value) * b

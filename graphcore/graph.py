@@ -61,6 +61,20 @@ class Graph:
         self.name = name
         self._nodes: list[Node] = []
         self._by_name: dict[str, Node] = {}
+        self._registries: dict[str, dict[str, Any]] = {}
+
+    def registry(self, namespace: str) -> dict[str, Any]:
+        """A table of named things kept with this graph, one per ``namespace``.
+
+        For libraries built on graphcore that need names unique per graph (golgi keeps its
+        layers under ``"layers"``). The table lives and dies with the graph.
+
+        Example:
+            >>> g = NewGraph(); g.registry("layers")["fc_1"] = "a layer"
+            >>> g.registry("layers"), g.registry("other")
+            ({'fc_1': 'a layer'}, {})
+        """
+        return self._registries.setdefault(namespace, {})
 
     def _add(self, node: Node) -> None:
         if node.op is None and not node.is_constant:
@@ -309,6 +323,22 @@ class Node:
             f"{self.describe()} has no gradient: call Grad(cost, {self.name}) and run a machine "
             f"(NewTapeMachine(g, BindDualValues({self.name})) accumulates it into .grad)"
         )
+
+    @property
+    def is_lent(self) -> bool:
+        """True when ``value`` is the caller's own array, lent with ``Let(node, a, copy=False)``.
+
+        Write into ``value`` only when it is not lent: a lent array belongs to the caller.
+
+        Example:
+            >>> import numpy as np, graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewVector(g, gc.Float64, gc.WithShape(2))
+            >>> gc.Let(x, np.zeros(2), copy=False); x.is_lent
+            True
+            >>> gc.Let(x, [1.0, 2.0]); x.is_lent
+            False
+        """
+        return self._borrowed
 
     def zero_grad(self) -> None:
         """Set the bound gradient to zero (lazily: the next run overwrites it instead of adding).

@@ -24,8 +24,8 @@ Example:
     >>> import numpy as np, graphcore as gc
     >>> class P:  # anything with .value and .grad works; graph nodes do
     ...     def __init__(self, w, g): self.value, self.grad, self.name = w, g, "w"
-    >>> p = P(np.array([1.0, 2.0]), np.array([10.0, -10.0]))
-    >>> solver = gc.NewVanillaSolver(gc.WithLearnRate(0.1))
+    >>> p = P(np.array([1.0, 2.0]), np.array([2.0, -2.0]))
+    >>> solver = gc.NewVanillaSolver(gc.WithLearnRate(0.5))  # exact in binary: no rounding
     >>> solver.step([p])
     >>> p.value.tolist(), p.grad.tolist()
     ([0.0, 3.0], [0.0, 0.0])

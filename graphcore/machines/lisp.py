@@ -22,11 +22,9 @@ import numpy as np
 from ..autodiff import backprop
 from ..errors import GraphError, NonFiniteError, ValueNotAvailableError
 from ..graph import Graph, Node, ancestors
-from ..ops.arith import BinaryOp
-from ..ops.base import ExecContext
+from ..ops.base import ExecContext, TypeInfo
 from .arena import bind_grads
 from .options import MachineOpt, parse_machine_opts
-from .tape import _same_free_sizes
 
 __all__ = ["LispMachine", "NewLispMachine"]
 
@@ -103,6 +101,27 @@ class LispMachine:
     def training(self, on: bool) -> None:
         self.ctx.training = bool(on)
 
+    @property
+    def rng(self) -> np.random.Generator:
+        """The random generator the machine's ops draw from (dropout masks); assignable.
+
+        Example:
+            >>> import numpy as np, graphcore as gc
+            >>> m = gc.NewLispMachine(gc.NewGraph(), gc.ExecuteFwdOnly())
+            >>> m.rng = np.random.default_rng(0); isinstance(m.rng, np.random.Generator)
+            True
+        """
+        return self.ctx.generator()
+
+    @rng.setter
+    def rng(self, generator: np.random.Generator) -> None:
+        if not isinstance(generator, np.random.Generator):
+            raise TypeError(
+                f"rng must be a numpy Generator (np.random.default_rng(seed)), got "
+                f"{type(generator).__name__}"
+            )
+        self.ctx.rng = generator
+
     def _eval(self, nodes: list[Node]) -> None:
         for n in nodes:
             if n.op is None:
@@ -113,8 +132,9 @@ class LispMachine:
                 continue
             xs = [c.value for c in n.children]
             try:
-                if isinstance(n.op, BinaryOp):
-                    _same_free_sizes(n, {id(c): x.shape for c, x in zip(n.children, xs)})
+                n.op.check_bound(
+                    [TypeInfo(c.shape, c.dtype, c.name) for c in n.children], [x.shape for x in xs]
+                )
                 v = n.op.compute(xs, self.ctx)
             except GraphError as e:  # messages from compute name operands #0, #1, ...
                 names = ", ".join(f"#{i}={c.name!r}" for i, c in enumerate(n.children))

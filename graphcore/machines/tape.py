@@ -34,12 +34,7 @@ import numpy as np
 
 from ..errors import GraphError, NonFiniteError, ShapeError, ValueNotAvailableError
 from ..graph import Graph, Node, _Clobbered, ancestors
-from ..ops.activation import SoftMaxOp
-from ..ops.arith import BinaryOp, SumToOp
-from ..ops.base import ExecContext, TypeInfo
-from ..ops.blas import can_gemm, gemm_into
-from ..ops.linalg import MatMulOp
-from ..ops.unary import UnaryOp
+from ..ops.base import ExecContext, Kernel, TypeInfo
 from ..shapes import fmt_shape, size_of
 from .arena import bind_grads
 from .options import MachineOpt, parse_machine_opts
@@ -55,27 +50,6 @@ class _Storage:
         self.last = -1
         self.protected = protected
         self.writers: list[Node] = []
-
-
-def _same_free_sizes(n: Node, shapes: dict[int, tuple[int, ...]]) -> None:
-    """Two free (None) dimensions that meet in a broadcast must be bound to one size.
-
-    The gradient of a broadcast is reduced by the operands' static shapes, so a free
-    dimension may not silently broadcast against another free dimension of size 1.
-    """
-    a, b = n.children
-    nd = max(a.ndim, b.ndim)
-    sa = (1,) * (nd - a.ndim) + tuple(a.shape)
-    sb = (1,) * (nd - b.ndim) + tuple(b.shape)
-    ca = (1,) * (nd - a.ndim) + shapes[id(a)]
-    cb = (1,) * (nd - b.ndim) + shapes[id(b)]
-    for i in range(nd):
-        if sa[i] is None and sb[i] is None and ca[i] != cb[i]:
-            raise ShapeError(
-                f"{n.op.name}: {a.name!r} and {b.name!r} both have a free dimension {i}, bound "
-                f"to different sizes {ca[i]} and {cb[i]}; free dimensions are one batch size. "
-                f"Declare the operand that broadcasts with size 1 (e.g. WithShape(1, ...))"
-            )
 
 
 class _FreePool:
@@ -131,8 +105,10 @@ class Plan:
             ins = [TypeInfo(shapes[id(c)], c.dtype, c.name) for c in n.children]
             try:
                 shape, _ = n.op.infer(ins)
-                if isinstance(n.op, BinaryOp):
-                    _same_free_sizes(n, shapes)
+                n.op.check_bound(
+                    [TypeInfo(c.shape, c.dtype, c.name) for c in n.children],
+                    [shapes[id(c)] for c in n.children],
+                )
             except ShapeError as e:
                 raise ShapeError(
                     "with the input shapes bound now ("
@@ -182,24 +158,19 @@ class Plan:
             all_storages.append(st)
             return st
 
-        # A learnable's gradient made by a matrix product (or a sum over the batch, which is
-        # a product with ones) and read by nothing else is accumulated by BLAS straight into
-        # w.grad (beta=1): no buffer, no extra pass.
+        # A learnable's gradient read by nothing else, made by an op that can accumulate
+        # (a weight gradient is a matrix product, a bias gradient a sum over the batch: BLAS
+        # with beta=1), is added straight into w.grad: no buffer, no extra pass.
         fuse: dict[int, Node] = {}
         for w in machine.bind:
             d = machine.derivs[id(w)]
             if (
-                (
-                    (isinstance(d.op, MatMulOp) and d.ndim == 2
-                     and all(c.ndim == 2 for c in d.children))
-                    or isinstance(d.op, SumToOp)
-                )
+                d.op is not None
                 and id(d) not in protected
                 and last_read[id(d)] == pos[id(d)]
                 and sum(1 for v in machine.bind if machine.derivs[id(v)] is d) == 1
             ):
                 fuse[id(d)] = w
-        self.fused = len(fuse)
 
         for i, n in enumerate(order):
             if n.op is None:
@@ -212,11 +183,11 @@ class Plan:
             if id(n) in fuse:
                 xs = [arrays[id(c)] for c in n.children]
                 w = fuse[id(n)]
-                operands = _accum_operands(n, xs, w._grad)
-                if operands is not None:
+                acc = n.op.accumulate_kernel(xs, w._grad, machine.ctx)
+                if acc is not None:
                     st = _Storage(w._grad, True)
                     assign(n, w._grad, st, True)
-                    steps.append((n, _gemm_accum(w, *operands)))
+                    steps.append((n, _into_grad(w, *acc)))
                     self._fused_ids.add(id(n))
                     self._free_dead(n, i, storage_of, free)
                     continue
@@ -263,6 +234,7 @@ class Plan:
                 steps.append((n, fn))
             self._free_dead(n, i, storage_of, free)
         self.arrays = arrays
+        self.fused = len(self._fused_ids)
         self.nbytes = sum(s.flat.nbytes for s in all_storages)
         # --- which values stay readable -------------------------------------------------------
         self._published: list[tuple[Node, Any]] = []
@@ -318,7 +290,7 @@ class Plan:
         self._watched = watch_nan or watch_inf
         if not (watch_nan or watch_inf):
             for x in machine.free_inputs:
-                found = _product_readers(x, order, view_ids, self._fused_ids)
+                found = _rebuildable_readers(x, order, view_ids, self._fused_ids)
                 if found is not None:
                     self._lendable[id(x)] = found
 
@@ -377,7 +349,7 @@ class Plan:
             or self._watched
             or id(node) in self._fused_ids
             or id(node) not in self._unread
-            or not isinstance(node.op, _REDIRECTABLE)
+            or not node.op.rebuildable
             or any(c.op is None or id(c) in self._view_ids for c in node.children)
         ):
             return None
@@ -426,10 +398,10 @@ class Plan:
             xs = [arrays.get(id(c), self.arrays[id(c)]) for c in r.children]
             if id(r) in self._fused_ids:
                 w = self._fuse[id(r)]
-                operands = _accum_operands(r, xs, w._grad)
-                if operands is None:
+                acc = r.op.accumulate_kernel(xs, w._grad, self.machine.ctx)
+                if acc is None:
                     return False
-                new.append((self._fn_index[id(r)], _gemm_accum(w, *operands)))
+                new.append((self._fn_index[id(r)], _into_grad(w, *acc)))
             else:
                 fn = r.op.kernel(xs, self.arrays[id(r)], self.machine.ctx)
                 new.append((self._fn_index[id(r)], fn))
@@ -445,10 +417,6 @@ class Plan:
     def run(self) -> None:
         for fn in self.steps:
             fn()
-
-
-# ops whose kernels only read their operands and write ``out``: safe to rebuild elsewhere
-_REDIRECTABLE = (UnaryOp, BinaryOp, MatMulOp, SoftMaxOp)
 
 
 def _check_into(node: Node, dest: Any, plan: Plan) -> None:
@@ -469,11 +437,12 @@ def _check_into(node: Node, dest: Any, plan: Plan) -> None:
         )
 
 
-def _product_readers(
+def _rebuildable_readers(
     x: Node, order: list[Node], view_ids: set[int], fused_ids: set[int]
 ) -> tuple[list[Node], list[Node]] | None:
     """``(views, readers)`` when every step reading input ``x`` (directly or through view
-    nodes) is a matrix product, whose kernel can be rebuilt on another array; else None."""
+    nodes) is worth building again on a lent array (ops declaring ``reads_lent``, or an
+    accumulation into a gradient); else None."""
     derived = {id(x)}
     views: list[Node] = []
     readers: list[Node] = []
@@ -487,16 +456,14 @@ def _product_readers(
         if id(n) in view_ids:
             views.append(n)
             derived.add(id(n))
-        elif isinstance(n.op, MatMulOp) or id(n) in fused_ids:
+        elif (n.op.rebuildable and n.op.reads_lent) or id(n) in fused_ids:
             readers.append(n)
         else:
             return None
     return (views, readers) if readers else None
 
 
-def _into_grad(
-    w: Node, over: Callable[[], None], add: Callable[[], None]
-) -> Callable[[], None]:
+def _into_grad(w: Node, over: Kernel, add: Kernel) -> Kernel:
     """Run ``over`` (write) if a solver zeroed ``w.grad`` lazily since the last run, else
     ``add``.
     """
@@ -515,22 +482,6 @@ def _accum(w: Node, src: np.ndarray) -> Callable[[], None]:
     """``w.grad += src`` (or ``= src`` after a lazy zeroing)."""
     g = w._grad
     return _into_grad(w, lambda: np.copyto(g, src), lambda: np.add(g, src, out=g))
-
-
-def _accum_operands(
-    n: Node, xs: list[np.ndarray], grad: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``(a, b, c)`` with ``c`` a view of ``grad`` and ``n``'s value equal to ``a @ b`` in
-    ``c``'s shape, when BLAS can compute it straight into ``grad``; else None."""
-    if isinstance(n.op, SumToOp):
-        return SumToOp.gemv_operands(xs[0], grad)
-    return (xs[0], xs[1], grad) if can_gemm(xs[0], xs[1], grad) else None
-
-
-def _gemm_accum(w: Node, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> Callable[[], None]:
-    """``w.grad += a @ b`` by BLAS (beta=1), or ``w.grad = a @ b`` (beta=0) after a zeroing;
-    ``c`` is ``w.grad`` or a 2-D view of it."""
-    return _into_grad(w, gemm_into(a, b, c, 0.0), gemm_into(a, b, c, 1.0))
 
 
 def _watched(
@@ -630,6 +581,45 @@ class TapeMachine:
     @training.setter
     def training(self, on: bool) -> None:
         self.ctx.training = bool(on)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The random generator the machine's ops draw from (dropout masks); assign one to
+        make the draws of a run reproducible.
+
+        Example:
+            >>> import numpy as np, graphcore as gc
+            >>> vm = gc.NewTapeMachine(gc.NewGraph()); vm.rng = np.random.default_rng(0)
+            >>> isinstance(vm.rng, np.random.Generator)
+            True
+        """
+        return self.ctx.generator()
+
+    @rng.setter
+    def rng(self, generator: np.random.Generator) -> None:
+        if not isinstance(generator, np.random.Generator):
+            raise TypeError(
+                f"rng must be a numpy Generator (np.random.default_rng(seed)), got "
+                f"{type(generator).__name__}"
+            )
+        self.ctx.rng = generator
+
+    def publish(self) -> None:
+        """Point every op node's ``value`` at this machine's results of its last run.
+
+        Node values are shared by the machines that run a graph: after another machine ran
+        (an evaluation machine on the training graph), call it before reading values this
+        machine computed. ``run_all`` publishes too.
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithValue(2.0))
+            >>> y = gc.Square(x); a, b = gc.NewTapeMachine(g), gc.NewTapeMachine(g)
+            >>> a.run_all(); b.run_all(); a.publish(); float(y.value)
+            4.0
+        """
+        if self.plan is not None:
+            self.plan.publish()
 
     def _key(self) -> tuple[Any, ...]:
         for n in self._inputs:

@@ -31,6 +31,7 @@ class SoftMaxOp(Op):
     """
 
     arity = 1
+    rebuildable = True
 
     def __init__(self, axis: int, log: bool) -> None:
         self.axis = axis

@@ -43,6 +43,7 @@ class BinaryOp(Op):
 
     arity = 2
     inplace = True
+    rebuildable = True
 
     def __init__(self, name: str, ufunc: Callable[..., Any]) -> None:
         self.name = name  # type: ignore[misc]
@@ -66,6 +67,24 @@ class BinaryOp(Op):
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         a, b, f = xs[0], xs[1], self._f
         return lambda: f(a, b, out=out)
+
+    def check_bound(self, ins: Sequence[TypeInfo], shapes: Sequence[tuple[int, ...]]) -> None:
+        # The gradient of a broadcast is reduced by the operands' static shapes, so a free
+        # dimension may not silently broadcast against another free dimension of size 1.
+        a, b = ins
+        nd = max(len(a.shape), len(b.shape))
+        sa = (1,) * (nd - len(a.shape)) + tuple(a.shape)
+        sb = (1,) * (nd - len(b.shape)) + tuple(b.shape)
+        ca = (1,) * (nd - len(shapes[0])) + tuple(shapes[0])
+        cb = (1,) * (nd - len(shapes[1])) + tuple(shapes[1])
+        for i in range(nd):
+            if sa[i] is None and sb[i] is None and ca[i] != cb[i]:
+                raise ShapeError(
+                    f"{self.name}: {a.name!r} and {b.name!r} both have a free dimension {i}, "
+                    f"bound to different sizes {ca[i]} and {cb[i]}; free dimensions are one "
+                    f"batch size. Declare the operand that broadcasts with size 1 (e.g. "
+                    f"WithShape(1, ...))"
+                )
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         a, b = node.children
@@ -254,6 +273,14 @@ class SumToOp(Op):
         ones = filled(1.0, (1, rows), g.dtype)
         g2, out2 = g.reshape(rows, cols), out.reshape(1, cols)
         return (ones, g2, out2) if can_gemm(ones, g2, out2) else None
+
+    def accumulate_kernel(
+        self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext
+    ) -> tuple[Kernel, Kernel] | None:
+        gemv = self.gemv_operands(xs[0], out)
+        if gemv is None:
+            return None
+        return gemm_into(*gemv, 0.0), gemm_into(*gemv, 1.0)
 
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         g = xs[0]

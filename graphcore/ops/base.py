@@ -7,9 +7,12 @@ An op knows four things, side by side (as in HIPS autograd's tables):
 - ``kernel(xs, out, ctx)``: a zero-argument function that computes the value into the
   preallocated array ``out`` (machines call it every run, so it must not allocate);
 - ``grad(node, g)``: symbolic gradients for each operand, built from other ops;
-- flags: ``differentiable``, ``inplace`` (``out`` may be operand 0's buffer), ``view``
-  (the output is a view of operand 0 and needs no buffer), ``shape_only`` (operands whose
-  shape, but not value, the op reads).
+- capabilities the machines ask about instead of testing the op's class: ``inplace``
+  (``out`` may be operand 0's buffer), ``view`` (the output is a view of operand 0 and needs
+  no buffer), ``shape_only`` (operands whose shape, but not value, the op reads),
+  ``rebuildable`` (the kernel may be built again on other arrays), ``reads_lent`` (it is
+  worth building again on an input array lent by the caller), ``accumulate_kernel``
+  (add the result into an existing array) and ``check_bound`` (rules on bound batch sizes).
 
 Example:
     >>> import graphcore as gc
@@ -104,9 +107,21 @@ class Op:
     name: ClassVar[str] = "Op"
     arity: ClassVar[int | None] = None
     differentiable: ClassVar[bool] = True
+    # ----- capabilities: what a machine may do with this op (it never tests the op's class) --
+    #: ``out`` may be operand 0's buffer (elementwise ops)
     inplace: ClassVar[bool] = False
+    #: the output is a view of operand 0 (``view_of``) and needs no buffer
     view: ClassVar[bool] = False
+    #: operands whose shape, but not value, the op reads (they may die before it runs)
     shape_only: ClassVar[tuple[int, ...]] = ()
+    #: the kernel only reads its operands and writes ``out``, keeping no state elsewhere, so
+    #: a machine may build it again on other arrays (a caller's input lent with
+    #: ``Let(..., copy=False)``, or a result array given to ``run_all(into=...)``)
+    rebuildable: ClassVar[bool] = False
+    #: a rebuildable kernel worth pointing at a caller's array instead of a copy of it: a
+    #: tape machine lends an input given with ``Let(..., copy=False)`` only to such readers
+    #: (matrix products, which hand the array to BLAS as it is)
+    reads_lent: ClassVar[bool] = False
 
     def params(self) -> dict[str, Any]:
         """The op's parameters (shown in its repr and in graph drawings).
@@ -177,6 +192,44 @@ class Op:
             ((3, 2), True)
         """
         raise NotImplementedError
+
+    def accumulate_kernel(
+        self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext
+    ) -> tuple[Kernel, Kernel] | None:
+        """Kernels that write (``out = f(xs)``) and add (``out += f(xs)``) the op's result into
+        ``out`` without a buffer of their own, or None when the op cannot for these arrays.
+
+        A machine uses it to accumulate a learnable's gradient straight into ``w.grad`` (a
+        weight gradient is a matrix product, a bias gradient a sum over the batch: BLAS does
+        either with ``beta=1``). The default is None.
+
+        Example:
+            >>> import graphcore as gc
+            >>> op = gc.MatMul(gc.NewConstant(np.ones((2, 3))), gc.NewConstant(np.ones((3, 1)))).op
+            >>> out = np.zeros((2, 1)); write, add = op.accumulate_kernel(
+            ...     [np.ones((2, 3)), np.ones((3, 1))], out, ExecContext())
+            >>> write(); add(); out.tolist()
+            [[6.0], [6.0]]
+            >>> gc.Exp(gc.NewConstant(1.0)).op.accumulate_kernel([np.ones(())], out, ExecContext())
+        """
+        return None
+
+    def check_bound(self, ins: Sequence[TypeInfo], shapes: Sequence[tuple[int, ...]]) -> None:
+        """Check the operands' concrete ``shapes`` against their build-time ``ins`` when a
+        machine binds the free (None) sizes; raise ``ShapeError`` naming the operands.
+
+        ``infer`` has already passed on the concrete shapes; this is for rules that need both
+        (two free dimensions must be bound to one batch size). The default checks nothing.
+
+        Example:
+            >>> import graphcore as gc
+            >>> op = gc.Add(gc.NewConstant(1.0), 2.0).op
+            >>> ins = [TypeInfo((None, 3), gc.Float64, "a"), TypeInfo((None, 3), gc.Float64, "b")]
+            >>> op.check_bound(ins, [(4, 3), (1, 3)])  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            graphcore.errors.ShapeError: Add: 'a' and 'b' both have a free dimension 0, ...
+        """
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         """Symbolic gradients of the cost for each operand, given ``g`` for this node.

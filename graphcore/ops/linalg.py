@@ -43,6 +43,8 @@ class MatMulOp(Op):
 
     name = "MatMul"
     arity = 2
+    rebuildable = True
+    reads_lent = True
 
     def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
         a, b = ins
@@ -72,6 +74,14 @@ class MatMulOp(Op):
             # OpenBLAS pools makes their idle threads spin against each other
             return gemm_into(a, b, out, 0.0)
         return lambda: np.matmul(a, b, out=out)
+
+    def accumulate_kernel(
+        self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext
+    ) -> tuple[Kernel, Kernel] | None:
+        a, b = xs
+        if not can_gemm(a, b, out):
+            return None
+        return gemm_into(a, b, out, 0.0), gemm_into(a, b, out, 1.0)
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         from .arith import HadamardProd

@@ -239,6 +239,7 @@ class UnaryOp(Op):
 
     arity = 1
     inplace = True
+    rebuildable = True
 
     def __init__(self, name: str, **params: Any) -> None:
         self.row = ROWS[name]
