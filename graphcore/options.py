@@ -11,31 +11,99 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["NodeOpt", "WithShape", "WithName", "WithInit", "WithValue", "WithGrad"]
+__all__ = ["Option", "NodeOpt", "WithShape", "WithName", "WithInit", "WithValue", "WithGrad"]
 
 
-@dataclass(frozen=True)
-class NodeOpt:
+class Option:
+    """The base of every option: node, machine and solver options here, layer options in golgi.
+
+    An option is a small immutable value: a ``kind`` (what it sets) and a ``value``. Its repr
+    is the builder call that makes it (``WithName('x')``), taken from the subclass's
+    ``builders`` table. Options compare and hash by class, kind and value.
+
+    Example:
+        >>> o = WithName("x"); o.kind, o.value, o
+        ('name', 'x', WithName('x'))
+        >>> o == WithName("x"), o == WithName("y")
+        (True, False)
+    """
+
+    __slots__ = ("kind", "value")
+    #: kind -> the name of the function that builds the option (for reprs and messages)
+    builders: ClassVar[Mapping[str, str]] = {}
+
+    kind: str
+    value: Any
+
+    def __init__(self, kind: str, value: Any = None) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "value", value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    @property
+    def builder(self) -> str:
+        """The name of the function that builds this option, e.g. ``"WithName"``.
+
+        Example:
+            >>> WithShape(2, 3).builder
+            'WithShape'
+        """
+        return self.builders.get(self.kind, self.kind)
+
+    def __repr__(self) -> str:
+        return f"{self.builder}({self.value!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        a, b = self.value, other.value  # type: ignore[attr-defined]
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            same = a is b
+        else:
+            try:
+                same = bool(a == b)
+            except Exception:  # noqa: BLE001 - values that do not compare are different
+                same = a is b
+        return self.kind == other.kind and same  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        try:
+            return hash((type(self), self.kind, self.value))
+        except TypeError:
+            return hash((type(self), self.kind, id(self.value)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.kind, self.value))
+
+
+class NodeOpt(Option):
     """One option for a node constructor; build it with ``WithShape``, ``WithName``, ...
 
     Example:
-        >>> WithName("x").kind
-        'name'
+        >>> WithName("x").kind, WithName("x").arg
+        ('name', 'x')
     """
 
-    kind: str
-    arg: Any
+    __slots__ = ()
+    builders = {"shape": "WithShape", "name": "WithName", "init": "WithInit",
+                "value": "WithValue", "grad": "WithGrad"}
 
-    def __repr__(self) -> str:
-        names = {"shape": "WithShape", "name": "WithName", "init": "WithInit",
-                 "value": "WithValue", "grad": "WithGrad"}
-        return f"{names[self.kind]}({self.arg!r})"
+    @property
+    def arg(self) -> Any:
+        """The option's value (Gorgonia's name for it).
+
+        Example:
+            >>> WithShape(None, 3).arg
+            (None, 3)
+        """
+        return self.value
 
 
 def WithShape(*dims: int | None) -> NodeOpt:

@@ -9,10 +9,10 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..graph import Node
+from ..options import Option
 
 __all__ = [
     "MachineOpt",
@@ -28,17 +28,35 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class MachineOpt:
+class MachineOpt(Option):
     """One machine option; build it with ``BindDualValues``, ``WithWatchlist``, ...
 
     Example:
-        >>> WithNaNWatch().kind
-        'nan'
+        >>> WithNaNWatch().kind, EvalMode()
+        ('nan', EvalMode())
     """
 
-    kind: str
-    arg: Any = None
+    __slots__ = ()
+    builders = {"bind": "BindDualValues", "watch": "WithWatchlist", "nan": "WithNaNWatch",
+                "inf": "WithInfWatch", "training": "TrainMode", "fwdonly": "ExecuteFwdOnly",
+                "noreuse": "WithNoBufferReuse"}
+
+    def __repr__(self) -> str:
+        if self.kind == "training":
+            return "TrainMode()" if self.value else "EvalMode()"
+        if self.kind in ("bind", "watch"):
+            return f"{self.builder}({', '.join(n.name for n in self.value)})"
+        return f"{self.builder}()"
+
+    @property
+    def arg(self) -> Any:
+        """The option's value (the nodes of ``BindDualValues``, the mode of ``TrainMode``...).
+
+        Example:
+            >>> EvalMode().arg
+            False
+        """
+        return self.value
 
 
 def _nodes(kind: str, nodes: tuple[Any, ...]) -> tuple[Node, ...]:
