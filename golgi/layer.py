@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 import graphcore as gc
-from graphcore.ops.base import building_in
+from graphcore.extend import building_in
 from graphcore.shapes import fmt_shape
 
 from .options import OPTION_NAMES, LayerOpt, fn_name
