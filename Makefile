@@ -20,9 +20,13 @@ demo: $(STAMP)
 	$(BIN)/golgi train mlp
 
 # Two pytest workers on two cores: one BLAS thread each, or OpenBLAS threads fight for cores.
+# The suite runs twice: with the compiled kernels (numba, the `fast` extra) and with the
+# numpy reference kernels that `pip install golgi-dl` gives (GRAPHCORE_NUMBA=0).
+PYTEST := OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -n 2 tests --doctest-modules graphcore golgi
 test: $(STAMP)
 	$(BIN)/ruff check graphcore golgi tests bench examples
-	OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -n 2 tests --doctest-modules graphcore golgi
+	$(PYTEST)
+	GRAPHCORE_NUMBA=0 $(PYTEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check graphcore golgi tests bench examples

@@ -21,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .errors import GradError
-from .graph import Graph, NewConstant, Node, ancestors
+from .graph import Graph, Node, ancestors
 from .ops.arith import Add, reduce_to
 from .ops.base import building_in
 from .shapes import fmt_shape
+from .values import NewConstant
 
 __all__ = ["Grad", "backprop"]
 

@@ -2,7 +2,9 @@
 
 The clusters are data inputs, learnables, constants, forward ops and gradient ops. Each node's
 label gives its name, its op with parameters, its shape (``None`` for a free dimension) and
-its dtype. ``render_svg`` runs Graphviz's ``dot`` program when it is installed.
+its dtype. ``render_svg`` runs Graphviz's ``dot`` program when it is installed. Importing
+this module gives graphs their ``to_dot()`` method and Jupyter's picture (``_repr_svg_``), so
+the graph module does not import the drawing code.
 
 Which cluster a node falls in:
 
@@ -78,7 +80,7 @@ def classify(g: Graph) -> dict[str, list[Node]]:
             learnable = (
                 n.deriv is not None
                 or n.init is not None
-                or n._grad is not None
+                or n.has_grad
                 or getattr(n, "preset", False)
             )
             key = "learnable" if learnable else "data"
@@ -171,3 +173,28 @@ def render_svg(g: Graph, timeout: float = 30.0) -> str | None:
     if proc.returncode != 0:
         return None
     return proc.stdout
+
+
+def _to_dot(self: Graph) -> str:
+    """Graphviz text of this graph (see ``ToDot``).
+
+    Example:
+        >>> import graphcore as gc
+        >>> gc.NewGraph().to_dot().startswith("digraph")
+        True
+    """
+    return ToDot(self)
+
+
+def _repr_svg_(self: Graph) -> str | None:
+    return render_svg(self)
+
+
+def _repr_pretty_(self: Graph, p: object, cycle: bool) -> None:
+    # IPython's text form, shown by Jupyter when _repr_svg_ gives None (no Graphviz)
+    p.text(repr(self) if cycle else f"{self!r}\n{ToDot(self)}")  # type: ignore[attr-defined]
+
+
+Graph.to_dot = _to_dot  # type: ignore[attr-defined]
+Graph._repr_svg_ = _repr_svg_  # type: ignore[attr-defined]
+Graph._repr_pretty_ = _repr_pretty_  # type: ignore[attr-defined]

@@ -93,7 +93,7 @@ def check_op(build: Build, inputs: Sequence[Any], *, free_batch: bool = False,
     assert abs(float(cost.value) - c0) <= 1e-12 * max(1.0, abs(c0))
     # the interpreting machine agrees with the compiled one
     for n in wrt:
-        n._grad = None
+        n.unbind_grad()
     lm = gc.NewLispMachine(g, gc.BindDualValues(*wrt))
     lm.run_all()
     np.testing.assert_allclose(out.value, value64, rtol=1e-12, atol=1e-12)

@@ -10,7 +10,7 @@ from scipy import special
 
 import graphcore as gc
 import graphcore.ops.blas as blas_mod
-from graphcore.machines.arena import bind_grads
+from graphcore.machines.grads import bind_grads
 from graphcore.ops.arith import SumToOp
 from graphcore.ops.base import ExecContext
 from graphcore.ops.blas import Axpby, gemm_into
@@ -494,7 +494,7 @@ def test_bias_gradient_through_sumto_gemv(bshape):
         b.grad[...] = 0.0
 
 
-# ----- arena.bind_grads --------------------------------------------------------------------------
+# ----- grads.bind_grads --------------------------------------------------------------------------
 
 
 def _learnable(g, name, dt, shape, grad=None):

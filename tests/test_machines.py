@@ -249,7 +249,7 @@ def test_clobbered_intermediate_raises_and_watchlist_keeps_it():
     fwd = [m for m in clobbered if m.deriv_of is None and id(m) in ref]
     assert fwd
     for m in ls:
-        m._grad = None
+        m.unbind_grad()
     vm2 = gc.NewTapeMachine(g, gc.BindDualValues(*ls), gc.WithWatchlist(*fwd))
     vm2.run_all()
     for m in fwd:
@@ -266,7 +266,7 @@ def test_roots_inputs_learnables_and_grads_never_clobbered():
     before = {w.name: w.value.copy() for w in ls}
     for opts in [(), (gc.BindDualValues(*ls),)]:
         for w in ls:
-            w._grad = None
+            w.unbind_grad()
         vm = gc.NewTapeMachine(g, *opts)
         vm.run_all()
         vm.run_all()  # a second run must not disturb them either
@@ -326,7 +326,7 @@ def test_tape_and_lisp_agree_on_small_mlp(dt):
     tape = {w.name: w.grad.copy() for w in ls}
     tape_h, tape_cost = n["h"].value.copy(), float(n["cost"].value)
     for w in ls:
-        w._grad = None
+        w.unbind_grad()
     gc.NewLispMachine(g, gc.BindDualValues(*ls)).run_all()
     tol = 1e-12 if dt is gc.Float64 else 1e-5
     assert float(n["cost"].value) == pytest.approx(tape_cost, rel=tol)
@@ -354,7 +354,7 @@ def test_lisp_without_grad_differentiates_privately():
         np.testing.assert_allclose(w.grad, 2 * ref[w.name], rtol=1e-10, atol=1e-12)
     # with no BindDualValues every float input gets a gradient, data included
     for w in ls:
-        w._grad = None
+        w.unbind_grad()
     gc.NewLispMachine(g).run_all()
     assert n["x"].grad.shape == X.shape
     np.testing.assert_allclose(n["w1"].grad, ref["w1"], rtol=1e-10, atol=1e-12)

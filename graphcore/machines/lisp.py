@@ -23,8 +23,9 @@ from ..autodiff import backprop
 from ..errors import GraphError, NonFiniteError, ValueNotAvailableError
 from ..graph import Graph, Node, ancestors
 from ..ops.base import ExecContext, TypeInfo
-from .arena import bind_grads
+from .grads import bind_grads
 from .options import MachineOpt, parse_machine_opts
+from .schedule import program_order
 
 __all__ = ["LispMachine", "NewLispMachine"]
 
@@ -45,9 +46,7 @@ class LispMachine:
             raise TypeError(f"NewLispMachine: expected a Graph, got {type(g).__name__}")
         o = parse_machine_opts(opts, "NewLispMachine")
         self.graph = g
-        self.order = ancestors(
-            [*g.nodes, *(w.deriv for w in o["bind"] if w.deriv is not None)]
-        )
+        self.order = program_order(g, o["bind"])
         self.fwd_only: bool = o["fwdonly"]
         self.nan_watch, self.inf_watch = o["nan"], o["inf"]
         self.ctx = ExecContext(training=o["training"])
@@ -144,7 +143,7 @@ class LispMachine:
                     raise NonFiniteError(f"NaN watch: {n.describe()} produced NaN")
                 if self.inf_watch and np.isinf(v).any():
                     raise NonFiniteError(f"Inf watch: {n.describe()} produced Inf")
-            n._value = v
+            n.slot.publish(v)
 
     def run_all(self) -> None:
         """Evaluate the forward pass, then (unless forward-only) accumulate gradients.

@@ -1,16 +1,10 @@
 """The compiled tape machine: plan once per batch size, then run with no allocations.
 
-Compiling a graph for a concrete set of input shapes gives a :class:`Plan`:
-
-1. order: the nodes in topological order (inputs and constants included);
-2. shapes: each op's ``infer`` re-run with concrete sizes (so a free batch dimension binds);
-3. liveness: the last step that reads each node's value;
-4. buffers: each op writes into a preallocated buffer; buffers of dead temporaries are reused
-   (best fit), elementwise ops run in place on an operand that dies at that step, and views
-   (transposes, reshapes) share their operand's buffer. Nodes the user can read (inputs,
-   learnables, gradients, roots, the watchlist) keep buffers of their own;
-5. steps: one prebuilt kernel closure per op, run in order by ``run_all``.
-
+Compiling a graph for a concrete set of input shapes gives a :class:`~graphcore.machines.plan.Plan`
+(the passes: :mod:`~graphcore.machines.schedule` for the order, the concrete shapes and
+liveness; :mod:`~graphcore.machines.memory` for buffers: reuse of dead temporaries, in-place
+elementwise ops, views; :mod:`~graphcore.machines.grads` for bound gradients). Nodes the user
+can read (inputs, learnables, gradients, roots, the watchlist) keep buffers of their own.
 Plans are cached by input shape, so a model built once trains at batch 100 and predicts at 1.
 
 Example:
@@ -27,396 +21,20 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from ..errors import GraphError, NonFiniteError, ShapeError, ValueNotAvailableError
-from ..graph import Graph, Node, _Clobbered, ancestors
-from ..ops.base import ExecContext, Kernel, TypeInfo
-from ..shapes import fmt_shape, size_of
-from .arena import bind_grads
+from ..errors import GraphError, ValueNotAvailableError
+from ..graph import Graph, Node
+from ..ops.base import ExecContext
+from .grads import bind_grads
 from .options import MachineOpt, parse_machine_opts
+from .plan import Plan
+from .schedule import program_order
 
 __all__ = ["TapeMachine", "NewTapeMachine", "Plan"]
-
-
-class _Storage:
-    __slots__ = ("flat", "last", "protected", "writers")
-
-    def __init__(self, flat: np.ndarray, protected: bool) -> None:
-        self.flat = flat
-        self.last = -1
-        self.protected = protected
-        self.writers: list[Node] = []
-
-
-class _FreePool:
-    """Dead buffers by (dtype, size): exact sizes are found at once, else the best larger fit."""
-
-    def __init__(self) -> None:
-        self._by_key: dict[tuple[str, int], list[_Storage]] = {}
-        self._ids: set[int] = set()
-
-    def put(self, st: _Storage) -> None:
-        if id(st) in self._ids:
-            return
-        self._ids.add(id(st))
-        self._by_key.setdefault((st.flat.dtype.str, st.flat.size), []).append(st)
-
-    def take(self, size: int, dtype: np.dtype) -> _Storage | None:
-        key = (np.dtype(dtype).str, max(size, 1))
-        bucket = self._by_key.get(key)
-        if not bucket:
-            best = None
-            for k, b in self._by_key.items():
-                if b and k[0] == key[0] and k[1] > key[1] and (best is None or k[1] < best[1]):
-                    best = k
-            if best is None:
-                return None
-            bucket = self._by_key[best]
-        st = bucket.pop()
-        self._ids.discard(id(st))
-        return st
-
-
-class Plan:
-    """A compiled program for one set of concrete input shapes.
-
-    Example:
-        >>> import graphcore as gc
-        >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithName("x"), gc.WithValue(2.0))
-        >>> y = gc.Square(x); vm = gc.NewTapeMachine(g); vm.run_all()
-        >>> vm.plan.n_steps
-        1
-    """
-
-    def __init__(self, machine: TapeMachine) -> None:
-        self.machine = machine
-        order = machine.order
-        pos = {id(n): i for i, n in enumerate(order)}
-        # --- concrete shapes -----------------------------------------------------------------
-        shapes: dict[int, tuple[int, ...]] = {}
-        for n in order:
-            if n.op is None:
-                shapes[id(n)] = n._value.shape
-                continue
-            ins = [TypeInfo(shapes[id(c)], c.dtype, c.name) for c in n.children]
-            try:
-                shape, _ = n.op.infer(ins)
-                n.op.check_bound(
-                    [TypeInfo(c.shape, c.dtype, c.name) for c in n.children],
-                    [shapes[id(c)] for c in n.children],
-                )
-            except ShapeError as e:
-                raise ShapeError(
-                    "with the input shapes bound now ("
-                    + ", ".join(f"{i.name} {fmt_shape(i.value.shape)}" for i in machine.free_inputs)
-                    + f"), node {n.name!r} fails: {e}"
-                ) from None
-            shapes[id(n)] = tuple(shape)
-        self.shapes = shapes
-        # --- liveness -------------------------------------------------------------------------
-        last_read = {id(n): pos[id(n)] for n in order}
-        for n in order:
-            if n.op is None:
-                continue
-            skip = n.op.shape_only
-            for j, c in enumerate(n.children):
-                if j not in skip:
-                    last_read[id(c)] = max(last_read[id(c)], pos[id(n)])
-        protected = machine.protected_ids
-        # --- buffers --------------------------------------------------------------------------
-        arrays: dict[int, np.ndarray] = {}
-        storage_of: dict[int, _Storage] = {}
-        version: dict[int, int] = {}
-        free = _FreePool()
-        all_storages: list[_Storage] = []
-        steps: list[tuple[Node, Callable[[], None]]] = []
-        noreuse = machine.noreuse
-        self._fused_ids: set[int] = set()
-        anchor: dict[int, Node | None] = {}
-        view_ids: set[int] = set()
-
-        def assign(n: Node, arr: np.ndarray, st: _Storage, write: bool) -> None:
-            arrays[id(n)] = arr
-            storage_of[id(n)] = st
-            if write:
-                st.writers.append(n)
-            version[id(n)] = len(st.writers)
-            lr = last_read[id(n)]
-            if lr > st.last:
-                st.last = lr
-
-        def new_storage(size: int, dtype: np.dtype, prot: bool) -> _Storage:
-            if not prot:
-                st = free.take(size, dtype)
-                if st is not None:
-                    return st
-            st = _Storage(np.empty(max(size, 1), dtype), prot)
-            all_storages.append(st)
-            return st
-
-        # A learnable's gradient read by nothing else, made by an op that can accumulate
-        # (a weight gradient is a matrix product, a bias gradient a sum over the batch: BLAS
-        # with beta=1), is added straight into w.grad: no buffer, no extra pass.
-        fuse: dict[int, Node] = {}
-        for w in machine.bind:
-            d = machine.derivs[id(w)]
-            if (
-                d.op is not None
-                and id(d) not in protected
-                and last_read[id(d)] == pos[id(d)]
-                and sum(1 for v in machine.bind if machine.derivs[id(v)] is d) == 1
-            ):
-                fuse[id(d)] = w
-
-        for i, n in enumerate(order):
-            if n.op is None:
-                v = n._value
-                if n._borrowed:  # the caller's array: the plan needs a buffer of its own
-                    v = np.empty_like(v)
-                st = _Storage(v, True)
-                assign(n, v, st, True)
-                continue
-            if id(n) in fuse:
-                xs = [arrays[id(c)] for c in n.children]
-                w = fuse[id(n)]
-                acc = n.op.accumulate_kernel(xs, w._grad, machine.ctx)
-                if acc is not None:
-                    st = _Storage(w._grad, True)
-                    assign(n, w._grad, st, True)
-                    steps.append((n, _into_grad(w, *acc)))
-                    self._fused_ids.add(id(n))
-                    self._free_dead(n, i, storage_of, free)
-                    continue
-            xs = [arrays[id(c)] for c in n.children]
-            shape = shapes[id(n)]
-            dtype = n.dtype.np
-            prot = id(n) in protected or noreuse
-            view = n.op.view_of(xs) if n.op.view and not prot else None
-            # a view op may have to copy (reshaping a transposed view): then it needs a buffer
-            if view is not None and np.may_share_memory(view, xs[0]):
-                assign(n, view, storage_of[id(n.children[0])], False)
-                view_ids.add(id(n))
-                # a view is ready once the last step before it ran
-                anchor[id(n)] = steps[-1][0] if steps else None
-            else:
-                target = None
-                if n.op.inplace and not prot and not noreuse:
-                    c0 = n.children[0]
-                    s0 = storage_of[id(c0)]
-                    a0 = xs[0]
-                    if (
-                        not s0.protected
-                        and s0.last == i
-                        and a0.shape == shape
-                        and a0.dtype == dtype
-                        and a0.flags.c_contiguous
-                        and all(
-                            storage_of[id(c)] is not s0
-                            or (x.__array_interface__ == a0.__array_interface__)
-                            for c, x in zip(n.children[1:], xs[1:])
-                        )
-                    ):
-                        target = (a0, s0)
-                if target is None:
-                    st = new_storage(size_of(shape), dtype, prot)
-                    arr = st.flat[: size_of(shape)].reshape(shape)
-                    target = (arr, st)
-                arr, st = target
-                assign(n, arr, st, True)
-                try:
-                    fn = n.op.kernel(xs, arr, machine.ctx)
-                except Exception as e:  # a kernel factory failing is a bug in that op
-                    raise GraphError(f"cannot compile {n.describe()}: {e}") from e
-                steps.append((n, fn))
-            self._free_dead(n, i, storage_of, free)
-        self.arrays = arrays
-        self.fused = len(self._fused_ids)
-        self.nbytes = sum(s.flat.nbytes for s in all_storages)
-        # --- which values stay readable -------------------------------------------------------
-        self._published: list[tuple[Node, Any]] = []
-        for n in order:
-            if n.op is None:
-                continue
-            st = storage_of[id(n)]
-            if id(n) in self._fused_ids:
-                w = fuse[id(n)]
-                self._published.append(
-                    (n, _Clobbered(f"accumulation into {w.name}.grad (read {w.name}.grad)"))
-                )
-            elif version[id(n)] == len(st.writers):
-                self._published.append((n, arrays[id(n)]))
-            else:
-                clobberer = st.writers[version[id(n)]]
-                self._published.append((n, _Clobbered(clobberer.describe())))
-        # --- gradient accumulation (BindDualValues) -------------------------------------------
-        accum_after: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-        pre: list[Callable[[], None]] = []
-        for w in machine.bind:
-            d = machine.derivs[id(w)]
-            if id(d) in self._fused_ids:
-                continue
-            src = arrays[id(d)]
-            at = anchor.get(id(d), d) if d.op is not None else None
-            if at is None:
-                pre.append(_accum(w, src))
-            else:
-                accum_after.setdefault(id(at), []).append((w, src))
-        fns: list[Callable[[], None]] = list(pre)
-        watch_nan, watch_inf = machine.nan_watch, machine.inf_watch
-        fn_index: dict[int, int] = {}
-        for n, fn in steps:
-            if watch_nan or watch_inf:
-                fn = _watched(n, fn, arrays[id(n)], watch_nan, watch_inf)
-            fn_index[id(n)] = len(fns)
-            fns.append(fn)
-            for w, src in accum_after.get(id(n), ()):
-                fns.append(_accum(w, src))
-        self.steps = fns
-        self.n_steps = len(steps)
-        self.inputs = [(n, arrays[id(n)]) for n in order if n.op is None and not n.is_constant]
-        # --- inputs the products can read in place (Let(x, data, copy=False)) ---------------
-        self._fuse, self._fn_index = fuse, fn_index
-        self._pub_index = {id(n): i for i, (n, _) in enumerate(self._published)}
-        self._orig = (list(fns), list(self._published))
-        self._lendable: dict[int, tuple[list[Node], list[Node]]] = {}
-        self._lent: dict[int, np.ndarray] = {}
-        self._unread = {id(n) for n in order if n.op is not None and last_read[id(n)] == pos[id(n)]}
-        self._unread -= {id(d) for d in machine.derivs.values()}  # read by w.grad's accumulation
-        self._view_ids = view_ids
-        self._watched = watch_nan or watch_inf
-        if not (watch_nan or watch_inf):
-            for x in machine.free_inputs:
-                found = _rebuildable_readers(x, order, view_ids, self._fused_ids)
-                if found is not None:
-                    self._lendable[id(x)] = found
-
-    @staticmethod
-    def _free_dead(n: Node, i: int, storage_of: dict[int, _Storage], free: _FreePool) -> None:
-        """Return to the pool the buffers whose last reader is step ``i``."""
-        for c in n.children:
-            sc = storage_of[id(c)]
-            if not sc.protected and sc.last == i:
-                free.put(sc)
-        sn = storage_of[id(n)]
-        if not sn.protected and sn.last == i:
-            free.put(sn)  # a value nobody reads (possible in a subgraph)
-
-    def publish(self) -> None:
-        """Point every op node's ``value`` at this plan's buffers (or mark it clobbered)."""
-        for n, v in self._published:
-            n._value = v
-
-    def bind_inputs(self) -> None:
-        """Copy each input's value into the plan's buffer, or, for an array lent with
-        ``Let(..., copy=False)`` to an input only matrix products read, point them at it."""
-        for n, arr in self.inputs:
-            v = n._value
-            lent = self._lent.get(id(n))
-            if v is arr:
-                if lent is not None:
-                    self._read_inputs_from(n, arr)
-                continue
-            if (
-                n._borrowed
-                and id(n) in self._lendable
-                and v.shape == arr.shape
-                and v.dtype == arr.dtype
-                and v.flags.c_contiguous
-                and self._read_inputs_from(n, v)
-            ):
-                continue
-            np.copyto(arr, v)
-            n._value = arr
-            n._borrowed = False
-            if self._lent.get(id(n)) is not None:
-                self._read_inputs_from(n, arr)
-
-    def redirect(self, node: Node, dest: np.ndarray) -> Callable[[], None] | None:
-        """Make the step computing ``node`` write into ``dest`` (its shape and dtype); return
-        the undo, or None where that is not safe (the caller then copies the value).
-
-        Only a result nothing else reads (a bound gradient is read by ``w.grad``'s
-        accumulation), made by an elementwise, product or softmax op from op results (not
-        inputs or views) that ``dest`` does not overlap, and without NaN/Inf watches.
-        """
-        i = self._fn_index.get(id(node))
-        if (
-            i is None
-            or self._watched
-            or id(node) in self._fused_ids
-            or id(node) not in self._unread
-            or not node.op.rebuildable
-            or any(c.op is None or id(c) in self._view_ids for c in node.children)
-        ):
-            return None
-        xs = [self.arrays[id(c)] for c in node.children]
-        if any(np.may_share_memory(dest, x) for x in xs):
-            return None
-        old_fn, j = self.steps[i], self._pub_index[id(node)]
-        old_pub = self._published[j]
-        self.steps[i] = node.op.kernel(xs, dest, self.machine.ctx)
-        self._published[j] = (node, dest)
-        node._value = dest
-
-        def undo() -> None:
-            self.steps[i] = old_fn
-            self._published[j] = old_pub
-
-        return undo
-
-    def _read_inputs_from(self, x: Node, src: np.ndarray) -> bool:
-        """Rebuild the steps reading input ``x`` (through views too) to read ``src``; with
-        the plan's own buffer, restore them. False (and nothing changed) if BLAS cannot."""
-        if src is self.arrays[id(x)]:
-            fns, published = self._orig
-            views, readers = self._lendable[id(x)]
-            for r in readers:
-                i = self._fn_index[id(r)]
-                self.steps[i] = fns[i]
-            for vn in views:
-                j = self._pub_index[id(vn)]
-                self._published[j] = published[j]
-                vn._value = published[j][1]
-            self._lent.pop(id(x), None)
-            return True
-        if self._lent.get(id(x)) is src:
-            return True
-        views, readers = self._lendable[id(x)]
-        arrays = {id(x): src}
-        for vn in views:
-            base = arrays.get(id(vn.children[0]), self.arrays[id(vn.children[0])])
-            view = vn.op.view_of([base, *(self.arrays[id(c)] for c in vn.children[1:])])
-            if not np.may_share_memory(view, base):
-                return False
-            arrays[id(vn)] = view
-        new: list[tuple[int, Callable[[], None]]] = []
-        for r in readers:
-            xs = [arrays.get(id(c), self.arrays[id(c)]) for c in r.children]
-            if id(r) in self._fused_ids:
-                w = self._fuse[id(r)]
-                acc = r.op.accumulate_kernel(xs, w._grad, self.machine.ctx)
-                if acc is None:
-                    return False
-                new.append((self._fn_index[id(r)], _into_grad(w, *acc)))
-            else:
-                fn = r.op.kernel(xs, self.arrays[id(r)], self.machine.ctx)
-                new.append((self._fn_index[id(r)], fn))
-        for i, fn in new:
-            self.steps[i] = fn
-        for vn in views:
-            j = self._pub_index[id(vn)]
-            self._published[j] = (vn, arrays[id(vn)])
-            vn._value = arrays[id(vn)]
-        self._lent[id(x)] = src
-        return True
-
-    def run(self) -> None:
-        for fn in self.steps:
-            fn()
 
 
 def _check_into(node: Node, dest: Any, plan: Plan) -> None:
@@ -436,73 +54,6 @@ def _check_into(node: Node, dest: Any, plan: Plan) -> None:
             f"shape {shape} (bound now), got {got}"
         )
 
-
-def _rebuildable_readers(
-    x: Node, order: list[Node], view_ids: set[int], fused_ids: set[int]
-) -> tuple[list[Node], list[Node]] | None:
-    """``(views, readers)`` when every step reading input ``x`` (directly or through view
-    nodes) is worth building again on a lent array (ops declaring ``reads_lent``, or an
-    accumulation into a gradient); else None."""
-    derived = {id(x)}
-    views: list[Node] = []
-    readers: list[Node] = []
-    for n in order:
-        if n.op is None:
-            continue
-        if not any(
-            id(c) in derived and j not in n.op.shape_only for j, c in enumerate(n.children)
-        ):
-            continue
-        if id(n) in view_ids:
-            views.append(n)
-            derived.add(id(n))
-        elif (n.op.rebuildable and n.op.reads_lent) or id(n) in fused_ids:
-            readers.append(n)
-        else:
-            return None
-    return (views, readers) if readers else None
-
-
-def _into_grad(w: Node, over: Kernel, add: Kernel) -> Kernel:
-    """Run ``over`` (write) if a solver zeroed ``w.grad`` lazily since the last run, else
-    ``add``.
-    """
-
-    def run() -> None:
-        if w._grad_zeroed:
-            over()
-            w._grad_zeroed = False
-        else:
-            add()
-
-    return run
-
-
-def _accum(w: Node, src: np.ndarray) -> Callable[[], None]:
-    """``w.grad += src`` (or ``= src`` after a lazy zeroing)."""
-    g = w._grad
-    return _into_grad(w, lambda: np.copyto(g, src), lambda: np.add(g, src, out=g))
-
-
-def _watched(
-    n: Node, fn: Callable[[], None], out: np.ndarray, nan: bool, inf: bool
-) -> Callable[[], None]:
-    def run() -> None:
-        fn()
-        if out.dtype.kind != "f":
-            return
-        if nan and np.isnan(out).any():
-            raise NonFiniteError(
-                f"NaN watch: {n.describe()} produced NaN from operands "
-                + ", ".join(c.describe() for c in n.children)
-            )
-        if inf and np.isinf(out).any():
-            raise NonFiniteError(
-                f"Inf watch: {n.describe()} produced Inf from operands "
-                + ", ".join(c.describe() for c in n.children)
-            )
-
-    return run
 
 
 class TapeMachine:
@@ -524,9 +75,7 @@ class TapeMachine:
         self.graph = g
         bind_opts: tuple[Node, ...] = o["bind"]
         # the gradients of bound nodes run even when g is a subgraph of the forward pass only
-        self.order: list[Node] = ancestors(
-            [*g.nodes, *(w.deriv for w in bind_opts if w.deriv is not None)]
-        )
+        self.order: list[Node] = program_order(g, bind_opts)
         in_order = {id(n) for n in self.order}
         self.bind: tuple[Node, ...] = o["bind"]
         for w in self.bind:
@@ -623,13 +172,13 @@ class TapeMachine:
 
     def _key(self) -> tuple[Any, ...]:
         for n in self._inputs:
-            if not isinstance(n._value, np.ndarray):
+            if not n.has_value:
                 raise ValueNotAvailableError(
                     f"{n.describe()} has no value: call Let({n.name}, array) before "
                     f"run_all(), or run only the part of the graph you need with "
                     f"NewTapeMachine(g.subgraph_roots(cost, ...), ...)"
                 )
-        return tuple(n._value.shape for n in self.free_inputs)
+        return tuple(n.value.shape for n in self.free_inputs)
 
     def run_all(self, into: Mapping[Node, np.ndarray] | None = None) -> None:
         """Run every op of the graph once (forward, then gradients if ``Grad`` added them).
@@ -697,8 +246,8 @@ class TapeMachine:
             >>> gc.NewTapeMachine(gc.NewGraph()).close()
         """
         if self.plan is not None:
-            for n, _ in self.plan._published:
-                n._value = None
+            for n, _, _ in self.plan._published:
+                n.slot.clear()
         self._plans.clear()
         self.plan = None
         self._closed = True

@@ -1,5 +1,12 @@
-"""All ops, one module per family; each public op is re-exported here and from ``graphcore``."""
+"""All ops, one module per family; each public op is re-exported here and from ``graphcore``.
 
+Importing the package also gives graph nodes their Python operators (``graphcore.operators``).
+"""
+
+import sys
+
+from .. import operators
+from ..graph import Node
 from .activation import LogSoftMax, LogSoftmax, SoftMax, Softmax
 from .arith import (
     Add,
@@ -76,3 +83,5 @@ __all__ = [
     "BroadcastPow", "BroadcastLt", "BroadcastGt", "BroadcastLte", "BroadcastGte",
     "BroadcastEq", "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
 ]
+
+operators.install(Node, sys.modules[__name__])

@@ -32,8 +32,9 @@ import numpy as np
 
 from ..dtypes import Dtype
 from ..errors import DtypeError, GraphError
-from ..graph import Graph, Node, as_node
+from ..graph import Graph, Node
 from ..shapes import Shape, fmt_shape
+from ..values import as_node
 
 __all__ = ["Op", "TypeInfo", "ExecContext", "apply_op", "building_in", "Kernel"]
 

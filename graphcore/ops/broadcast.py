@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError
-from ..graph import Node, as_node
+from ..graph import Node
 from ..shapes import Shape, fmt_shape
+from ..values import as_node
 from .arith import Add, HadamardDiv, HadamardProd, Pow, Sub
 from .compare import Eq, Gt, Gte, Lt, Lte, Ne
 from .shape import Reshape

@@ -461,7 +461,7 @@ def Conv2d(
         >>> gc.Conv2d(x, w, pad=2, stride=2).shape
         (None, 16, 16, 16)
     """
-    from ..graph import as_node
+    from ..values import as_node
 
     xn = as_node(x)
     wn = as_node(w, xn)
@@ -855,7 +855,7 @@ def Dropout(x: Any, p: float, rng: np.random.Generator | None = None) -> Node:
             f"got {type(rng).__name__}"
         )
     if p == 0.0:
-        from ..graph import as_node
+        from ..values import as_node
 
         return as_node(x)
     mask = apply_op(DropoutMaskOp(p, rng), x)
@@ -1163,7 +1163,7 @@ def BatchNorm(
         >>> gc.NewTapeMachine(g).run_all(); y.value.round(3).tolist(), rm.tolist()
         ([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]], [0.1, 0.2, 0.30000000000000004])
     """
-    from ..graph import as_node
+    from ..values import as_node
 
     xn = as_node(x)
     xi = TypeInfo(xn.shape, xn.dtype, xn.name)

@@ -16,8 +16,9 @@ import numpy as np
 
 from ..dtypes import Dtype
 from ..errors import DtypeError, ShapeError
-from ..graph import NewConstant, Node, as_node
+from ..graph import Node
 from ..shapes import Shape, as_shape, fmt_shape, size_of
+from ..values import NewConstant, as_node
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
 
 __all__ = [

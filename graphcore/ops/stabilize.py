@@ -20,7 +20,7 @@ __all__ = ["stabilize_log"]
 
 
 def _is_one(n: Node) -> bool:
-    return n.is_constant and n.ndim == 0 and float(np.asarray(n._value)) == 1.0
+    return n.is_constant and n.ndim == 0 and float(np.asarray(n.value)) == 1.0
 
 
 def stabilize_log(x: Node) -> Node | None:

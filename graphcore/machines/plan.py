@@ -1,0 +1,297 @@
+"""A compiled program for one set of concrete input shapes: the passes, put together.
+
+:class:`Plan` runs the compile passes in order (:mod:`~graphcore.machines.schedule` for order,
+shapes and liveness, :mod:`~graphcore.machines.grads` for what may accumulate into bound
+gradients, :mod:`~graphcore.machines.memory` for buffers and kernels), then lays out the
+tape: one kernel per step, with the accumulations into ``w.grad`` right after the steps that
+complete them, and NaN/Inf watches around steps when asked for.
+
+Two run-time services rebuild steps on other arrays, which ops allow by declaring
+``rebuildable``: reading an input the caller lent with ``Let(x, a, copy=False)`` in place
+(for ops that declare ``reads_lent``: matrix products), and writing a result straight into
+an array given to ``run_all(into=...)``.
+
+Example:
+    >>> import graphcore as gc
+    >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithName("x"), gc.WithValue(2.0))
+    >>> y = gc.Square(x); vm = gc.NewTapeMachine(g); vm.run_all()
+    >>> vm.plan.n_steps
+    1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import NonFiniteError
+from ..graph import Node
+from . import grads
+from .memory import lay_out
+from .schedule import concrete_shapes, last_reads
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .tape import TapeMachine
+
+__all__ = ["Plan"]
+
+Kernel = Callable[[], None]
+
+
+class Plan:
+    """A compiled program for one set of concrete input shapes; see the module docs.
+
+    Attributes: ``shapes`` (node id -> concrete shape), ``arrays`` (node id -> array),
+    ``steps`` (the kernels ``run`` calls in order), ``n_steps`` (op steps, accumulations not
+    counted), ``fused`` (gradients accumulated straight into ``w.grad``), ``nbytes``.
+
+    Example:
+        >>> import numpy as np, graphcore as gc
+        >>> g = gc.NewGraph(); x = gc.NewVector(g, gc.Float64, gc.WithShape(None))
+        >>> y = gc.Exp(x); gc.Let(x, np.zeros(3)); vm = gc.NewTapeMachine(g); vm.run_all()
+        >>> vm.plan.shapes[id(y)], vm.plan.nbytes
+        ((3,), 24)
+    """
+
+    def __init__(self, machine: TapeMachine) -> None:
+        self.machine = machine
+        order = machine.order
+        pos = {id(n): i for i, n in enumerate(order)}
+        self.shapes = shapes = concrete_shapes(order, machine.free_inputs)
+        last = last_reads(order)
+        pinned = machine.protected_ids
+        candidates = grads.accumulation_candidates(
+            machine.bind, machine.derivs, pinned, last, pos
+        )
+        lay = lay_out(order, shapes, last, pinned, machine.ctx, machine.noreuse, candidates)
+        self.arrays = lay.arrays
+        self.fused = len(lay.accumulated)
+        self.nbytes = lay.nbytes
+        self._accumulate_into = candidates
+        self._accumulated = lay.accumulated
+        self._views = lay.views
+        self._published = lay.published
+        # --- the tape: steps, accumulations into w.grad, watches -----------------------------
+        before, after = grads.accumulation_steps(
+            machine.bind, machine.derivs, lay.arrays, lay.accumulated, lay.ready_after
+        )
+        fns: list[Kernel] = list(before)
+        watch_nan, watch_inf = machine.nan_watch, machine.inf_watch
+        self._watched = watch_nan or watch_inf
+        index: dict[int, int] = {}
+        for n, fn in lay.steps:
+            if self._watched:
+                fn = _watched(n, fn, lay.arrays[id(n)], watch_nan, watch_inf)
+            index[id(n)] = len(fns)
+            fns.append(fn)
+            fns.extend(after.get(id(n), ()))
+        self.steps = fns
+        self.n_steps = len(lay.steps)
+        self.inputs = [(n, lay.arrays[id(n)]) for n in order if n.op is None and not n.is_constant]
+        self._step_index = index
+        self._pub_index = {id(n): i for i, (n, _, _) in enumerate(self._published)}
+        self._original = (list(fns), list(self._published))
+        # results nothing reads (a bound gradient is read by w.grad's accumulation)
+        self._unread = {id(n) for n in order if n.op is not None and last[id(n)] == pos[id(n)]}
+        self._unread -= {id(d) for d in machine.derivs.values()}
+        # --- inputs that may be read in place when lent (Let(x, data, copy=False)) ----------
+        self._lendable: dict[int, tuple[list[Node], list[Node]]] = {}
+        self._lent: dict[int, np.ndarray] = {}
+        if not self._watched:
+            for x in machine.free_inputs:
+                found = _lent_readers(x, order, lay.views, lay.accumulated)
+                if found is not None:
+                    self._lendable[id(x)] = found
+
+    def run(self) -> None:
+        """Run every step once (inputs must be bound: see ``bind_inputs``).
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithValue(3.0))
+            >>> y = gc.Neg(x); vm = gc.NewTapeMachine(g); vm.run_all(); vm.plan.run()
+            >>> float(y.value)
+            -3.0
+        """
+        for fn in self.steps:
+            fn()
+
+    def publish(self) -> None:
+        """Point every op node's ``value`` at this plan's buffers (or mark it clobbered).
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithValue(3.0))
+            >>> y = gc.Neg(x); vm = gc.NewTapeMachine(g); vm.run_all(); vm.plan.publish()
+            >>> float(y.value)
+            -3.0
+        """
+        for n, arr, why in self._published:
+            n.slot.publish(arr, why)
+
+    def bind_inputs(self) -> None:
+        """Copy each input's value into the plan's buffer, or, for an array lent with
+        ``Let(..., copy=False)`` to an input only ``reads_lent`` ops read, point them at it.
+
+        Example:
+            >>> import numpy as np, graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewVector(g, gc.Float64, gc.WithShape(None))
+            >>> y = gc.Neg(x); gc.Let(x, np.ones(2)); vm = gc.NewTapeMachine(g); vm.run_all()
+            >>> gc.Let(x, np.full(2, 5.0), copy=False); vm.plan.bind_inputs(); vm.plan.run()
+            >>> y.value.tolist()
+            [-5.0, -5.0]
+        """
+        for n, arr in self.inputs:
+            slot = n.slot
+            v = slot.value
+            assert v is not None
+            lent = self._lent.get(id(n))
+            if v is arr:
+                if lent is not None:
+                    self._read_input_from(n, arr)
+                continue
+            if (
+                slot.lent
+                and id(n) in self._lendable
+                and v.shape == arr.shape
+                and v.dtype == arr.dtype
+                and v.flags.c_contiguous
+                and self._read_input_from(n, v)
+            ):
+                continue
+            np.copyto(arr, v)
+            slot.bind(arr)
+            if self._lent.get(id(n)) is not None:
+                self._read_input_from(n, arr)
+
+    def redirect(self, node: Node, dest: np.ndarray) -> Kernel | None:
+        """Make the step computing ``node`` write into ``dest`` (its shape and dtype); return
+        the undo, or None where that is not safe (the caller then copies the value).
+
+        Only a result nothing else reads (a bound gradient is read by ``w.grad``'s
+        accumulation), made by a ``rebuildable`` op from op results (not inputs or views)
+        that ``dest`` does not overlap, and without NaN/Inf watches.
+
+        Example:
+            >>> import numpy as np, graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewVector(g, gc.Float64, gc.WithShape(2))
+            >>> y = gc.Neg(x); gc.Let(x, np.ones(2)); vm = gc.NewTapeMachine(g); vm.run_all()
+            >>> vm.plan.redirect(y, np.empty(2)) is None  # y reads an input: not redirected
+            True
+        """
+        i = self._step_index.get(id(node))
+        if (
+            i is None
+            or self._watched
+            or id(node) in self._accumulated
+            or id(node) not in self._unread
+            or not node.op.rebuildable
+            or any(c.op is None or id(c) in self._views for c in node.children)
+        ):
+            return None
+        xs = [self.arrays[id(c)] for c in node.children]
+        if any(np.may_share_memory(dest, x) for x in xs):
+            return None
+        old_fn, j = self.steps[i], self._pub_index[id(node)]
+        old_pub = self._published[j]
+        self.steps[i] = node.op.kernel(xs, dest, self.machine.ctx)
+        self._published[j] = (node, dest, None)
+        node.slot.publish(dest)
+
+        def undo() -> None:
+            self.steps[i] = old_fn
+            self._published[j] = old_pub
+
+        return undo
+
+    def _read_input_from(self, x: Node, src: np.ndarray) -> bool:
+        """Rebuild the steps reading input ``x`` (through views too) to read ``src``; with
+        the plan's own buffer, restore them. False (and nothing changed) if an op cannot."""
+        views, readers = self._lendable[id(x)]
+        if src is self.arrays[id(x)]:
+            fns, published = self._original
+            for r in readers:
+                i = self._step_index[id(r)]
+                self.steps[i] = fns[i]
+            for vn in views:
+                j = self._pub_index[id(vn)]
+                self._published[j] = published[j]
+                vn.slot.publish(published[j][1], published[j][2])
+            self._lent.pop(id(x), None)
+            return True
+        if self._lent.get(id(x)) is src:
+            return True
+        arrays = {id(x): src}
+        for vn in views:
+            base = arrays.get(id(vn.children[0]), self.arrays[id(vn.children[0])])
+            view = vn.op.view_of([base, *(self.arrays[id(c)] for c in vn.children[1:])])
+            if not np.may_share_memory(view, base):
+                return False
+            arrays[id(vn)] = view
+        new: list[tuple[int, Kernel]] = []
+        ctx = self.machine.ctx
+        for r in readers:
+            xs = [arrays.get(id(c), self.arrays[id(c)]) for c in r.children]
+            if id(r) in self._accumulated:
+                w = self._accumulate_into[id(r)]
+                acc = r.op.accumulate_kernel(xs, w.slot.grad, ctx)
+                if acc is None:
+                    return False
+                new.append((self._step_index[id(r)], w.slot.into_grad(*acc)))
+            else:
+                new.append((self._step_index[id(r)], r.op.kernel(xs, self.arrays[id(r)], ctx)))
+        for i, fn in new:
+            self.steps[i] = fn
+        for vn in views:
+            j = self._pub_index[id(vn)]
+            self._published[j] = (vn, arrays[id(vn)], None)
+            vn.slot.publish(arrays[id(vn)])
+        self._lent[id(x)] = src
+        return True
+
+
+def _lent_readers(
+    x: Node, order: list[Node], views: set[int], accumulated: set[int]
+) -> tuple[list[Node], list[Node]] | None:
+    """``(views, readers)`` when every step reading input ``x`` (directly or through view
+    nodes) is worth building again on a lent array (ops declaring ``reads_lent``, or an
+    accumulation into a gradient); else None."""
+    derived = {id(x)}
+    found_views: list[Node] = []
+    readers: list[Node] = []
+    for n in order:
+        if n.op is None:
+            continue
+        if not any(
+            id(c) in derived and j not in n.op.shape_only for j, c in enumerate(n.children)
+        ):
+            continue
+        if id(n) in views:
+            found_views.append(n)
+            derived.add(id(n))
+        elif (n.op.rebuildable and n.op.reads_lent) or id(n) in accumulated:
+            readers.append(n)
+        else:
+            return None
+    return (found_views, readers) if readers else None
+
+
+def _watched(n: Node, fn: Kernel, out: np.ndarray, nan: bool, inf: bool) -> Kernel:
+    def run() -> None:
+        fn()
+        if out.dtype.kind != "f":
+            return
+        if nan and np.isnan(out).any():
+            raise NonFiniteError(
+                f"NaN watch: {n.describe()} produced NaN from operands "
+                + ", ".join(c.describe() for c in n.children)
+            )
+        if inf and np.isinf(out).any():
+            raise NonFiniteError(
+                f"Inf watch: {n.describe()} produced Inf from operands "
+                + ", ".join(c.describe() for c in n.children)
+            )
+
+    return run
