@@ -43,16 +43,26 @@ from .init import (
 )
 from .machines import (
     BindDualValues,
+    CompileFunction,
     EvalMode,
+    ExecuteBwdOnly,
     ExecuteFwdOnly,
     LispMachine,
+    LogBothDir,
+    LogBwd,
+    LogFwd,
     NewLispMachine,
     NewTapeMachine,
+    Program,
     TapeMachine,
+    TraceExec,
     TrainMode,
     WithInfWatch,
+    WithLogger,
+    WithManualGradient,
     WithNaNWatch,
     WithNoBufferReuse,
+    WithPrecompiled,
     WithWatchlist,
 )
 from .ops import (
@@ -177,7 +187,16 @@ from .solvers import (
     WithRho,
     WithWeightDecay,
 )
-from .values import Let, NewConstant, NewMatrix, NewScalar, NewTensor, NewVector, NodeFromAny
+from .values import (
+    Let,
+    NewConstant,
+    NewMatrix,
+    NewScalar,
+    NewTensor,
+    NewVector,
+    NodeFromAny,
+    UnsafeLet,
+)
 
 __version__ = "0.1.0"
 
@@ -185,9 +204,11 @@ __all__ = [
     "Grad", "ToDot", "Dtype", "Float64", "Float32", "Int64", "Int32", "Bool", "as_dtype",
     "GraphError", "ShapeError", "DtypeError", "GradError", "ValueNotAvailableError",
     "NonFiniteError", "Graph", "Node", "NewGraph", "NewScalar", "NewVector", "NewMatrix",
-    "NewTensor", "NewConstant", "NodeFromAny", "Let", "NewTapeMachine", "TapeMachine",
+    "NewTensor", "NewConstant", "NodeFromAny", "Let", "UnsafeLet", "NewTapeMachine", "TapeMachine",
     "NewLispMachine", "LispMachine", "BindDualValues", "WithWatchlist", "WithNaNWatch",
     "WithInfWatch", "EvalMode", "TrainMode", "ExecuteFwdOnly", "WithNoBufferReuse",
+    "ExecuteBwdOnly", "TraceExec", "WithManualGradient", "WithLogger", "LogFwd", "LogBwd",
+    "LogBothDir", "WithPrecompiled", "CompileFunction", "Program",
     "WithShape", "WithName", "WithInit", "WithValue", "WithGrad", "SetSeed", "accel",
     "__version__",
     # ops

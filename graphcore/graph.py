@@ -128,7 +128,9 @@ class Graph:
         raise KeyError(f"graph {self.name!r} has no node named {name!r}")
 
     def subgraph_roots(self, *roots: Node) -> SubGraph:
-        """The part of the graph needed to compute ``roots`` (run it with a machine).
+        """The part of the graph needed to compute ``roots`` (run it with a machine), plus the
+        statements that update its inputs (``Set(w, ...)`` nodes reading only this part),
+        as Gorgonia's ``SubgraphRoots`` discovers them.
 
         Example:
             >>> import graphcore as gc
@@ -136,7 +138,100 @@ class Graph:
             >>> len(g.subgraph_roots(x))
             1
         """
+        nodes = ancestors(roots)
+        inside = {id(n) for n in nodes}
+        extra = [
+            n for n in self._nodes
+            if n.op is not None and n.op.statement and id(n) not in inside
+            and all(id(c) in inside or c.graph is None for c in n.children)
+        ]
+        return SubGraph(self, ancestors([*nodes, *extra]) if extra else nodes)
+
+    def exact_subgraph_roots(self, *roots: Node) -> SubGraph:
+        """Exactly the part of the graph needed to compute ``roots``: their ancestors, and no
+        statements (``subgraph_roots`` adds ``Set`` nodes that update that part's inputs).
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithName("x"))
+            >>> y = gc.Exp(x); z = gc.Neg(x)
+            >>> [n is y for n in g.exact_subgraph_roots(y).nodes]
+            [False, True]
+        """
         return SubGraph(self, ancestors(roots))
+
+    def subgraph(self, nodes: Iterable[Node]) -> SubGraph:
+        """A subgraph holding exactly ``nodes`` (a machine on it also runs what they need).
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithName("x"))
+            >>> y = gc.Exp(x); len(g.subgraph([y]))
+            1
+        """
+        nodes = list(nodes)
+        for n in nodes:
+            if not isinstance(n, Node):
+                raise TypeError(f"subgraph: expected nodes, got {type(n).__name__}")
+            if n.graph is not self and getattr(n.graph, "parent", None) is not self:
+                raise GraphError(f"subgraph: {n.describe()} is not a node of graph {self.name!r}")
+        return SubGraph(self, nodes)
+
+    def clone(self, memo: dict[int, Node] | None = None) -> Graph:
+        """A copy of the graph: new nodes with the same names, ops and structure, holding
+        copies of the values and bound gradients (so the copy trains independently).
+
+        ``memo``, if given, is filled with ``id(old node) -> new node``. Constants (which
+        belong to no graph) are shared; gradient links (``deriv``) point into the copy.
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph(); w = gc.NewScalar(g, gc.Float64, gc.WithName("w"),
+            ...                                     gc.WithValue(2.0))
+            >>> y = gc.Square(w); g2 = g.clone(); w2 = g2.by_name("w")
+            >>> w2 is not w, float(w2.value), len(g2)
+            (True, 2.0, 2)
+        """
+        memo = {} if memo is None else memo
+        out = type(self)(self.name) if type(self) is Graph else Graph(self.name)
+        for n in self._nodes:
+            memo[id(n)] = n._copy_into(out, [memo.get(id(c), c) for c in n.children])
+        for n in self._nodes:
+            new = memo[id(n)]
+            if n.deriv is not None:
+                new.deriv = memo.get(id(n.deriv))
+            if n.deriv_of is not None:
+                new.deriv_of = memo.get(id(n.deriv_of))
+        return out
+
+    def unbind_all(self) -> None:
+        """Drop every node's value and bound gradient (inputs and learnables included).
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph(); w = gc.NewScalar(g, gc.Float64, gc.WithValue(1.0))
+            >>> g.unbind_all(); w.has_value
+            False
+        """
+        for n in self._nodes:
+            if not n.is_constant:
+                n.slot.clear()
+                n.slot.bind_grad(None)
+
+    def unbind_all_non_inputs(self) -> None:
+        """Drop the values of every op node (the results of runs); inputs, learnables and
+        their gradients stay. A machine's next run computes them again.
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph(); w = gc.NewScalar(g, gc.Float64, gc.WithValue(1.0))
+            >>> y = gc.Exp(w); gc.NewTapeMachine(g).run_all(); g.unbind_all_non_inputs()
+            >>> y.has_value, w.has_value
+            (False, True)
+        """
+        for n in self._nodes:
+            if n.op is not None:
+                n.slot.clear()
 
     if TYPE_CHECKING:  # installed by graphcore.dot, which imports this module
 
@@ -338,6 +433,40 @@ class Node:
         return self.slot.grad is not None
 
     # ----- description ------------------------------------------------------------------------
+    def clone(self, name: str | None = None) -> Node:
+        """A copy of this node in the same graph: the same op and operands (an op node) or a
+        new input of the same shape and dtype (an input, named ``name``, by default
+        ``<name>_clone``), holding a copy of the value.
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph(); w = gc.NewScalar(g, gc.Float64, gc.WithName("w"),
+            ...                                     gc.WithValue(2.0))
+            >>> w2 = w.clone(); w2.name, float(w2.value), w2.graph is g
+            ('w_clone', 2.0, True)
+        """
+        if self.is_constant or self.graph is None:
+            raise GraphError(f"clone: {self.describe()} belongs to no graph; use it as it is")
+        if name is None and self.op is None:
+            name, i = f"{self.name}_clone", 1
+            while name in self.graph._by_name:
+                i += 1
+                name = f"{self.name}_clone{i}"
+        return self._copy_into(self.graph, list(self.children), name)
+
+    def _copy_into(self, graph: Graph, children: list[Node], name: str | None = None) -> Node:
+        if self.is_constant:
+            return self
+        new = Node(graph, self.op, children, self.shape, self.dtype,
+                   name if name is not None else self.name)
+        new.init, new.preset = self.init, self.preset
+        v, g = self.slot.value, self.slot.grad
+        if v is not None and self.op is None:
+            new.slot.bind(np.array(v, copy=True))
+        if g is not None:
+            new.slot.bind_grad(np.array(self.slot.read_grad(), copy=True))
+        return new
+
     @property
     def is_input(self) -> bool:
         """True for nodes without an op (data, learnables, constants).

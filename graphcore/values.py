@@ -34,6 +34,7 @@ __all__ = [
     "NewConstant",
     "NodeFromAny",
     "Let",
+    "UnsafeLet",
     "as_node",
     "safe_cast",
 ]
@@ -309,6 +310,41 @@ def Let(node: Node, value: Any, copy: bool = True) -> None:
         slot.bind(cur)
     else:
         slot.bind(np.array(arr, copy=True, order="C"))
+
+
+def UnsafeLet(node: Node, value: Any) -> None:
+    """Bind a value to any node, op nodes included (``Let`` takes inputs only).
+
+    The value is checked against the node's shape and dtype as ``Let`` checks it, and stands
+    until a machine computes the node again. Use it to start a program made by
+    ``CompileFunction`` from an intermediate node, or to try a value for a node by hand.
+    (Gorgonia's UnsafeLet could also change a slice op's range; slice a node with ``Slice``
+    and feed the range through an input instead.)
+
+    Example:
+        >>> import numpy as np, graphcore as gc
+        >>> g = gc.NewGraph(); x = gc.NewVector(g, gc.Float64, gc.WithShape(2))
+        >>> h = gc.Exp(x); gc.UnsafeLet(h, [1.0, 2.0]); h.value.tolist()
+        [1.0, 2.0]
+    """
+    if not isinstance(node, Node):
+        raise TypeError(f"UnsafeLet: the first argument must be a node, got {type(node).__name__}")
+    if node.is_constant:
+        raise GraphError(f"UnsafeLet: {node.describe()} is a constant; constants do not change")
+    if node.op is None:
+        Let(node, value)
+        return
+    who = f"UnsafeLet({node.name})"
+    arr = _as_array(value, who)
+    if len(arr.shape) != len(node.shape) or any(
+        d is not None and d != a for d, a in zip(node.shape, arr.shape)
+    ):
+        raise ShapeError(
+            f"{who}: node {node.name!r} has shape {fmt_shape(node.shape)}, got an array of "
+            f"shape {fmt_shape(arr.shape)}"
+        )
+    arr = safe_cast(arr, node.dtype, who, f"node {node.name!r}")
+    node.slot.publish(np.array(arr, copy=True, order="C"))
 
 
 def _as_array(value: Any, who: str) -> np.ndarray:

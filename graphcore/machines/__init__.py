@@ -4,18 +4,29 @@ from .lisp import LispMachine, NewLispMachine
 from .options import (
     BindDualValues,
     EvalMode,
+    ExecuteBwdOnly,
     ExecuteFwdOnly,
+    LogBothDir,
+    LogBwd,
+    LogFwd,
     MachineOpt,
+    TraceExec,
     TrainMode,
     WithInfWatch,
+    WithLogger,
+    WithManualGradient,
     WithNaNWatch,
     WithNoBufferReuse,
+    WithPrecompiled,
     WithWatchlist,
 )
+from .program import CompileFunction, Program
 from .tape import NewTapeMachine, Plan, TapeMachine
 
 __all__ = [
     "LispMachine", "NewLispMachine", "TapeMachine", "NewTapeMachine", "Plan", "MachineOpt",
-    "BindDualValues", "EvalMode", "TrainMode", "ExecuteFwdOnly", "WithInfWatch",
-    "WithNaNWatch", "WithNoBufferReuse", "WithWatchlist",
+    "BindDualValues", "EvalMode", "TrainMode", "ExecuteFwdOnly", "ExecuteBwdOnly",
+    "WithInfWatch", "WithNaNWatch", "WithNoBufferReuse", "WithWatchlist", "TraceExec",
+    "WithManualGradient", "WithLogger", "LogFwd", "LogBwd", "LogBothDir", "WithPrecompiled",
+    "CompileFunction", "Program",
 ]

@@ -17,15 +17,21 @@ Example:
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import numpy as np
 
 from ..autodiff import backprop
-from ..errors import GraphError, NonFiniteError, ValueNotAvailableError
+from ..errors import GraphError, NonFiniteError, ShapeError, ValueNotAvailableError
 from ..graph import Graph, Node, ancestors
-from ..ops.base import ExecContext, TypeInfo
+from ..ops.base import ExecContext, TypeInfo, building_in
+from ..ops.reduce import Sum
+from ..values import Let
 from .grads import bind_grads
 from .options import MachineOpt, parse_machine_opts
-from .schedule import program_order
+from .plan import summarize
+from .program import backward_ids, whole_graph
 
 __all__ = ["LispMachine", "NewLispMachine"]
 
@@ -42,22 +48,38 @@ class LispMachine:
     """
 
     def __init__(self, g: Graph, *opts: MachineOpt) -> None:
+        self.graph = g
+        self.order: list[Node] = []
         if not isinstance(g, Graph):
             raise TypeError(f"NewLispMachine: expected a Graph, got {type(g).__name__}")
         o = parse_machine_opts(opts, "NewLispMachine")
-        self.graph = g
-        self.order = program_order(g, o["bind"])
+        self.order = whole_graph(g, o["bind"]).order
         self.fwd_only: bool = o["fwdonly"]
+        self.bwd_only: bool = o["bwdonly"]
         self.nan_watch, self.inf_watch = o["nan"], o["inf"]
+        self.logger: logging.Logger | None = o["logger"]
+        self.log_direction: str | None = o["logdir"]
         self.ctx = ExecContext(training=o["training"])
         self.bind: tuple[Node, ...] = o["bind"]
         self._private: list[tuple[Node, Node]] = []  # (wrt, detached gradient node)
+        self._fwd: list[Node] = self.order
         self._bwd: list[Node] = []
         self._bound: list[tuple[Node, Node]] = []
+        self._seed: tuple[Node, Any] | None = None
         symbolic = any(n.deriv_of is not None for n in self.order)
+        if symbolic:
+            bwd = backward_ids(self.order)
+            self._fwd = [n for n in self.order if id(n) not in bwd]
+            self._bwd = [n for n in self.order if id(n) in bwd]
         if self.fwd_only:
             return
         if symbolic:
+            if o["manualgrad"] is not None:
+                raise GraphError(
+                    "NewLispMachine: WithManualGradient seeds the machine's own "
+                    "differentiation, but this graph already has gradient nodes from Grad; "
+                    "build the graph without Grad, or use Backpropagate with grad_outputs"
+                )
             self._bound = [(w, w.deriv) for w in self.bind]
             missing = [w.name for w in self.bind if w.deriv is None]
             if missing:
@@ -65,25 +87,51 @@ class LispMachine:
                     f"BindDualValues: {missing} have no gradient node; call Grad for them"
                 )
             return
-        cost = self._find_cost()
+        cost = self._find_cost(o["manualgrad"] is not None)
+        if o["manualgrad"] is not None:
+            cost = self._seeded(cost, o["manualgrad"])
         wrt = list(self.bind) or [
             n for n in ancestors([cost])
-            if n.op is None and not n.is_constant and n.dtype.is_float
+            if n.op is None and not n.is_constant and n.dtype.is_float and n.graph is g
         ]
         grads = backprop(cost, wrt, None)
         self._private = list(zip(wrt, grads))
         known = {id(n) for n in self.order}
         self._bwd = [n for n in ancestors(grads) if id(n) not in known]
 
-    def _find_cost(self) -> Node:
-        roots = [n for n in self.graph.roots() if n.shape == () and n.dtype.is_float]
+    def _find_cost(self, manual: bool) -> Node:
+        roots = [
+            n for n in self.graph.roots() if n.dtype.is_float and (manual or n.shape == ())
+        ]
         if len(roots) != 1:
             raise GraphError(
-                "NewLispMachine: to differentiate, the graph needs exactly one scalar float "
-                f"root (the cost); found {[n.name for n in roots]}. Use ExecuteFwdOnly() to "
-                "only run the forward pass"
+                "NewLispMachine: to differentiate, the graph needs exactly one "
+                + ("float root (the output to seed)" if manual else "scalar float root (the cost)")
+                + f"; found {[n.name for n in roots]}. Use ExecuteFwdOnly() to only run the "
+                "forward pass" + ("" if manual else ", or WithManualGradient(g) for a "
+                                  "non-scalar output")
             )
         return roots[0]
+
+    def _seeded(self, out: Node, grad: Any) -> Node:
+        """A private scalar ``Sum(out * seed)``: its gradient is the vector-Jacobian product
+        of ``out`` with the seed (bound before each run from ``grad``)."""
+        with building_in(None):
+            seed = Node(None, None, (), out.shape, out.dtype, name=f"d{out.name}")
+            self._seed = (seed, grad)
+            self._bind_seed()
+            return Sum(out * seed)
+
+    def _bind_seed(self) -> None:
+        assert self._seed is not None
+        seed, grad = self._seed
+        value = grad.value if isinstance(grad, Node) else grad
+        try:
+            Let(seed, value)
+        except (ShapeError, TypeError) as e:
+            raise type(e)(
+                f"WithManualGradient: the gradient for the output must fit it: {e}"
+            ) from None
 
     @property
     def training(self) -> bool:
@@ -121,7 +169,8 @@ class LispMachine:
             )
         self.ctx.rng = generator
 
-    def _eval(self, nodes: list[Node]) -> None:
+    def _eval(self, nodes: list[Node], direction: str) -> None:
+        log = self.logger if self.log_direction in ("both", direction) else None
         for n in nodes:
             if n.op is None:
                 if not n.has_value:
@@ -129,7 +178,15 @@ class LispMachine:
                         f"{n.describe()} has no value: call Let({n.name}, array) first"
                     )
                 continue
-            xs = [c.value for c in n.children]
+            xs = []
+            for c in n.children:
+                if not c.has_value:
+                    raise ValueNotAvailableError(
+                        f"{n.describe()} reads {c.describe()}, which has no value: "
+                        + ("run the forward pass first (ExecuteBwdOnly reads its values)"
+                           if self.bwd_only else f"call Let({c.name}, array) first")
+                    )
+                xs.append(c.value)
             try:
                 n.op.check_bound(
                     [TypeInfo(c.shape, c.dtype, c.name) for c in n.children], [x.shape for x in xs]
@@ -144,25 +201,32 @@ class LispMachine:
                 if self.inf_watch and np.isinf(v).any():
                     raise NonFiniteError(f"Inf watch: {n.describe()} produced Inf")
             n.slot.publish(v)
+            if log is not None and log.isEnabledFor(logging.DEBUG):
+                log.debug("%s %s: %s", direction, n.describe(), summarize(v))
 
     def run_all(self) -> None:
-        """Evaluate the forward pass, then (unless forward-only) accumulate gradients.
+        """Evaluate the forward pass, then (unless forward-only) the gradients, which are
+        accumulated into the learnables' ``grad`` (an input fed per run gets the gradient for
+        its batch instead: overwritten each run).
 
         Example:
             >>> import graphcore as gc
             >>> gc.NewLispMachine(gc.NewGraph(), gc.ExecuteFwdOnly()).run_all()
         """
-        self._eval(self.order)
+        if not self.bwd_only:
+            self._eval(self._fwd, "fwd")
         if self.fwd_only:
             return
-        if self._private:
-            self._eval(self._bwd)
-            pairs = self._private
-        else:
-            pairs = self._bound
+        if self._seed is not None:
+            self._bind_seed()
+        self._eval(self._bwd, "bwd")
+        pairs = self._private or self._bound
         bind_grads([w for w, _ in pairs])
         for w, d in pairs:
-            w.grad[...] += d.value
+            if None in w.shape:  # fed per run: this batch's gradient
+                w.slot.zero_grad()
+            g = w.grad
+            np.add(g, d.value, out=g)
 
     def reset(self) -> None:
         """Kept for porting Gorgonia code; nothing to rewind.
@@ -181,7 +245,9 @@ class LispMachine:
         """
 
     def __repr__(self) -> str:
-        return f"LispMachine({self.graph.name!r}, {len(self.order)} nodes)"
+        graph = getattr(self, "graph", None)
+        name = graph.name if isinstance(graph, Graph) else "?"
+        return f"LispMachine({name!r}, {len(getattr(self, 'order', ()))} nodes)"
 
 
 def NewLispMachine(g: Graph, *opts: MachineOpt) -> LispMachine:

@@ -17,10 +17,11 @@ which one when it is read (``Slot.clobbered_by``).
 
 Example:
     >>> import numpy as np, graphcore as gc
-    >>> from graphcore.machines.schedule import program_order, concrete_shapes, last_reads
+    >>> from graphcore.machines.program import whole_graph
+    >>> from graphcore.machines.schedule import concrete_shapes, last_reads
     >>> g = gc.NewGraph(); x = gc.NewVector(g, gc.Float64, gc.WithShape(4), gc.WithName("x"))
     >>> y = gc.Neg(gc.Exp(gc.Exp(x))); gc.Let(x, np.zeros(4))
-    >>> order = program_order(g, ())
+    >>> order = whole_graph(g, ()).order
     >>> lay = lay_out(order, concrete_shapes(order, []), last_reads(order), {id(x), id(y)},
     ...               gc.ExecContext())
     >>> len(lay.steps), lay.nbytes  # the second Exp runs in place on the first's buffer
@@ -121,18 +122,22 @@ def lay_out(
     ctx: ExecContext,
     no_reuse: bool = False,
     accumulate_into: Mapping[int, Node] | None = None,
+    given: set[int] = frozenset(),
 ) -> Layout:
     """Assign every node of ``order`` its array and build the op steps' kernels.
 
     ``pinned``: ids of op nodes whose values stay readable (own buffers, never reused);
     ``no_reuse``: every op node gets a buffer of its own (debugging); ``accumulate_into``:
-    gradient node id -> the learnable whose bound ``grad`` it may add into.
+    gradient node id -> the learnable whose bound ``grad`` it may add into; ``given``: ids of
+    op nodes whose values are read, not computed (each gets a buffer their value is copied
+    into at every run, like a lent input's).
 
     Example:
         >>> import numpy as np, graphcore as gc
-        >>> from graphcore.machines.schedule import program_order, concrete_shapes, last_reads
+        >>> from graphcore.machines.program import whole_graph
+    >>> from graphcore.machines.schedule import concrete_shapes, last_reads
         >>> g = gc.NewGraph(); x = gc.NewVector(g, gc.Float64, gc.WithShape(2), gc.WithName("x"))
-        >>> y = x.T; gc.Let(x, np.ones(2)); order = program_order(g, ())
+        >>> y = x.T; gc.Let(x, np.ones(2)); order = whole_graph(g, ()).order
         >>> lay = lay_out(order, concrete_shapes(order, []), last_reads(order), set(),
         ...               gc.ExecContext())
         >>> lay.views == {id(y)}, lay.steps
@@ -170,10 +175,10 @@ def lay_out(
                 pool.put(buf)
 
     for i, n in enumerate(order):
-        if n.op is None:
+        if n.op is None or id(n) in given:
             v = n.slot.value
             assert v is not None  # the caller checked every input is bound
-            if n.slot.lent:  # the caller's array: the plan needs a buffer of its own
+            if n.slot.lent or n.op is not None:  # not ours: the plan needs a buffer of its own
                 v = np.empty_like(v)
             assign(n, v, _Buffer(v, True), True)
             continue
@@ -214,7 +219,7 @@ def lay_out(
         free_dead(n, i)
     lay.nbytes = sum(b.flat.nbytes for b in allocated)
     for n in order:
-        if n.op is None:
+        if n.op is None or id(n) in given:
             continue
         buf = buffer_of[id(n)]
         if id(n) in lay.accumulated:

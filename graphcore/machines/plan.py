@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ from ..errors import NonFiniteError
 from ..graph import Node
 from . import grads
 from .memory import lay_out
+from .program import backward_ids
 from .schedule import concrete_shapes, last_reads
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,13 +61,22 @@ class Plan:
         self.machine = machine
         order = machine.order
         pos = {id(n): i for i, n in enumerate(order)}
-        self.shapes = shapes = concrete_shapes(order, machine.free_inputs)
-        last = last_reads(order)
+        given = machine.given
+        self.shapes = shapes = concrete_shapes(order, machine.free_inputs, given)
+        last = last_reads(order, given)
         pinned = machine.protected_ids
+        # inputs fed per run: a gradient buffer of this plan's batch size, bound at each run
+        self._fed_grads = [
+            (w, np.zeros(shapes[id(w)], w.dtype.np)) for w in machine.fed
+        ]
+        for w, g in self._fed_grads:
+            w.slot.bind_grad(g)
         candidates = grads.accumulation_candidates(
             machine.bind, machine.derivs, pinned, last, pos
         )
-        lay = lay_out(order, shapes, last, pinned, machine.ctx, machine.noreuse, candidates)
+        lay = lay_out(
+            order, shapes, last, pinned, machine.ctx, machine.noreuse, candidates, given
+        )
         self.arrays = lay.arrays
         self.fused = len(lay.accumulated)
         self.nbytes = lay.nbytes
@@ -81,15 +92,25 @@ class Plan:
         watch_nan, watch_inf = machine.nan_watch, machine.inf_watch
         self._watched = watch_nan or watch_inf
         index: dict[int, int] = {}
+        logger, direction = machine.logger, machine.log_direction
+        backward = backward_ids(order) if logger is not None else set()
         for n, fn in lay.steps:
             if self._watched:
                 fn = _watched(n, fn, lay.arrays[id(n)], watch_nan, watch_inf)
+            if logger is not None:
+                d = "bwd" if id(n) in backward else "fwd"
+                if direction in ("both", d):
+                    fn = _logged(n, fn, lay.arrays[id(n)], d, logger)
             index[id(n)] = len(fns)
             fns.append(fn)
             fns.extend(after.get(id(n), ()))
         self.steps = fns
         self.n_steps = len(lay.steps)
-        self.inputs = [(n, lay.arrays[id(n)]) for n in order if n.op is None and not n.is_constant]
+        self.inputs = [
+            (n, lay.arrays[id(n)])
+            for n in order
+            if (n.op is None and not n.is_constant) or id(n) in given
+        ]
         self._step_index = index
         self._pub_index = {id(n): i for i, (n, _, _) in enumerate(self._published)}
         self._original = (list(fns), list(self._published))
@@ -162,9 +183,28 @@ class Plan:
             ):
                 continue
             np.copyto(arr, v)
-            slot.bind(arr)
+            if n.op is None:
+                slot.bind(arr)
             if self._lent.get(id(n)) is not None:
                 self._read_input_from(n, arr)
+
+    def bind_fed_grads(self) -> None:
+        """Point the gradients of inputs fed per run at this plan's buffers, zeroed lazily, so
+        the run writes the gradient for the batch it is given.
+
+        Example:
+            >>> import numpy as np, graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewVector(g, gc.Float64, gc.WithShape(None))
+            >>> c = gc.Sum(gc.Square(x)); _ = gc.Grad(c, x)
+            >>> vm = gc.NewTapeMachine(g, gc.BindDualValues(x))
+            >>> gc.Let(x, [1.0, 2.0]); vm.run_all(); vm.run_all(); x.grad.tolist()
+            [2.0, 4.0]
+        """
+        for w, g in self._fed_grads:
+            slot = w.slot
+            if slot.grad is not g:
+                slot.bind_grad(g)
+            slot.zero_grad()
 
     def redirect(self, node: Node, dest: np.ndarray) -> Kernel | None:
         """Make the step computing ``node`` write into ``dest`` (its shape and dtype); return
@@ -295,3 +335,33 @@ def _watched(n: Node, fn: Kernel, out: np.ndarray, nan: bool, inf: bool) -> Kern
             )
 
     return run
+
+
+def _logged(n: Node, fn: Kernel, out: np.ndarray, direction: str, logger: logging.Logger) -> Kernel:
+    def run() -> None:
+        fn()
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s: %s", direction, n.describe(), summarize(out))
+
+    return run
+
+
+def summarize(a: np.ndarray) -> str:
+    """A one-line summary of an array for logs: shape, and min/mean/max of a float array
+    (with the count of non-finite values when there are any).
+
+    Example:
+        >>> summarize(np.array([1.0, 2.0, np.nan]))
+        'shape (3,) min 1 mean 1.5 max 2 (1 non-finite)'
+    """
+    if a.dtype.kind not in "fiu" or a.size == 0:
+        return f"shape {a.shape} {a.dtype}"
+    finite = a[np.isfinite(a)] if a.dtype.kind == "f" else a
+    bad = a.size - finite.size
+    if finite.size == 0:
+        return f"shape {a.shape} all non-finite"
+    text = (
+        f"shape {a.shape} min {float(finite.min()):.4g} mean {float(finite.mean()):.4g} "
+        f"max {float(finite.max()):.4g}"
+    )
+    return text + (f" ({bad} non-finite)" if bad else "")

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +33,7 @@ from ..ops.base import ExecContext
 from .grads import bind_grads
 from .options import MachineOpt, parse_machine_opts
 from .plan import Plan
-from .schedule import program_order
+from .program import Program, backward_pass, forward_pass, whole_graph
 
 __all__ = ["TapeMachine", "NewTapeMachine", "Plan"]
 
@@ -69,46 +70,70 @@ class TapeMachine:
     """
 
     def __init__(self, g: Graph, *opts: MachineOpt) -> None:
-        if not isinstance(g, Graph):
-            raise TypeError(f"NewTapeMachine: expected a Graph, got {type(g).__name__}")
-        o = parse_machine_opts(opts, "NewTapeMachine")
         self.graph = g
-        bind_opts: tuple[Node, ...] = o["bind"]
-        # the gradients of bound nodes run even when g is a subgraph of the forward pass only
-        self.order: list[Node] = program_order(g, bind_opts)
-        in_order = {id(n) for n in self.order}
-        self.bind: tuple[Node, ...] = o["bind"]
-        for w in self.bind:
-            if w.deriv is None or id(w.deriv) not in in_order:
-                raise GraphError(
-                    f"BindDualValues: {w.describe()} has no gradient node in this graph; "
-                    f"call Grad(cost, {w.name}, ...) before building the machine"
-                )
-            if not w.has_value:
-                raise GraphError(f"BindDualValues: {w.describe()} has no value yet")
-        bind_grads(self.bind)
-        self.watch = o["watch"]
-        self.nan_watch: bool = o["nan"]
-        self.inf_watch: bool = o["inf"]
-        self.noreuse: bool = o["noreuse"]
-        self.ctx = ExecContext(training=o["training"])
-        # the gradient nodes as they are now: a later Grad call must not rewire this machine
-        self.derivs: dict[int, Node] = {id(w): w.deriv for w in self.bind}
-        bound_derivs = {id(d) for d in self.derivs.values()}
-        roots = {id(n) for n in g.roots()}
-        prot = {id(n) for n in self.watch} | roots
-        for n in self.order:
-            if n.deriv_of is not None and id(n) not in bound_derivs:
-                prot.add(id(n))
-        prot -= bound_derivs - {id(n) for n in self.watch}
-        self.protected_ids = prot
-        self.free_inputs = [
-            n for n in self.order if n.op is None and not n.is_constant and None in n.shape
-        ]
-        self._inputs = [n for n in self.order if n.op is None and not n.is_constant]
         self._plans: dict[tuple[Any, ...], Plan] = {}
         self.plan: Plan | None = None
         self._closed = False
+        if not isinstance(g, Graph):
+            raise TypeError(f"NewTapeMachine: expected a Graph, got {type(g).__name__}")
+        o = parse_machine_opts(opts, "NewTapeMachine")
+        bound: tuple[Node, ...] = o["bind"]
+        program: Program = o["precompiled"] or whole_graph(g, bound)
+        kept: set[int] = set()
+        if o["fwdonly"]:
+            program, kept = forward_pass(program)
+        elif o["bwdonly"]:
+            program = backward_pass(program)
+            if not any(n.deriv_of is not None for n in program.order):
+                raise GraphError(
+                    "ExecuteBwdOnly: the graph has no gradient nodes to run; call "
+                    "Grad(cost, ...) first"
+                )
+        self.program = program
+        self.order: list[Node] = program.order
+        self.given: set[int] = program.given
+        in_order = {id(n) for n in self.order}
+        self.bind = bound
+        for w in bound:
+            if w.deriv is None or id(w.deriv) not in in_order:
+                raise GraphError(
+                    f"BindDualValues: {w.describe()} has no gradient node in this "
+                    f"{'program' if o['precompiled'] else 'graph'}; call Grad(cost, {w.name}, "
+                    f"...) before building the machine"
+                )
+            if w.op is not None:
+                raise GraphError(
+                    f"BindDualValues: {w.describe()} is not an input node; bind learnables or "
+                    f"inputs (read an op node's gradient as its gradient node's value)"
+                )
+        # inputs fed per run (no value yet, or a free batch dimension) get a gradient buffer
+        # per plan, overwritten by each run; learnables accumulate until a solver zeroes them
+        self.fed = tuple(w for w in bound if not w.has_value or None in w.shape)
+        bind_grads([w for w in bound if w not in self.fed])
+        self.watch = o["watch"]
+        self.nan_watch: bool = o["nan"]
+        self.inf_watch: bool = o["inf"]
+        self.noreuse: bool = o["noreuse"] or o["trace"]
+        self.logger: logging.Logger | None = o["logger"]
+        self.log_direction: str | None = o["logdir"]
+        self.ctx = ExecContext(training=o["training"])
+        # the gradient nodes as they are now: a later Grad call must not rewire this machine
+        self.derivs: dict[int, Node] = {id(w): w.deriv for w in bound}
+        bound_derivs = {id(d) for d in self.derivs.values()}
+        outputs = program.outputs or g.roots()
+        pinned = {id(n) for n in self.watch} | {id(n) for n in outputs} | kept
+        for n in self.order:
+            if n.deriv_of is not None and id(n) not in bound_derivs:
+                pinned.add(id(n))
+        pinned -= bound_derivs - {id(n) for n in self.watch}
+        self.protected_ids = pinned
+        self.free_inputs = [
+            n for n in self.order
+            if (n.op is None and not n.is_constant and None in n.shape) or id(n) in self.given
+        ]
+        self._inputs = [
+            n for n in self.order if (n.op is None and not n.is_constant) or id(n) in self.given
+        ]
 
     #: How many compiled plans (one per set of input shapes: full batches, the last partial
     #: batch, prediction batches) a machine keeps; beyond it the least recently run is dropped
@@ -173,6 +198,13 @@ class TapeMachine:
     def _key(self) -> tuple[Any, ...]:
         for n in self._inputs:
             if not n.has_value:
+                if id(n) in self.given:
+                    raise ValueNotAvailableError(
+                        f"{n.describe()} is read by this machine's program, which does not "
+                        f"compute it: run the forward pass first (a machine built with "
+                        f"ExecuteFwdOnly() keeps the values a backward-only machine reads), or "
+                        f"set it with UnsafeLet"
+                    )
                 raise ValueNotAvailableError(
                     f"{n.describe()} has no value: call Let({n.name}, array) before "
                     f"run_all(), or run only the part of the graph you need with "
@@ -208,6 +240,7 @@ class TapeMachine:
         plan.publish()
         self.plan = plan
         plan.bind_inputs()
+        plan.bind_fed_grads()
         if not into:
             for fn in plan.steps:
                 fn()
@@ -259,9 +292,14 @@ class TapeMachine:
         self.close()
 
     def __repr__(self) -> str:
+        # robust when the constructor raised early (a traceback's locals show the object)
+        graph = getattr(self, "graph", None)
+        name = graph.name if isinstance(graph, Graph) else "?"
+        ctx = getattr(self, "ctx", None)
+        training = ctx.training if ctx is not None else "?"
         return (
-            f"TapeMachine({self.graph.name!r}, {len(self.order)} nodes, "
-            f"{len(self._plans)} plan(s), training={self.training})"
+            f"TapeMachine({name!r}, {len(getattr(self, 'order', ()))} nodes, "
+            f"{len(getattr(self, '_plans', {}))} plan(s), training={training})"
         )
 
 

@@ -123,6 +123,9 @@ class Op:
     #: tape machine lends an input given with ``Let(..., copy=False)`` only to such readers
     #: (matrix products, which hand the array to BLAS as it is)
     reads_lent: ClassVar[bool] = False
+    #: the op updates an input when it runs (``Set``): ``subgraph_roots`` includes such nodes
+    #: when they read only nodes of the subgraph
+    statement: ClassVar[bool] = False
 
     def params(self) -> dict[str, Any]:
         """The op's parameters (shown in its repr and in graph drawings).
