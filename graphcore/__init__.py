@@ -72,6 +72,7 @@ from .ops import (
     AvgPool2D,
     BatchedMatMul,
     BatchNorm,
+    BinomialRandomNode,
     BroadcastAdd,
     BroadcastEq,
     BroadcastGt,
@@ -96,6 +97,7 @@ from .ops import (
     ExecContext,
     Exp,
     Expm1,
+    GaussianRandomNode,
     Gelu,
     Gt,
     Gte,
@@ -124,6 +126,7 @@ from .ops import (
     Ne,
     Neg,
     Norm,
+    OneHotVector,
     Op,
     OuterProd,
     Pow,
@@ -152,6 +155,7 @@ from .ops import (
     Transpose,
     TypeInfo,
     Unconcat,
+    UniformRandomNode,
     apply_op,
 )
 from .options import WithGrad, WithInit, WithName, WithShape, WithValue
@@ -223,6 +227,7 @@ __all__ = [
     "Ne", "BroadcastAdd", "BroadcastSub", "BroadcastHadamardProd", "BroadcastHadamardDiv",
     "BroadcastPow", "BroadcastLt", "BroadcastGt", "BroadcastLte", "BroadcastGte", "BroadcastEq",
     "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
+    "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
     # initializers
     "InitWFn", "Initializer", "Zeroes", "Ones", "ValuesOf", "RangedFrom", "Gaussian", "Uniform",
     "GlorotN", "GlorotU", "HeN", "HeU",

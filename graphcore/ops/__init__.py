@@ -38,6 +38,7 @@ from .compare import Eq, Gt, Gte, Lt, Lte, Ne
 from .linalg import BatchedMatMul, MatMul, Mul, Tensordot, Transpose
 from .loss import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .nn import AveragePool2D, AvgPool2D, BatchNorm, Conv2d, Dropout, MaxPool2D
+from .random import BinomialRandomNode, GaussianRandomNode, OneHotVector, UniformRandomNode
 from .reduce import LogSumExp, Max, Mean, Min, Norm, Sum
 from .shape import ByIndices, Concat, OuterProd, Ravel, Reshape, S, Slice, Unconcat
 from .unary import (
@@ -82,6 +83,7 @@ __all__ = [
     "BroadcastAdd", "BroadcastSub", "BroadcastHadamardProd", "BroadcastHadamardDiv",
     "BroadcastPow", "BroadcastLt", "BroadcastGt", "BroadcastLte", "BroadcastGte",
     "BroadcastEq", "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
+    "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
 ]
 
 operators.install(Node, sys.modules[__name__])
