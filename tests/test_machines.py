@@ -221,9 +221,11 @@ def test_tape_nan_watch_names_operands():
 
 
 def _lisp_reference(g, n, X, Y):
+    """Every node's value, gradient nodes included (Grad was called: the Lisp machine runs
+    them as they are and differentiates nothing itself; ExecuteFwdOnly would skip them)."""
     gc.Let(n["x"], X)
     gc.Let(n["y"], Y)
-    gc.NewLispMachine(g, gc.ExecuteFwdOnly()).run_all()
+    gc.NewLispMachine(g).run_all()
     return {id(m): np.array(m.value, copy=True) for m in ancestors(g.nodes)}
 
 
