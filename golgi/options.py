@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from graphcore import as_dtype
+from graphcore.options import Option
 
 __all__ = [
     "LayerOpt",
@@ -86,22 +88,26 @@ def fn_name(fn: Any) -> str:
     return repr(fn)
 
 
-@dataclass(frozen=True)
-class LayerOpt:
+class LayerOpt(Option):
     """One layer option; build it with ``WithShape``, ``WithName``, ``WithActivation``, ...
+
+    A graphcore :class:`~graphcore.options.Option`: immutable, with a ``kind`` and a ``value``,
+    compared by both; its repr is the call that builds it.
 
     Example:
         >>> WithName("e1")
         WithName('e1')
         >>> WithName("e1").kind, WithName("e1").value
         ('name', 'e1')
+        >>> WithName("e1") == WithName("e1"), WithShape(3) == WithShape(4)
+        (True, False)
     """
 
-    kind: str
-    value: Any
+    __slots__ = ()
+    builders = OPTION_NAMES
 
     def __repr__(self) -> str:
-        builder = OPTION_NAMES.get(self.kind, self.kind)
+        builder = self.builder
         v = self.value
         if self.kind == "activation" or self.kind == "init":
             return f"{builder}({fn_name(v)})"
@@ -337,6 +343,4 @@ def Of(dtype: Any) -> LayerOpt:
         >>> Of(gc.Float64).value
         Float64
     """
-    from graphcore import as_dtype
-
     return LayerOpt("dtype", as_dtype(dtype))
