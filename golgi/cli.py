@@ -175,11 +175,11 @@ def _autoencoder() -> tuple[Any, Any]:
 
 
 def _progress_callbacks(quiet: bool, line: Any) -> list[Any]:
-    from .train import EpochLogger, ProgressBar, _bar_wanted
+    from .training.progress import EpochLogger, ProgressBar, bar_wanted
 
     if quiet:
         return []
-    cbs: list[Any] = [ProgressBar()] if _bar_wanted() else []
+    cbs: list[Any] = [ProgressBar()] if bar_wanted() else []
     return [*cbs, EpochLogger(print_fn=line)]
 
 
@@ -193,7 +193,7 @@ def _train(args: argparse.Namespace) -> int:
     import graphcore as gc
     from golgi.datasets import mnist
 
-    from .train import ModelCheckpoint, Trainer
+    from .training import ModelCheckpoint, Trainer
 
     epochs = args.epochs if args.epochs is not None else args.epochs_default
     is_mlp = args.model == "mlp"
