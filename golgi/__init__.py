@@ -13,7 +13,7 @@ Example (the talk's autoencoder):
     ((None, 784), 4)
 """
 
-from . import datasets
+from . import datasets, models
 from . import train as train  # the training names' first home, kept as an alias module
 from .compose import (
     Add,
@@ -158,4 +158,5 @@ __all__ = [
     "EpochLogger",
     # modules
     "datasets",
+    "models",
 ]
