@@ -1,4 +1,4 @@
-"""golgi.train: fit, predict, Trainer, History and callbacks, on tiny synthetic data."""
+"""golgi.training: fit, predict, Trainer, History and callbacks, on tiny synthetic data."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 import golgi as G
 import graphcore as gc
-from golgi.train import (
+from golgi.training import (
     Callback,
     EarlyStopping,
     History,
