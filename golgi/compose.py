@@ -22,10 +22,12 @@ from collections.abc import Callable
 from typing import Any
 
 import graphcore as gc
-from graphcore.shapes import fmt_shape
+from graphcore.shapes import broadcast_shapes, fmt_shape
 
-from .layer import Layer, Term, Thunk
+from .layer import Layer
 from .options import LayerOpt
+from .summary import SummaryTable
+from .term import Term, Thunk
 
 __all__ = [
     "Composition",
@@ -62,12 +64,6 @@ def _as_term(t: Any, where: str) -> Term:
         f"{where}: {t!r} ({type(t).__name__}) is not a term; use L(ConsFC, options...), a built "
         f"layer, a composition, I, Add(...) or HadamardProd(...)"
     )
-
-
-def _tree(t: Term, indent: str) -> str:
-    if isinstance(t, (Composition, Join)):
-        return t._tree(indent)
-    return repr(t)
 
 
 class Composition(Term):
@@ -107,10 +103,7 @@ class Composition(Term):
             >>> c.built, c.fwd(x).shape, c.built
             (False, (None, 2), True)
         """
-        return all(
-            t.built if isinstance(t, (Join, Composition)) else not isinstance(t, Thunk)
-            for t in self.terms
-        )
+        return all(t.built for t in self.terms)
 
     def fwd(self, x: gc.Node) -> gc.Node:
         """Apply the terms in order to ``x`` (building layers on the first call).
@@ -129,8 +122,7 @@ class Composition(Term):
             return hit[1]
         h = x
         for i, t in enumerate(self.terms):
-            if isinstance(t, Thunk):
-                t = self.terms[i] = t.build(h)
+            t = self.terms[i] = t.instantiate(h)
             h = t.fwd(h)
         self._cache[id(x)] = (x, h)
         if self.input is None:
@@ -154,21 +146,35 @@ class Composition(Term):
             )
         return super().named_learnables()
 
-    def _flat_terms(self) -> list[Term]:
-        out: list[Term] = []
-        for t in self.terms:
-            out.extend(t._flat_terms() if isinstance(t, Composition) else [t])
-        return out
+    def summary_input(self) -> tuple[str, tuple[int | None, ...], gc.Dtype] | None:
+        """The input node it was built on (name, shape, dtype); else as :class:`Term`'s."""
+        n = self.input
+        if n is not None:
+            return n.name, tuple(n.shape), n.dtype
+        return super().summary_input()
 
-    def _tree(self, indent: str) -> str:
+    def summary_rows(
+        self, table: SummaryTable, shape: tuple[int | None, ...], dtype: gc.Dtype
+    ) -> tuple[tuple[int | None, ...], gc.Dtype]:
+        """Each term's rows in order, each term's output feeding the next."""
+        for t in self.terms:
+            shape, dtype = t.summary_rows(table, shape, dtype)
+        return shape, dtype
+
+    def flat_terms(self) -> list[Term]:
+        """The terms in order, nested compositions spliced in."""
+        return [f for t in self.terms for f in t.flat_terms()]
+
+    def repr_tree(self, indent: str = "") -> str:
+        """``ComposeSeq(`` with the input node and the flat terms, one per line."""
         inner = indent + "    "
         items = ([self.input.name] if self.input is not None else []) + [
-            _tree(t, inner) for t in self._flat_terms()
+            t.repr_tree(inner) for t in self.flat_terms()
         ]
         return "ComposeSeq(\n" + "".join(f"{inner}{s},\n" for s in items) + f"{indent})"
 
     def __repr__(self) -> str:
-        return self._tree("")
+        return self.repr_tree()
 
 
 class Join(Term):
@@ -203,7 +209,7 @@ class Join(Term):
             >>> res.built, res.fwd(x).shape, res.built
             (False, (None, 3), True)
         """
-        return all(not isinstance(t, Thunk) and getattr(t, "built", True) for t in self.branches)
+        return all(t.built for t in self.branches)
 
     def fwd(self, x: gc.Node) -> gc.Node:
         """Apply both branches to ``x`` (building their layers on the first call); combine."""
@@ -212,8 +218,7 @@ class Join(Term):
             return hit[1]
         outs = []
         for i, t in enumerate(self.branches):
-            if isinstance(t, Thunk):
-                t = self.branches[i] = t.build(x)
+            t = self.branches[i] = t.instantiate(x)
             outs.append(t.fwd(x))
         try:
             out = self._combine(outs[0], outs[1])
@@ -231,13 +236,29 @@ class Join(Term):
         """The first branch's layers, then the second's."""
         return [la for t in self.branches for la in t.layers]
 
-    def _tree(self, indent: str) -> str:
+    def summary_rows(
+        self, table: SummaryTable, shape: tuple[int | None, ...], dtype: gc.Dtype
+    ) -> tuple[tuple[int | None, ...], gc.Dtype]:
+        """Both branches' rows, then a row for the join with the combined shape."""
+        a, dt = self.branches[0].summary_rows(table, shape, dtype)
+        b, _ = self.branches[1].summary_rows(table, shape, dtype)
+        try:
+            out = broadcast_shapes(a, b)
+        except ValueError:
+            raise gc.ShapeError(
+                f"{self.kind} join: branch outputs {fmt_shape(a)} and {fmt_shape(b)} differ"
+            ) from None
+        table.add_row(f"({self.kind} join)", out)
+        return out, dt
+
+    def repr_tree(self, indent: str = "") -> str:
+        """``Add(`` (or the join's kind) with both branches, one per line."""
         inner = indent + "    "
-        a, b = (_tree(t, inner) for t in self.branches)
+        a, b = (t.repr_tree(inner) for t in self.branches)
         return f"{self.kind}(\n{inner}{a},\n{inner}{b},\n{indent})"
 
     def __repr__(self) -> str:
-        return self._tree("")
+        return self.repr_tree()
 
 
 class Identity(Term):
@@ -255,6 +276,12 @@ class Identity(Term):
 
     def __call__(self, x: gc.Node | None = None) -> Any:
         return self if x is None else x  # Golgi writes I{}; I() is I
+
+    def summary_rows(
+        self, table: SummaryTable, shape: tuple[int | None, ...], dtype: gc.Dtype
+    ) -> tuple[tuple[int | None, ...], gc.Dtype]:
+        """No row: the input passes through."""
+        return shape, dtype
 
     def __repr__(self) -> str:
         return "I"

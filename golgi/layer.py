@@ -1,8 +1,7 @@
-"""Terms and layers: the ``Layer`` base class, delayed constructors (``Thunk``), layer names.
+"""The ``Layer`` base class: a term that owns learnables sized from its first input.
 
-A *term* maps a graph node to a graph node (``term.fwd(x)``). Layers are terms that own
-learnables; a :class:`Thunk` is a layer constructor waiting for its input (``L(ConsFC(...))``);
-compositions and joins (``golgi.compose``) are terms made of terms.
+``ConsFC(x, opts...)`` builds a layer on node ``x``; ``layer.fwd(x)`` builds its output node.
+Terms, thunks and layer names are in ``golgi.term``; the option checks in ``golgi.options``.
 
 Example:
     >>> import graphcore as gc, golgi as G
@@ -26,284 +25,12 @@ import graphcore as gc
 from graphcore.extend import building_in
 from graphcore.shapes import fmt_shape
 
-from .options import OPTION_NAMES, LayerOpt, fn_name
+from .options import OPTION_NAMES, LayerOpt, check_option_value, fn_name, is_activation_like
+from .summary import SummaryTable
+from .term import Term, Thunk, claim_name, layer_names, release_name
 
+# Term, Thunk, layer_names and is_activation_like are re-exported: this was their home.
 __all__ = ["Term", "Layer", "Thunk", "is_activation_like", "layer_names"]
-
-
-class Term:
-    """Anything that maps a node to a node: a layer, a thunk, a composition, a join, ``I``.
-
-    Subclasses implement ``fwd``; the rest has sensible defaults for terms without learnables.
-
-    Example:
-        >>> import golgi as G
-        >>> isinstance(G.I, Term)
-        True
-    """
-
-    def fwd(self, x: gc.Node) -> gc.Node:
-        """Build (or reuse) the nodes computing this term on input ``x``; return the output.
-
-        Every term overrides it: map the input node to an output node with graphcore ops.
-        ``term(x)`` is ``term.fwd(x)``.
-
-        Example:
-            >>> import graphcore as gc
-            >>> class Double(Term):
-            ...     def fwd(self, x):
-            ...         return x * 2.0
-            >>> Double()(gc.NewConstant([[1.0, 2.0]])).shape
-            (1, 2)
-        """
-        raise NotImplementedError
-
-    def __call__(self, x: gc.Node) -> gc.Node:
-        return self.fwd(x)
-
-    @property
-    def layers(self) -> list[Layer]:
-        """The built layers of this term, flat, in order (empty before it is built).
-
-        Terms that hold layers override it; the learnables, state and summary come from it.
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
-            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(2), G.WithName("a"))),
-            ...                    G.L(G.ConsFC(G.WithShape(1), G.WithName("b"))))
-            >>> [la.name for la in net.layers], G.I.layers
-            (['a', 'b'], [])
-        """
-        return []
-
-    def model(self) -> list[gc.Node]:
-        """The learnables, in layer order (W then b within a layer), each once.
-
-        Example:
-            >>> import golgi as G
-            >>> G.I.model()
-            []
-        """
-        return list(self.named_learnables().values())
-
-    def named_learnables(self) -> dict[str, gc.Node]:
-        """Learnables keyed ``"<layer>/<param>"`` (the keys ``golgi.save`` writes).
-
-        Example:
-            >>> import golgi as G
-            >>> G.I.named_learnables()
-            {}
-        """
-        out: dict[str, gc.Node] = {}
-        seen: set[int] = set()
-        for layer in self.layers:
-            for k, n in layer.named_learnables().items():
-                if id(n) not in seen:  # a weight shared by two layers is listed once
-                    seen.add(id(n))
-                    out[k] = n
-        return out
-
-    def state(self) -> dict[str, np.ndarray]:
-        """Non-learnable arrays to save (e.g. batch norm running statistics), keyed by layer.
-
-        Example:
-            >>> import golgi as G
-            >>> G.I.state()
-            {}
-        """
-        out: dict[str, np.ndarray] = {}
-        for layer in self.layers:
-            out.update(layer.state())
-        return out
-
-    def load_state(self, d: dict[str, np.ndarray]) -> None:
-        """Copy saved non-learnable arrays back (keys as ``state()`` gives them).
-
-        Each layer gets the keys that start with its name; keys of no layer are ignored.
-
-        Example:
-            >>> import numpy as np, graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
-            >>> net = G.ComposeSeq(x, G.L(G.ConsBatchNorm(G.WithName("bn"))))
-            >>> sorted(net.state())
-            ['bn/running_mean', 'bn/running_var']
-            >>> net.load_state({"bn/running_mean": np.array([1.0, 2.0])})
-            >>> net.state()["bn/running_mean"]
-            array([1., 2.])
-        """
-        for layer in self.layers:
-            mine = {k: v for k, v in d.items() if k.startswith(layer.name + "/")}
-            if mine:
-                layer.load_state(mine)
-
-    def non_trainable(self) -> dict[str, np.ndarray]:
-        """The state arrays that count as non-trainable parameters (batch norm running
-        statistics), keyed like ``state()``; a subset of it (a dropout generator's state is
-        saved, but is no parameter).
-
-        Example:
-            >>> import golgi as G
-            >>> G.I.non_trainable()
-            {}
-        """
-        out: dict[str, np.ndarray] = {}
-        seen: set[int] = set()
-        for layer in self.layers:
-            for k, v in layer.non_trainable().items():
-                if id(v) not in seen:  # a layer applied twice counts once
-                    seen.add(id(v))
-                    out[k] = v
-        return out
-
-    def param_count(self) -> int:
-        """Number of learnable scalars.
-
-        Example:
-            >>> import golgi as G
-            >>> G.I.param_count()
-            0
-        """
-        return sum(int(np.prod(n.shape)) for n in self.model())
-
-    def describe(self) -> list[dict[str, Any]]:
-        """A plain description of every layer (kind, name, config, learnable shapes), for saving.
-
-        ``golgi.save`` stores it; ``golgi.load`` compares it with the model it loads into.
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 4), gc.WithName("x"))
-            >>> d = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(2), G.WithName("h")))).describe()
-            >>> [(la["kind"], la["name"], la["learnables"]["W"]) for la in d]
-            [('FC', 'h', [[4, 2], 'Float32'])]
-        """
-        return [layer.describe_layer() for layer in self.layers]
-
-    def summary(
-        self,
-        input_shape: Sequence[int | None] | None = None,
-        print_fn: Any = print,
-        dtype: gc.Dtype | None = None,
-    ) -> str:
-        """A Keras-like table of layers, output shapes (None batch) and parameter counts.
-
-        Prints it (with ``print_fn``; pass ``None`` to stay quiet) and returns the string.
-        ``input_shape`` (and ``dtype``, default the built input's, else Float32) also works
-        before the model is built: the table then comes from throwaway layers, and the model
-        and the random seed are left as they were.
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 4), gc.WithName("x"))
-            >>> s = G.ConsFC(x, G.WithShape(2), G.WithName("out")).summary(print_fn=None)
-            >>> "Total params: 10" in s
-            True
-        """
-        from .summary import summarize
-
-        text = summarize(self, input_shape, dtype)
-        if print_fn is not None:
-            print_fn(text)
-        return text
-
-
-# ----- layer names, unique per graph ----------------------------------------------------------
-
-def _registry(graph: gc.Graph) -> dict[str, Layer]:
-    return graph.registry("golgi.layers")
-
-
-def layer_names(graph: gc.Graph) -> dict[str, Layer]:
-    """The layers built in ``graph``, by name.
-
-    Example:
-        >>> import graphcore as gc
-        >>> layer_names(gc.NewGraph())
-        {}
-    """
-    return dict(_registry(graph))
-
-
-def _claim(layer: Layer, wanted: str | None) -> str:
-    taken = _registry(layer.graph)
-    if wanted is not None:
-        other = taken.get(wanted)
-        if other is not None:
-            raise gc.GraphError(
-                f"{layer.cons_name}: graph {layer.graph.name!r} already has a layer named "
-                f"{wanted!r}: {other!r}; give the new {layer.kind} layer another name with "
-                f"WithName(...), or reuse the existing layer to share its weights"
-            )
-        name = wanted
-    else:
-        i = 1
-        while f"{layer.prefix}_{i}" in taken:
-            i += 1
-        name = f"{layer.prefix}_{i}"
-    taken[name] = layer
-    return name
-
-
-def _release(layer: Layer) -> None:
-    taken = _registry(layer.graph)
-    if taken.get(layer.name) is layer:
-        del taken[layer.name]
-
-
-# ----- option checks shared by layers ---------------------------------------------------------
-
-
-def is_activation_like(fn: Any) -> str | None:
-    """Why ``fn`` is not usable as an activation, or None when it is.
-
-    An activation maps a node to a node of the same shape (``gc.Rectify``, ``gc.SoftMax``,
-    ``functools.partial(gc.LeakyRelu, alpha=0.2)``, or your own function of graphcore ops).
-
-    Example:
-        >>> import graphcore as gc, numpy as np
-        >>> is_activation_like(gc.Tanh) is None, is_activation_like(np.tanh) is None
-        (True, False)
-    """
-    if fn is None:
-        return None
-    if isinstance(fn, type) or not callable(fn):
-        return f"{fn!r} ({type(fn).__name__}) is not a function"
-    if isinstance(fn, np.ufunc):
-        return f"numpy's {fn.__name__} works on arrays, not graph nodes; use the graphcore op"
-    probe = gc.NewConstant(np.linspace(-1.0, 1.0, 6).reshape(2, 3), name="probe")
-    try:
-        out = fn(probe)  # graph-less constant in, graph-less node out: the graph is untouched
-    except Exception as e:  # noqa: BLE001 - any failure means "not an activation"
-        return f"calling it on a node fails ({type(e).__name__}: {e})"
-    if not isinstance(out, gc.Node):
-        return f"it returns {type(out).__name__}, not a graph node"
-    if out.shape != probe.shape:
-        return f"it changes the shape {fmt_shape(probe.shape)} to {fmt_shape(out.shape)}"
-    return None
-
-
-def _check_value(cls: type[Layer], who: str, kind: str, v: Any) -> Any:
-    if kind == "activation":
-        why = is_activation_like(v)
-        if why is not None:
-            raise TypeError(
-                f"{who}: WithActivation needs a graphcore activation (gc.Rectify, gc.Sigmoid, "
-                f"gc.Tanh, gc.SoftMax, gc.LeakyRelu, ...) or None, but {why}"
-            )
-    elif kind == "weights" and not isinstance(v, gc.Node):
-        arr = np.asarray(v)
-        if arr.dtype.kind not in "fiu":
-            raise TypeError(f"{who}: WithWeights takes a numeric array or a node, got {v!r}")
-        return arr
-    return v
-
-
-# ----- layers ---------------------------------------------------------------------------------
 
 
 class Layer(Term):
@@ -425,7 +152,7 @@ class Layer(Term):
                 raise TypeError(
                     f"{who} does not take {OPTION_NAMES.get(o.kind, o.kind)}; it takes {takes}"
                 )
-            got[o.kind] = _check_value(cls, who, o.kind, o.value)
+            got[o.kind] = check_option_value(who, o.kind, o.value)
         out = {k: v for k, v in cls.defaults.items() if k in accepted}
         out.update(got)
         return out
@@ -468,11 +195,11 @@ class Layer(Term):
         self._state: dict[str, np.ndarray] = {}
         self._cache: dict[int, tuple[gc.Node, gc.Node]] = {}
         self.check_input(x)
-        self.name = _claim(self, self.opts.get("name"))
+        self.name = claim_name(self, self.opts.get("name"))
         try:
             self.build(x)
         except BaseException:
-            _release(self)
+            release_name(self)
             raise
 
     # ----- for subclasses ------------------------------------------------------------------------
@@ -776,6 +503,27 @@ class Layer(Term):
         with building_in(None):
             return tuple(self.forward(probe).shape)
 
+    def summary_rows(
+        self, table: SummaryTable, shape: tuple[int | None, ...], dtype: gc.Dtype
+    ) -> tuple[tuple[int | None, ...], gc.Dtype]:
+        """This layer's row for an input of ``shape`` (see :meth:`Term.summary_rows`).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> table = SummaryTable()
+            >>> G.ConsFC(x, G.WithShape(2), G.WithName("h")).summary_rows(table, (None, 4), x.dtype)
+            ((None, 2), Float64)
+            >>> table.rows
+            [('h (FC)', '(None, 2)', 10)]
+        """
+        out = tuple(self.output_shape(shape))
+        table.add_layer(self, out)
+        for _, node in self._cache.values():  # a node it built says (an embedding changes it)
+            return out, node.dtype
+        return out, dtype
+
     def config(self) -> dict[str, Any]:
         """Options as plain values (for repr, summary and the saved description).
 
@@ -837,60 +585,3 @@ class Layer(Term):
         return f"{self.kind}({', '.join(parts)})"
 
 
-class Thunk(Term):
-    """A delayed layer constructor: ``ConsFC(WithShape(250))`` without an input node.
-
-    Applied to a node it builds a NEW layer sized from that node, then applies it; a
-    composition keeps the layer it built, so use thunks inside ``ComposeSeq``.
-
-    Example:
-        >>> import golgi as G
-        >>> t = G.L(G.ConsFC, G.WithShape(250), G.WithName("e1"))
-        >>> t
-        L(ConsFC(WithShape(250), WithName('e1')))
-        >>> t == G.L(G.ConsFC(G.WithShape(250), G.WithName("e1")))
-        True
-    """
-
-    def __init__(self, cls: type[Layer], opts: Sequence[Any]) -> None:
-        cls.parse_options(opts)  # fail now, where the user wrote the options
-        self.cls = cls
-        self.opts = tuple(opts)
-
-    def build(self, x: gc.Node) -> Layer:
-        """Construct the layer for input ``x`` (not applied).
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
-            >>> G.ConsFC(G.WithShape(3)).build(x).model()[0].shape
-            (2, 3)
-        """
-        return self.cls(x, *self.opts)
-
-    def fwd(self, x: gc.Node) -> gc.Node:
-        """Build a new layer for ``x`` and apply it; each call makes another layer.
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
-            >>> t = G.ConsFC(G.WithShape(3))
-            >>> t.fwd(x).shape, t.fwd(x).shape, sorted(G.layer_names(g))
-            ((None, 3), (None, 3), ['fc_1', 'fc_2'])
-        """
-        return self.build(x).fwd(x)
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Thunk)
-            and other.cls is self.cls
-            and len(other.opts) == len(self.opts)
-            and all(repr(a) == repr(b) for a, b in zip(self.opts, other.opts, strict=True))
-        )
-
-    __hash__ = object.__hash__
-
-    def __repr__(self) -> str:
-        return f"L({self.cls.cons_name_of()}({', '.join(repr(o) for o in self.opts)}))"

@@ -19,11 +19,15 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import graphcore as gc
 
-__all__ = ["CrossEntropy", "BinaryCrossEntropy", "MSE", "RMS"]
+__all__ = ["CrossEntropy", "BinaryCrossEntropy", "MSE", "RMS", "LossFn", "resolve_loss"]
+
+#: A loss: (output node, target node) -> scalar node.
+LossFn = Callable[[gc.Node, gc.Node], gc.Node]
 
 
 def _node(v: Any, who: str) -> gc.Node:
@@ -123,3 +127,32 @@ def RMS(pred: gc.Node, y: gc.Node) -> gc.Node:
         'Sqrt'
     """
     return gc.Sqrt(MSE(pred, y))
+
+
+def resolve_loss(loss: LossFn | str) -> LossFn:
+    """The loss function for ``loss``: a function (output, target) -> scalar node, returned as
+    it is, or one of the names "cross_entropy", "binary_cross_entropy" ("bce") and "mse".
+
+    Example:
+        >>> resolve_loss("bce") is BinaryCrossEntropy, resolve_loss(MSE) is MSE
+        (True, True)
+    """
+    if isinstance(loss, str):
+        ce, bce = CrossEntropy, BinaryCrossEntropy
+        table = {
+            "cross_entropy": ce,
+            "crossentropy": ce,
+            "binary_cross_entropy": bce,
+            "bce": bce,
+            "mse": MSE,
+        }
+        fn = table.get(loss.lower())
+        if fn is None:
+            raise ValueError(f"unknown loss {loss!r}; use one of {', '.join(table)} or a function")
+        return fn
+    if not callable(loss):
+        raise TypeError(
+            f"loss must be a function (output node, target node) -> scalar node such as "
+            f"golgi.CrossEntropy, got {loss!r}"
+        )
+    return loss

@@ -18,8 +18,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+
+import graphcore as gc
+from graphcore import as_dtype
+from graphcore.options import Option
+from graphcore.shapes import fmt_shape
 
 __all__ = [
     "LayerOpt",
@@ -43,6 +49,8 @@ __all__ = [
     "Of",
     "OPTION_NAMES",
     "fn_name",
+    "is_activation_like",
+    "check_option_value",
 ]
 
 # kind -> the builder users write; used in repr and in "it takes ..." messages
@@ -86,22 +94,26 @@ def fn_name(fn: Any) -> str:
     return repr(fn)
 
 
-@dataclass(frozen=True)
-class LayerOpt:
+class LayerOpt(Option):
     """One layer option; build it with ``WithShape``, ``WithName``, ``WithActivation``, ...
+
+    A graphcore :class:`~graphcore.options.Option`: immutable, with a ``kind`` and a ``value``,
+    compared by both; its repr is the call that builds it.
 
     Example:
         >>> WithName("e1")
         WithName('e1')
         >>> WithName("e1").kind, WithName("e1").value
         ('name', 'e1')
+        >>> WithName("e1") == WithName("e1"), WithShape(3) == WithShape(4)
+        (True, False)
     """
 
-    kind: str
-    value: Any
+    __slots__ = ()
+    builders = OPTION_NAMES
 
     def __repr__(self) -> str:
-        builder = OPTION_NAMES.get(self.kind, self.kind)
+        builder = self.builder
         v = self.value
         if self.kind == "activation" or self.kind == "init":
             return f"{builder}({fn_name(v)})"
@@ -113,6 +125,65 @@ class LayerOpt:
         if isinstance(v, tuple):
             return f"{builder}({', '.join(repr(d) for d in v)})"
         return f"{builder}({v!r})"
+
+
+def is_activation_like(fn: Any) -> str | None:
+    """Why ``fn`` is not usable as an activation, or None when it is.
+
+    An activation maps a node to a node of the same shape (``gc.Rectify``, ``gc.SoftMax``,
+    ``functools.partial(gc.LeakyRelu, alpha=0.2)``, or your own function of graphcore ops).
+
+    Example:
+        >>> import graphcore as gc, numpy as np
+        >>> is_activation_like(gc.Tanh) is None, is_activation_like(np.tanh) is None
+        (True, False)
+    """
+    if fn is None:
+        return None
+    if isinstance(fn, type) or not callable(fn):
+        return f"{fn!r} ({type(fn).__name__}) is not a function"
+    if isinstance(fn, np.ufunc):
+        return f"numpy's {fn.__name__} works on arrays, not graph nodes; use the graphcore op"
+    probe = gc.NewConstant(np.linspace(-1.0, 1.0, 6).reshape(2, 3), name="probe")
+    try:
+        out = fn(probe)  # graph-less constant in, graph-less node out: the graph is untouched
+    except Exception as e:  # noqa: BLE001 - any failure means "not an activation"
+        return f"calling it on a node fails ({type(e).__name__}: {e})"
+    if not isinstance(out, gc.Node):
+        return f"it returns {type(out).__name__}, not a graph node"
+    if out.shape != probe.shape:
+        return f"it changes the shape {fmt_shape(probe.shape)} to {fmt_shape(out.shape)}"
+    return None
+
+
+def check_option_value(who: str, kind: str, v: Any) -> Any:
+    """Check a layer option's value where only a layer can judge it; return the value to keep.
+
+    ``who`` starts the message (``"ConsFC (layer 'h')"``). An activation must map a node to a
+    node of the same shape; weights must be a node or a numeric array (kept as an array).
+
+    Example:
+        >>> import numpy as np
+        >>> check_option_value("ConsFC", "weights", [[1, 2]])
+        array([[1, 2]])
+        >>> check_option_value("ConsFC", "activation", np.tanh)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        TypeError: ConsFC: WithActivation needs a graphcore activation (...) or None, but ...
+    """
+    if kind == "activation":
+        why = is_activation_like(v)
+        if why is not None:
+            raise TypeError(
+                f"{who}: WithActivation needs a graphcore activation (gc.Rectify, gc.Sigmoid, "
+                f"gc.Tanh, gc.SoftMax, gc.LeakyRelu, ...) or None, but {why}"
+            )
+    elif kind == "weights" and not isinstance(v, gc.Node):
+        arr = np.asarray(v)
+        if arr.dtype.kind not in "fiu":
+            raise TypeError(f"{who}: WithWeights takes a numeric array or a node, got {v!r}")
+        return arr
+    return v
 
 
 def _dims(what: str, dims: tuple[Any, ...], allow_none: bool = False) -> tuple[Any, ...]:
@@ -337,6 +408,4 @@ def Of(dtype: Any) -> LayerOpt:
         >>> Of(gc.Float64).value
         Float64
     """
-    from graphcore import as_dtype
-
     return LayerOpt("dtype", as_dtype(dtype))

@@ -1,4 +1,4 @@
-"""golgi.train: fit, predict, Trainer, History and callbacks, on tiny synthetic data."""
+"""golgi.training: fit, predict, Trainer, History and callbacks, on tiny synthetic data."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 import golgi as G
 import graphcore as gc
-from golgi.train import (
+from golgi.training import (
     Callback,
     EarlyStopping,
     History,
@@ -505,3 +505,98 @@ def test_training_accuracy_matches_the_metric(targets):
     assert 0.0 < expected < 1.0
     assert h["accuracy"][0] == pytest.approx(expected, abs=1e-12)
     assert h["val_accuracy"][0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_fit_forwards_trainer_fit_options_and_shows_them():
+    import inspect
+
+    own = ["model", "x", "y", "loss", "solver", "input", "metrics"]
+    forwarded = [
+        name
+        for name, p in inspect.signature(Trainer.fit).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    assert list(inspect.signature(fit).parameters) == own + forwarded
+    assert "validation_batch_size" in forwarded
+    x, y, _ = blobs()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epoch'"):
+        fit(mlp(), x, y, loss=G.CrossEntropy, solver=adam(), epoch=2)
+
+
+def test_callback_list_calls_batch_hooks_only_where_wanted():
+    from golgi.training import CallbackList
+
+    class EpochOnly(Callback):
+        reads_node_values = False
+
+        def on_epoch_end(self, epoch, logs):
+            pass
+
+    class Batches(Callback):
+        reads_node_values = False
+
+        def __init__(self):
+            self.batches = []
+
+        def on_batch_end(self, batch, logs):
+            self.batches.append(batch)
+
+    quiet = CallbackList([EpochOnly()])
+    assert not quiet.wants_batch_end and not quiet.reads_node_values and quiet.batch_end is None
+    b = Batches()
+    cbs = CallbackList([EpochOnly(), b], trainer=None, params={"epochs": 1})
+    assert cbs.wants_batch_end and not cbs.reads_node_values and b.params == {"epochs": 1}
+    cbs.batch_end(3, {})
+    cbs.on_batch_end(4, {})
+    assert b.batches == [3, 4]
+    b2 = Batches()
+    CallbackList([b, EpochOnly(), b2]).batch_end(5, {})
+    assert b.batches == [3, 4, 5] and b2.batches == [5]
+    assert CallbackList([Recorder()]).reads_node_values  # the safe default
+    with pytest.raises(TypeError, match="Callback objects"):
+        CallbackList([object()])
+
+
+def test_a_failing_fit_calls_on_train_error_not_on_train_end():
+    x, y, _ = blobs()
+    rec = Recorder()
+    errors = []
+
+    class Boom(Callback):
+        def on_epoch_end(self, epoch, logs):
+            raise RuntimeError("boom")
+
+    class Watch(Callback):
+        def on_train_error(self, error):
+            errors.append(error)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(mlp(), x, y, loss=G.CrossEntropy, solver=adam(), callbacks=[rec, Boom(), Watch()],
+            progress=False)  # fmt: skip
+    assert [str(e) for e in errors] == ["boom"] and "train_end" not in rec.events
+
+
+def test_the_progress_bar_is_closed_when_fit_fails():
+    pytest.importorskip("tqdm")
+    from golgi.training import ProgressBar
+
+    x, y, _ = blobs()
+    bar = ProgressBar()
+
+    class Boom(Callback):
+        def on_batch_end(self, batch, logs):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(mlp(), x, y, loss=G.CrossEntropy, solver=adam(), callbacks=[bar, Boom()],
+            progress=False)  # fmt: skip
+    assert bar._bar is None
+
+
+def test_golgi_train_is_an_alias_of_golgi_training():
+    import golgi.train
+    import golgi.training
+
+    assert golgi.train.__all__ == golgi.training.__all__
+    for name in golgi.train.__all__:
+        assert getattr(golgi.train, name) is getattr(golgi.training, name) is getattr(G, name)

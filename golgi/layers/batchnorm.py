@@ -24,8 +24,9 @@ import numpy as np
 
 import graphcore as gc
 
-from ..layer import Layer, Thunk
+from ..layer import Layer
 from ..options import LayerOpt
+from ..term import Thunk
 
 __all__ = ["BatchNorm", "ConsBatchNorm"]
 

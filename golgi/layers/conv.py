@@ -22,8 +22,9 @@ from typing import Any
 import graphcore as gc
 from graphcore.shapes import fmt_shape
 
-from ..layer import Layer, Thunk
+from ..layer import Layer
 from ..options import LayerOpt, fn_name
+from ..term import Thunk
 
 __all__ = ["Conv", "ConsConv", "check_image"]
 

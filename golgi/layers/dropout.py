@@ -22,8 +22,9 @@ import numpy as np
 import graphcore as gc
 from graphcore.rng import spawn_rng
 
-from ..layer import Layer, Thunk
+from ..layer import Layer
 from ..options import LayerOpt
+from ..term import Thunk
 
 __all__ = ["Dropout", "ConsDropout"]
 

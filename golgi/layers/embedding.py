@@ -17,8 +17,9 @@ from typing import Any
 
 import graphcore as gc
 
-from ..layer import Layer, Thunk
+from ..layer import Layer
 from ..options import LayerOpt, fn_name
+from ..term import Thunk
 
 __all__ = ["Embedding", "ConsEmbedding"]
 

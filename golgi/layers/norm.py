@@ -19,8 +19,9 @@ from typing import Any
 
 import graphcore as gc
 
-from ..layer import Layer, Thunk
+from ..layer import Layer
 from ..options import LayerOpt
+from ..term import Thunk
 
 __all__ = ["LayerNorm", "ConsLayerNorm"]
 

@@ -21,8 +21,9 @@ from typing import Any, ClassVar
 import graphcore as gc
 from graphcore.shapes import fmt_shape
 
-from ..layer import Layer, Thunk
+from ..layer import Layer
 from ..options import LayerOpt
+from ..term import Thunk
 from .conv import check_image
 
 __all__ = ["MaxPool", "AvgPool", "ConsMaxPool", "ConsAvgPool"]

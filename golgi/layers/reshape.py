@@ -19,8 +19,9 @@ from typing import Any
 import graphcore as gc
 from graphcore.shapes import fmt_shape
 
-from ..layer import Layer, Thunk
+from ..layer import Layer
 from ..options import LayerOpt
+from ..term import Thunk
 
 __all__ = ["Reshape", "Flatten", "ConsReshape", "ConsFlatten"]
 

@@ -1,0 +1,44 @@
+"""Training: ``fit``, ``predict``, ``Trainer``, ``History`` and callbacks, Keras style.
+
+- ``trainer``: :class:`Trainer` (one model, one loss, its graph and machines) and :func:`fit`;
+- ``predict``: :func:`predict`, the model's outputs in eval mode at any batch size;
+- ``data``: the model's input and output nodes, checked arrays, batches;
+- ``callbacks``: the :class:`Callback` protocol and the :class:`CallbackList` the loop calls;
+- ``history``, ``model_checkpoint``, ``early_stopping``, ``lr_schedule``: one callback each;
+- ``progress``: the progress bar, the epoch logger and the Ctrl-C guard.
+
+Example:
+    >>> import numpy as np, graphcore as gc, golgi as G
+    >>> from golgi.training import EarlyStopping, fit
+    >>> g = gc.NewGraph()
+    >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+    >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(1))))
+    >>> X = np.random.default_rng(0).normal(size=(32, 2)); Y = X.sum(1, keepdims=True)
+    >>> h = fit(net, X, Y, loss=G.MSE, solver=gc.NewAdamSolver(gc.WithLearnRate(0.1)),
+    ...         epochs=5, callbacks=[EarlyStopping("loss", patience=2)], seed=0, progress=False)
+    >>> len(h) <= 5, h.keys()
+    (True, ['loss'])
+"""
+
+from .callbacks import Callback, CallbackList
+from .early_stopping import EarlyStopping
+from .history import History
+from .lr_schedule import LearningRateScheduler
+from .model_checkpoint import ModelCheckpoint
+from .predict import predict
+from .progress import EpochLogger, ProgressBar
+from .trainer import Trainer, fit
+
+__all__ = [
+    "History",
+    "Callback",
+    "CallbackList",
+    "ModelCheckpoint",
+    "EarlyStopping",
+    "LearningRateScheduler",
+    "ProgressBar",
+    "EpochLogger",
+    "Trainer",
+    "fit",
+    "predict",
+]
