@@ -1,5 +1,6 @@
 """The layout's rules, checked from the source with ``ast``: no import cycles in graphcore or
-golgi, graphcore never imports golgi, and golgi uses only graphcore's public modules."""
+golgi (late imports count; imports only type checkers see do not), graphcore never imports
+golgi, and golgi uses only graphcore's public modules and attributes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("graphcore", "golgi")
 # what golgi may import from graphcore: the package and its public modules
-GRAPHCORE_PUBLIC = {"graphcore", "graphcore.extend", "graphcore.shapes", "graphcore.rng"}
+GRAPHCORE_PUBLIC = {
+    "graphcore", "graphcore.extend", "graphcore.options", "graphcore.shapes", "graphcore.rng",
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -145,9 +148,24 @@ def test_golgi_uses_only_public_graphcore_modules():
         if t.startswith("graphcore") and t not in GRAPHCORE_PUBLIC
     }
     assert not bad, (
-        f"golgi imports graphcore internals (use graphcore, graphcore.extend, graphcore.shapes, "
-        f"graphcore.rng): {sorted(bad)}"
+        f"golgi imports graphcore internals (use {', '.join(sorted(GRAPHCORE_PUBLIC))}): "
+        f"{sorted(bad)}"
     )
+
+
+def test_golgi_reads_no_private_graphcore_attribute():
+    bad = []
+    for path in sorted((ROOT / "golgi").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "gc"
+                and node.attr.startswith("_")
+                and not node.attr.endswith("__")
+            ):
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: gc.{node.attr}")
+    assert not bad, bad
 
 
 @pytest.mark.parametrize("pkg", PACKAGES)
