@@ -22,6 +22,7 @@ from .errors import (
     DtypeError,
     GradError,
     GraphError,
+    MachineBusyError,
     NonFiniteError,
     ShapeError,
     ValueNotAvailableError,
@@ -207,7 +208,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Grad", "ToDot", "Dtype", "Float64", "Float32", "Int64", "Int32", "Bool", "as_dtype",
     "GraphError", "ShapeError", "DtypeError", "GradError", "ValueNotAvailableError",
-    "NonFiniteError", "Graph", "Node", "NewGraph", "NewScalar", "NewVector", "NewMatrix",
+    "NonFiniteError", "MachineBusyError", "Graph", "Node", "NewGraph", "NewScalar", "NewVector",
+    "NewMatrix",
     "NewTensor", "NewConstant", "NodeFromAny", "Let", "UnsafeLet", "NewTapeMachine", "TapeMachine",
     "NewLispMachine", "LispMachine", "BindDualValues", "WithWatchlist", "WithNaNWatch",
     "WithInfWatch", "EvalMode", "TrainMode", "ExecuteFwdOnly", "WithNoBufferReuse",

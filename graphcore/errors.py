@@ -15,6 +15,7 @@ __all__ = [
     "GradError",
     "ValueNotAvailableError",
     "NonFiniteError",
+    "MachineBusyError",
 ]
 
 
@@ -69,5 +70,17 @@ class NonFiniteError(FloatingPointError):
 
     Example:
         >>> issubclass(NonFiniteError, ArithmeticError)
+        True
+    """
+
+
+class MachineBusyError(RuntimeError):
+    """A machine was asked to run while it is running in another thread.
+
+    A machine owns one set of buffers, so it runs one thread at a time; give each thread a
+    machine of its own (on its own copy of the graph: ``g.clone(share=learnables)``).
+
+    Example:
+        >>> issubclass(MachineBusyError, RuntimeError)
         True
     """

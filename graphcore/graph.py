@@ -177,12 +177,17 @@ class Graph:
                 raise GraphError(f"subgraph: {n.describe()} is not a node of graph {self.name!r}")
         return SubGraph(self, nodes)
 
-    def clone(self, memo: dict[int, Node] | None = None) -> Graph:
+    def clone(
+        self, memo: dict[int, Node] | None = None, share: Iterable[Node] = ()
+    ) -> Graph:
         """A copy of the graph: new nodes with the same names, ops and structure, holding
         copies of the values and bound gradients (so the copy trains independently).
 
         ``memo``, if given, is filled with ``id(old node) -> new node``. Constants (which
         belong to no graph) are shared; gradient links (``deriv``) point into the copy.
+        Nodes in ``share`` (learnables, say) keep their value arrays shared with the copy
+        instead: a copy per thread then runs its own machine on the same weights, each
+        thread with its own inputs and results.
 
         Example:
             >>> import graphcore as gc
@@ -191,11 +196,16 @@ class Graph:
             >>> y = gc.Square(w); g2 = g.clone(); w2 = g2.by_name("w")
             >>> w2 is not w, float(w2.value), len(g2)
             (True, 2.0, 2)
+            >>> g.clone(share=[w]).by_name("w").value is w.value
+            True
         """
         memo = {} if memo is None else memo
-        out = type(self)(self.name) if type(self) is Graph else Graph(self.name)
+        shared = {id(n) for n in share}
+        out = Graph(self.name)
         for n in self._nodes:
-            memo[id(n)] = n._copy_into(out, [memo.get(id(c), c) for c in n.children])
+            memo[id(n)] = n._copy_into(
+                out, [memo.get(id(c), c) for c in n.children], share=id(n) in shared
+            )
         for n in self._nodes:
             new = memo[id(n)]
             if n.deriv is not None:
@@ -454,7 +464,9 @@ class Node:
                 name = f"{self.name}_clone{i}"
         return self._copy_into(self.graph, list(self.children), name)
 
-    def _copy_into(self, graph: Graph, children: list[Node], name: str | None = None) -> Node:
+    def _copy_into(
+        self, graph: Graph, children: list[Node], name: str | None = None, share: bool = False
+    ) -> Node:
         if self.is_constant:
             return self
         new = Node(graph, self.op, children, self.shape, self.dtype,
@@ -462,8 +474,8 @@ class Node:
         new.init, new.preset = self.init, self.preset
         v, g = self.slot.value, self.slot.grad
         if v is not None and self.op is None:
-            new.slot.bind(np.array(v, copy=True))
-        if g is not None:
+            new.slot.bind(v if share else np.array(v, copy=True), lent=share)
+        if g is not None and not share:
             new.slot.bind_grad(np.array(self.slot.read_grad(), copy=True))
         return new
 

@@ -448,3 +448,83 @@ def test_repr_of_a_machine_whose_constructor_raised(cls):
     assert repr(obj).startswith(cls.__name__)
     bare = cls.__new__(cls)
     assert cls.__name__ in repr(bare)
+
+
+# ----- threads ------------------------------------------------------------------------------
+
+
+def _slow_graph():
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 300), gc.WithName("x"))
+    w = gc.NewMatrix(g, gc.Float64, gc.WithShape(300, 300), gc.WithName("w"),
+                     gc.WithValue(np.eye(300) * 0.5))
+    h = x
+    for _ in range(30):
+        h = gc.Tanh(h @ w)
+    return g, x, w, h
+
+
+@pytest.mark.parametrize("machine", sorted(MACHINES))
+def test_one_machine_run_from_two_threads_refuses_instead_of_computing_garbage(machine):
+    import threading
+
+    g, x, w, h = _slow_graph()
+    opts = (gc.ExecuteFwdOnly(),) if machine == "NewLispMachine" else ()
+    vm = MACHINES[machine](g, *opts)
+    gc.Let(x, np.ones((200, 300)))
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def run():
+        start.wait()
+        try:
+            for _ in range(5):
+                vm.run_all()
+        except gc.MachineBusyError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors, "concurrent runs of one machine were not refused"
+    assert "another thread" in str(errors[0]) and "clone" in str(errors[0])
+    vm.run_all()  # the machine still works afterwards
+    np.testing.assert_allclose(h.value[0, :3], h.value[-1, :3])
+
+
+def test_a_machine_per_thread_on_clones_sharing_the_weights_agree_with_one_thread():
+    import threading
+
+    g, x, w, h = _slow_graph()
+    data = [np.random.default_rng(i).normal(size=(1 + 7 * i, 300)) for i in range(8)]
+    vm = gc.NewTapeMachine(g)
+    want = []
+    for d in data:
+        gc.Let(x, d)
+        vm.run_all()
+        want.append(h.value.copy())
+    got: dict[int, list[np.ndarray]] = {}
+
+    def worker(k):
+        memo: dict[int, gc.Node] = {}
+        g2 = g.clone(memo, share=[w])
+        x2, h2 = memo[id(x)], memo[id(h)]
+        vm2 = gc.NewTapeMachine(g2)
+        out = []
+        for i in range(len(data)):
+            j = (i + k) % len(data)
+            gc.Let(x2, data[j])
+            vm2.run_all()
+            out.append((j, h2.value.copy()))
+        got[k] = out
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(4):
+        for j, v in got[k]:
+            np.testing.assert_allclose(v, want[j], rtol=1e-12, atol=1e-15)

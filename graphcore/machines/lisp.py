@@ -18,12 +18,19 @@ Example:
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import numpy as np
 
 from ..autodiff import backprop
-from ..errors import GraphError, NonFiniteError, ShapeError, ValueNotAvailableError
+from ..errors import (
+    GraphError,
+    MachineBusyError,
+    NonFiniteError,
+    ShapeError,
+    ValueNotAvailableError,
+)
 from ..graph import Graph, Node, ancestors
 from ..ops.base import ExecContext, TypeInfo, building_in
 from ..ops.reduce import Sum
@@ -50,6 +57,7 @@ class LispMachine:
     def __init__(self, g: Graph, *opts: MachineOpt) -> None:
         self.graph = g
         self.order: list[Node] = []
+        self._running = threading.Lock()
         if not isinstance(g, Graph):
             raise TypeError(f"NewLispMachine: expected a Graph, got {type(g).__name__}")
         o = parse_machine_opts(opts, "NewLispMachine")
@@ -213,6 +221,17 @@ class LispMachine:
             >>> import graphcore as gc
             >>> gc.NewLispMachine(gc.NewGraph(), gc.ExecuteFwdOnly()).run_all()
         """
+        if not self._running.acquire(blocking=False):
+            raise MachineBusyError(
+                f"{self!r} is already running in another thread; give each thread its own "
+                f"machine on its own copy of the graph (g.clone(share=learnables))"
+            )
+        try:
+            self._run()
+        finally:
+            self._running.release()
+
+    def _run(self) -> None:
         if not self.bwd_only:
             self._eval(self._fwd, "fwd")
         if self.fwd_only:

@@ -22,12 +22,13 @@ Example:
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from ..errors import GraphError, ValueNotAvailableError
+from ..errors import GraphError, MachineBusyError, ValueNotAvailableError
 from ..graph import Graph, Node
 from ..ops.base import ExecContext
 from .grads import bind_grads
@@ -74,6 +75,7 @@ class TapeMachine:
         self._plans: dict[tuple[Any, ...], Plan] = {}
         self.plan: Plan | None = None
         self._closed = False
+        self._running = threading.Lock()
         if not isinstance(g, Graph):
             raise TypeError(f"NewTapeMachine: expected a Graph, got {type(g).__name__}")
         o = parse_machine_opts(opts, "NewTapeMachine")
@@ -229,6 +231,18 @@ class TapeMachine:
         """
         if self._closed:
             raise GraphError("this machine was closed; build a new one")
+        if not self._running.acquire(blocking=False):
+            raise MachineBusyError(
+                f"{self!r} is already running in another thread: a machine holds one set of "
+                f"buffers and runs one thread at a time. Give each thread its own machine on "
+                f"its own copy of the graph (g.clone(share=learnables))"
+            )
+        try:
+            self._run(into)
+        finally:
+            self._running.release()
+
+    def _run(self, into: Mapping[Node, np.ndarray] | None) -> None:
         key = self._key()
         plan = self._plans.pop(key, None)
         if plan is None:
