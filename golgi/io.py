@@ -30,9 +30,13 @@ Example:
 from __future__ import annotations
 
 import ast
+import errno
 import json
 import math
 import os
+import re
+import socket
+import stat
 import struct
 import tempfile
 import zipfile
@@ -123,7 +127,8 @@ def save(
 
     ``model``: a layer or composition (or a dict/list of learnable nodes). ``solver``: any
     object with ``state_dict()``. ``extra``: JSON-able data (e.g. the epoch), returned by
-    ``load``. The path is used as given (no extension is added).
+    ``load``. The path is used as given (no extension is added). When ``path`` is a symbolic
+    link, the file it points to is replaced and the link kept, as ``open(path, "w")`` would.
 
     Example:
         >>> import os, tempfile, numpy as np, graphcore as gc, golgi as G
@@ -147,6 +152,12 @@ def save(
         for k, v in solver.state_dict().items():
             arrays[f"solver/{k}"] = np.asarray(v)
     for k, v in arrays.items():
+        if "\0" in k:
+            # zip tools cut names at NUL: the file could be written but never loaded
+            raise ValueError(
+                f"golgi.save: cannot write {path}: the entry name {k!r} holds a NUL character, "
+                f"which a checkpoint cannot store; rename the layer (G.WithName) or the node"
+            )
         if v.dtype.hasobject:
             raise TypeError(f"save: {k!r} is an object array; only numeric arrays are saved")
     meta = {
@@ -158,14 +169,11 @@ def save(
         "extra": dict(extra) if extra is not None else None,
     }
     arrays["meta/json"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(
-            f"golgi.save: cannot write {path}: the folder {folder} does not exist; create it "
-            f"first (os.makedirs({folder!r}, exist_ok=True))"
-        )
+    target = _write_target(path)
+    folder, base = os.path.split(target)
+    _remove_stale_temps(folder, base, ".tmp")
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        fd, tmp = _make_temp(folder, base, ".tmp")
     except OSError as e:  # the temporary file's name would only confuse
         raise type(e)(e.errno, f"golgi.save: cannot write {path}: {e.strerror}") from None
     try:
@@ -175,13 +183,28 @@ def save(
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
         if isinstance(e, OSError) and e.errno is not None:
             raise type(e)(e.errno, f"golgi.save: cannot write {path}: {e.strerror}") from e
         raise
+
+
+def _write_target(path: str) -> str:
+    """The file to replace: ``path``, or the file it links to (the link itself stays)."""
+    target = os.path.realpath(path)
+    if os.path.islink(target):  # realpath gives up on a loop and returns a link
+        raise OSError(errno.ELOOP, f"golgi.save: cannot write {path}: a symbolic link loop")
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        via = "" if target == os.path.abspath(path) else f" (the target of the link {path})"
+        raise FileNotFoundError(
+            f"golgi.save: cannot write {path}{via}: the folder {folder} does not exist; "
+            f"create it first (os.makedirs({folder!r}, exist_ok=True))"
+        )
+    return target
 
 
 def _umask() -> int:
@@ -195,6 +218,57 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+# Temporary files are named ".<file>.golgi-<host>-<pid>.<random><suffix>" so that a later
+# save or download can tell its own stale leftovers (the process is gone) from anyone else's.
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+
+
+def _make_temp(folder: str, base: str, suffix: str) -> tuple[int, str]:
+    prefix = f".{base}.golgi-{_host()}-{os.getpid()}."
+    return tempfile.mkstemp(dir=folder or ".", prefix=prefix, suffix=suffix)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists but is someone else's
+        return True
+    return True
+
+
+def _remove_stale_temps(folder: str, base: str, suffix: str) -> None:
+    """Delete temporary files for ``base`` that a killed golgi process left in ``folder``.
+
+    Only files named by :func:`_make_temp` on this host, owned by this user, whose process
+    is gone, are removed; nothing else is touched, and failures are ignored.
+    """
+    if os.name != "posix":  # os.kill(pid, 0) would kill the process on Windows
+        return
+    pattern = re.compile(
+        rf"\.{re.escape(base)}\.golgi-{_host()}-(\d+)\.[A-Za-z0-9_]+{re.escape(suffix)}\Z"
+    )
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return
+    for name in names:
+        m = pattern.match(name)
+        if m is None or int(m[1]) == os.getpid() or _alive(int(m[1])):
+            continue
+        full = os.path.join(folder, name)
+        try:
+            st = os.lstat(full)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid():
+                os.remove(full)
+        except OSError:
+            pass
 
 
 # ----------------------------------------------------------------------------- reading

@@ -7,6 +7,9 @@ import io
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import tracemalloc
 import warnings
 import zipfile
@@ -537,3 +540,61 @@ def test_a_damaged_entry_gives_a_checkpoint_error_with_its_reason(tmp_path, dama
     damage(path, a.model()[0].value)
     msg, _ = _load_error(a, path)
     assert "d.npz" in msg and "param/h/W" in msg and match in msg and "()" not in msg, msg
+
+
+def test_a_stale_temporary_file_from_a_killed_save_is_removed_by_the_next_save(tmp_path):
+    # Defect 7: kill -9 in the middle of a save left a hidden .tmp file of the model's size.
+    script = (
+        "import os, signal, numpy as np, graphcore as gc, golgi as G\n"
+        "g = gc.NewGraph()\n"
+        "x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 6), gc.WithName('x'))\n"
+        "fc = G.ConsFC(x, G.WithShape(4), G.WithName('h'))\n"
+        "def dying(f, **arrays):\n"
+        "    f.write(b'half a checkpoint'); f.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
+        "np.savez = dying\n"
+        f"G.save(fc, {str(tmp_path / 'm.npz')!r})\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    stale = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+    assert len(stale) == 1 and stale[0].startswith(".m.npz.")
+    host = re.match(r"\.m\.npz\.golgi-(\w*)-\d+\.\w+\.tmp", stale[0])[1]
+    mine = tmp_path / f".m.npz.golgi-{host}-{os.getpid()}.abc.tmp"  # a live process's: kept
+    other = tmp_path / ".m.npz.notours.tmp"  # not named by golgi: kept
+    mine.write_bytes(b"")
+    other.write_bytes(b"")
+    _, _, a, _, _ = _mlp(0)
+    G.save(a, tmp_path / "m.npz")
+    assert sorted(os.listdir(tmp_path)) == sorted(["m.npz", mine.name, other.name])
+
+
+def test_saving_through_a_symlink_writes_the_target(tmp_path):
+    # Defect 7: os.replace put a plain file where the link was.
+    _, _, a, _, _ = _mlp(0)
+    (tmp_path / "runs").mkdir()
+    target = tmp_path / "runs" / "epoch3.npz"
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target)  # dangling until the first save
+    G.save(a, link)
+    assert link.is_symlink() and os.readlink(link) == str(target) and target.is_file()
+    _, _, b, _, _ = _mlp(1)
+    G.save(b, link)
+    assert link.is_symlink() and sorted(os.listdir(tmp_path / "runs")) == ["epoch3.npz"]
+    G.load(a, target)
+    assert all(np.array_equal(p.value, q.value) for p, q in zip(a.model(), b.model(), strict=True))
+    loop = tmp_path / "loop.npz"
+    loop.symlink_to(loop)
+    with pytest.raises(OSError, match="loop.npz"):
+        G.save(a, loop)
+    assert loop.is_symlink()
+
+
+def test_a_layer_name_with_nul_is_refused_at_save(tmp_path):
+    # Defect 7: the file was written, and could never be loaded.
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 6), gc.WithName("x"))
+    fc = G.ConsFC(x, G.WithShape(2), G.WithName("h\0idden"))
+    with pytest.raises(ValueError, match=r"h\\x00idden/W.*NUL"):
+        G.save(fc, tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
