@@ -6,6 +6,7 @@ import gzip
 import os
 import pickle
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -505,3 +506,58 @@ def test_keyboard_interrupt_mid_download_leaves_no_partial_file(
     with serve(folder) as url, pytest.raises(KeyboardInterrupt):
         ds.download_dataset("mnist", mirrors=[url], hashes=hashes)
     assert _leftovers(isolated / "mnist") == []
+
+
+# ---------------------------------------------------------------- hostile inputs
+
+MB = 2**20
+
+
+def _peak_bytes(fn) -> int:
+    """Peak bytes Python and numpy allocated while ``fn`` ran (tracemalloc sees both)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_reads_no_more_than_its_header_declares(
+    tmp_path: Path, data: dict[str, np.ndarray], gz: bool
+) -> None:
+    # Defect 1: a gzip of a few KB expanding to 16 MB (2 GiB in the attack) was read whole.
+    raw = idx_bytes(data["train_labels"]) + bytes(16 * MB)
+    path = tmp_path / "train-labels-idx1-ubyte"
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+
+    def read() -> None:
+        with pytest.raises(DatasetError, match="too long") as e:
+            ds.read_idx(path, kind="labels")
+        assert str(path) in str(e.value)
+
+    assert _peak_bytes(read) < MB
+
+
+def test_idx_declared_size_is_checked_against_a_limit_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: dict[str, np.ndarray]
+) -> None:
+    # Defect 1: a header declaring 400 GB was believed, and the data read until it ran out.
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    header = idx_bytes(np.zeros((0, 2000, 2000), np.uint8))  # then claim 100000 images
+    header = header[:4] + (100_000).to_bytes(4, "big") + header[8:]
+    path.write_bytes(gzip.compress(header + bytes(16 * MB)))
+
+    def read() -> None:
+        with pytest.raises(DatasetError, match=r"declares shape \(100000, 2000, 2000\)") as e:
+            ds.read_idx(path, kind="images")
+        assert "400000000000 bytes" in str(e.value) and "MAX_IDX_BYTES" in str(e.value)
+
+    assert _peak_bytes(read) < MB
+    from golgi.datasets import idx
+
+    monkeypatch.setattr(idx, "MAX_IDX_BYTES", 1000)  # the limit is a setting
+    write_dataset(tmp_path / "d", data)
+    with pytest.raises(DatasetError, match="more than the 1000-byte limit"):
+        ds.mnist(data_dir=tmp_path / "d")
