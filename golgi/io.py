@@ -291,14 +291,15 @@ def _what_is(head: bytes) -> str:
         (b"\x1f\x8b", "gzip-compressed data (gunzip it first if it holds a checkpoint)"),
         (b"\x89HDF\r\n\x1a\n", "an HDF5 file (a Keras .h5 model?)"),
         (b"%PDF", "a PDF document"),
-        (b"PK", "a zip archive whose first entry is damaged"),
+        (b"PK\x05\x06", "an empty zip archive"),
+        (b"PK", "a zip archive that does not start with an entry (damaged?)"),
     ):
         if head.startswith(magic):
             return what
     try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
+        text: str | None = head.decode("utf-8")
+    except UnicodeDecodeError as e:  # a character cut by the end of `head` still counts
+        text = head[: e.start].decode("utf-8") if e.start >= len(head) - 3 else None
     if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
         return f"a text file (it starts {text[:40]!r})"
     return f"unrecognised binary data (it starts {head[:8].hex(' ')})"
@@ -726,6 +727,8 @@ def load(model: Any, path: str | os.PathLike[str], solver: Any = None) -> dict[s
                     if hasattr(model, "describe")
                     else ""
                 )
+                + "\n  build the model as the saved one was built (same layer names, shapes and "
+                "dtypes), and pass the solver class it was saved with"
             )
         got_p = {k: ar.read("param/" + k) for k in params}
         got_s = {k: ar.read("state/" + k) for k in ar.keys("state/")}
