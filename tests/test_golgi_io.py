@@ -380,7 +380,7 @@ def test_entry_sizes_are_checked_against_the_header_and_the_file(tmp_path):
     assert "param/h/W" in msg and "376 bytes of data" in msg and "float64 (6, 8)" in msg
 
 
-@pytest.mark.parametrize("twin", ["param/h/W.npy", "param/h/W.npy\0"])
+@pytest.mark.parametrize("twin", ["param/h/W.npy", "param/h/W.npy\0"], ids=["twice", "nul"])
 def test_duplicate_or_nul_suffixed_entries_are_refused(tmp_path, twin):
     # Defect 2: zipfile cuts names at NUL and lets the last copy win; golgi refuses both tricks.
     _, _, a, _, _ = _mlp(0)
@@ -437,6 +437,7 @@ def _only_first_two(arrays):
             r"solver entry step must be a single value, the file has shape \(1000, 1000\)",
         ),
     ],
+    ids=["fewer-params", "wrong-shape", "wrong-dtype", "no-such-param", "step-not-scalar"],
 )
 def test_a_solver_state_that_does_not_fit_the_model_is_refused_at_load(tmp_path, change, match):
     # Defect 4: a fresh solver took any buffers, and its first step then blamed the caller.
@@ -474,6 +475,7 @@ def _meta_file(tmp_path, meta_bytes: bytes):
         (b'{"format": "golgi-checkpoint", "x": ' + b"9" * 5000 + b"}", "meta/json is damaged"),
         (b"\xff\xfe", "meta/json is damaged"),
     ],
+    ids=["nested", "version-list", "version-str", "version-inf", "extra-list", "digits", "utf8"],
 )
 def test_crafted_metadata_gives_a_checkpoint_error(tmp_path, meta, match):
     # Defect 5: these raised RecursionError, TypeError, ValueError and OverflowError.
@@ -507,6 +509,7 @@ def test_a_header_declaring_an_impossible_array_is_a_checkpoint_error(tmp_path):
         (bytes(range(200, 256)), "unrecognised binary data"),
         (b"\x89HDF\r\n\x1a\n" + bytes(40), "an HDF5 file"),
     ],
+    ids=["text", "png", "gzip", "empty", "binary", "hdf5"],  # gzip's bytes hold the time
 )
 def test_files_that_are_not_checkpoints_say_what_they_are(tmp_path, content, what):
     # Defect 5: these were all "contains pickled Python objects".
@@ -531,6 +534,7 @@ def _flip_a_data_bit(path, value):
         (lambda p, w: _patch(p, "param/h/W.npy", method=99), "compression method 99"),
         (_flip_a_data_bit, "CRC"),
     ],
+    ids=["past-end", "encrypted", "method", "crc"],
 )
 def test_a_damaged_entry_gives_a_checkpoint_error_with_its_reason(tmp_path, damage, match):
     # Defect 5: these gave "entry 'param/h/W' is damaged ()", RuntimeError, NotImplementedError.
