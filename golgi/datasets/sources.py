@@ -62,7 +62,13 @@ def cache_dir(dataset: str | None = None) -> Path:
     elif os.environ.get("XDG_CACHE_HOME"):
         root = Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "golgi"
     else:
-        root = Path.home() / ".cache" / "golgi"
+        try:
+            root = Path.home() / ".cache" / "golgi"
+        except (RuntimeError, KeyError) as e:
+            raise DatasetError(
+                f"cannot find your home folder for the cache ({e}); set {CACHE_ENV} to a folder "
+                "to keep datasets in"
+            ) from e
     if dataset is None:
         return root
     _check_dataset(dataset)
@@ -84,6 +90,9 @@ def find_idx_files(folder: str | os.PathLike[str]) -> tuple[dict[str, Path], lis
         ``(found, missing)``: role (``"train_images"``, ...) to path for the files present, and
         the standard names of those absent.
 
+    Raises:
+        DatasetError: the folder exists but cannot be looked into (no permission).
+
     Example:
         >>> found, missing = find_idx_files("/nonexistent")
         >>> found, missing[0]
@@ -93,7 +102,13 @@ def find_idx_files(folder: str | os.PathLike[str]) -> tuple[dict[str, Path], lis
     found: dict[str, Path] = {}
     missing: list[str] = []
     for role, stem in IDX_FILES.items():
-        hit = next((p for p in _candidates(folder, stem) if p.is_file()), None)
+        try:
+            hit = next((p for p in _candidates(folder, stem) if p.is_file()), None)
+        except OSError as e:  # is_file() only hides "not there"; EACCES and the like come here
+            raise DatasetError(
+                f"cannot look in {folder} ({e.strerror or e}); give yourself access to it, or "
+                f"use another folder (set {CACHE_ENV} for the cache, or pass data_dir=)"
+            ) from e
         if hit is None:
             missing.append(stem)
         else:
