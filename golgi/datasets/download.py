@@ -38,7 +38,7 @@ from typing import IO, Any
 
 from golgi.datasets.errors import DatasetError
 from golgi.datasets.sources import CACHE_ENV, DATASETS, IDX_FILES, cache_dir, find_idx_files
-from golgi.io import _make_temp, _remove_stale_temps
+from golgi.tempfiles import make_temp, remove_stale_temps
 
 __all__ = [
     "DOWNLOAD_DEADLINE",
@@ -295,9 +295,9 @@ def download_file(
         dest_dir.mkdir(parents=True, exist_ok=True)
     except (OSError, ValueError) as e:
         raise _cannot_use(dest_dir, dataset, f"the folder cannot be created ({e})") from e
-    _remove_stale_temps(str(dest_dir), filename, ".part")
+    remove_stale_temps(str(dest_dir), filename, ".part")
     try:
-        fd, tmp = _make_temp(str(dest_dir), filename, ".part")
+        fd, tmp = make_temp(str(dest_dir), filename, ".part")
     except OSError as e:
         reason = f"cannot write in {dest_dir} ({e.strerror or e})"
         raise _cannot_use(dest_dir, dataset, reason) from e
