@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..autodiff import backprop
 from ..errors import GraphError, NonFiniteError, ValueNotAvailableError
 from ..graph import Graph, Node, ancestors
@@ -51,6 +52,7 @@ class LispMachine:
         self.fwd_only: bool = o["fwdonly"]
         self.nan_watch, self.inf_watch = o["nan"], o["inf"]
         self.ctx = ExecContext(training=o["training"])
+        self.ctx.kernels = kernels.backend()  # the backend is chosen once, here
         self.bind: tuple[Node, ...] = o["bind"]
         self._private: list[tuple[Node, Node]] = []  # (wrt, detached gradient node)
         self._bwd: list[Node] = []

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..errors import GraphError, NonFiniteError, ShapeError, ValueNotAvailableError
 from ..graph import Graph, Node, _Clobbered, ancestors
 from ..ops.base import ExecContext, Kernel, TypeInfo
@@ -94,6 +95,7 @@ class Plan:
 
     def __init__(self, machine: TapeMachine) -> None:
         self.machine = machine
+        machine.ctx.kernels = kernels.backend()  # the backend is chosen once per plan
         order = machine.order
         pos = {id(n): i for i, n in enumerate(order)}
         # --- concrete shapes -----------------------------------------------------------------
