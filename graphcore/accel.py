@@ -3,11 +3,12 @@
 A solver update is a chain of elementwise passes; numpy runs each over memory on its own, so
 RMSProp over the talk's 222k parameters reads and writes ~13 MB per step where one fused loop
 moves ~4 MB. With the ``fast`` extra installed (``pip install 'golgi[fast]'``, which brings
-numba), every solver update runs as one compiled loop per parameter, and so do the sigmoid,
-the ReLU gradient and the sigmoid and softmax cross-entropies (value, saved intermediates,
-gradient): :mod:`graphcore.kernels.compiled`, the same kernels as the numpy ones in
-:mod:`graphcore.kernels.reference`. Without numba, or with the environment variable
-``GRAPHCORE_NUMBA=0``, everything runs in numpy, to the same results up to float rounding.
+numba), every solver update but Barzilai-Borwein's runs as one compiled loop per parameter,
+and so do the sigmoid, the ReLU gradient and the sigmoid and softmax cross-entropies (value,
+saved intermediates, gradient): :mod:`graphcore.kernels.compiled`, the same kernels as the
+numpy ones in :mod:`graphcore.kernels.reference`. Without numba, or with the environment
+variable ``GRAPHCORE_NUMBA=0``, everything runs in numpy, to the same results up to float
+rounding.
 
 Solvers check at every step. A machine picks its kernels once, when it compiles a plan (tape
 machine) or is built (Lisp machine): switch before building the machine, or before its
