@@ -46,6 +46,7 @@ def _tape_step(r: GraphcoreRunner, x: np.ndarray, y: np.ndarray, numba: bool) ->
         r.vm.run_all()
         r.solver.step(r.vgs)
 
+    gc.accel.set_enabled(numba)  # a plan keeps the kernels that were on when it compiled
     gc.Let(r.x, x[:BATCH])
     gc.Let(r.t, y[:BATCH])
     r.vm.run_all()  # compile the plan; values now live in the plan's input buffers

@@ -1,18 +1,22 @@
-"""Optional compiled kernels (numba) for the passes numpy cannot fuse.
+"""Optional compiled kernels (numba) for the passes numpy cannot fuse: the public switch.
 
 A solver update is a chain of elementwise passes; numpy runs each over memory on its own, so
 RMSProp over the talk's 222k parameters reads and writes ~13 MB per step where one fused loop
 moves ~4 MB. With the ``fast`` extra installed (``pip install 'golgi[fast]'``, which brings
-numba), RMSProp and Adam run as one compiled loop per parameter, and so do the sigmoid
-binary cross-entropy (value, saved sigmoid, gradient) and the ReLU gradient; without it, or
-with the environment variable ``GRAPHCORE_NUMBA=0``, everything runs in numpy as before, to
-the same results up to float rounding. Solvers check at every step; an op's kernel uses
-them while they are on, provided they were on when the machine compiled its plan (so a
-process that starts with them off never imports numba).
+numba), every solver update but Barzilai-Borwein's runs as one compiled loop per parameter,
+and so do the sigmoid, the ReLU gradient and the sigmoid and softmax cross-entropies (value,
+saved intermediates, gradient): :mod:`graphcore.kernels.compiled`, the same kernels as the
+numpy ones in :mod:`graphcore.kernels.reference`. Without numba, or with the environment
+variable ``GRAPHCORE_NUMBA=0``, everything runs in numpy, to the same results up to float
+rounding.
 
-Kernels are compiled on first use and cached on disk by numba (one to three seconds per kernel
-and dtype the first time a machine runs them, milliseconds after). Loading numba and LLVM adds
-about 100 MiB to the process.
+Solvers check at every step. A machine picks its kernels once, when it compiles a plan (tape
+machine) or is built (Lisp machine): switch before building the machine, or before its
+first run at a new batch size. A process that starts with them off never imports numba.
+
+Kernels are compiled on first use and cached on disk by numba, in the user's cache directory
+(one to three seconds per kernel and dtype the first time a machine runs them, milliseconds
+after). Loading numba and LLVM adds about 100 MiB to the process.
 
 Example:
     >>> import graphcore as gc
@@ -46,7 +50,7 @@ def available() -> bool:
 
 
 def enabled() -> bool:
-    """True when solvers use the compiled kernels: numba is installed and not switched off.
+    """True when the compiled kernels are used: numba is installed and not switched off.
 
     Example:
         >>> with disabled():
@@ -98,8 +102,9 @@ def _import_numba() -> Any:
 
 
 def kernels() -> Any:
-    """The compiled kernels (a namespace: ``rmsprop``, ``adam``, ``sigmoid_bce_sum``,
-    ``sigmoid_bce_grad``, ``relu_grad``), or None when they are off or numba is missing.
+    """The compiled kernels (the module :mod:`graphcore.kernels.compiled`, with ``rmsprop``,
+    ``adam``, ``sigmoid_bce_sum``, ``relu_grad``, ...), or None when they are off or numba is
+    missing. :func:`graphcore.kernels.backend` gives the numpy ones instead of None.
 
     Example:
         >>> k = kernels(); k is None or callable(k.rmsprop)
@@ -108,10 +113,9 @@ def kernels() -> Any:
     if not _state["on"]:
         return None
     if _state["mod"] is None:
-        numba = _import_numba()
-        if numba is None:
+        if _import_numba() is None:
             return None
-        from . import _accel_kernels
+        from .kernels import compiled
 
-        _state["mod"] = _accel_kernels.build(numba)
+        _state["mod"] = compiled
     return _state["mod"]

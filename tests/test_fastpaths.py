@@ -1,6 +1,7 @@
-"""Speed paths: shared constant buffers, one-exp sigmoid, chunked log-sums, GEMV routing, Axpby,
-SumTo as GEMV, flat gradient arenas, solvers over flat segments, numba kernels, and the
-sigmoid cross-entropy's saved sigmoid. Each is checked against plain float64 references."""
+"""Speed paths through the machines and solvers: SumTo as GEMV, flat gradient arenas, solvers
+over flat segments, the kernel backend chosen once per plan, the losses' saved intermediates,
+lent inputs and results written in place. Each is checked against plain float64 references.
+(The kernels themselves, on both backends: test_kernels.py.)"""
 
 from __future__ import annotations
 
@@ -9,20 +10,11 @@ import pytest
 from scipy import special
 
 import graphcore as gc
-import graphcore.ops.blas as blas_mod
+import graphcore.kernels.blas as blas_mod
+from graphcore.kernels import reference
 from graphcore.machines.grads import bind_grads
 from graphcore.ops.arith import SumToOp
 from graphcore.ops.base import ExecContext
-from graphcore.ops.blas import Axpby, gemm_into
-from graphcore.ops.fastpath import (
-    LogSum,
-    filled,
-    log_sum,
-    relu_grad_kernel,
-    relu_kernel,
-    sigmoid_kernel,
-    sigmoid_parts_kernel,
-)
 from graphcore.ops.loss import SigmoidBinaryCrossEntropyGradOp, SigmoidBinaryCrossEntropyOp
 from tests.test_ops_loss import bce_ref
 
@@ -33,56 +25,6 @@ def rng(seed=0):
     return np.random.default_rng(seed)
 
 
-# ----- fastpath.filled ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("dtype", [F32, F64])
-def test_filled_values_read_only_and_shared(dtype):
-    z = filled(0.0, (2, 3), dtype)
-    o = filled(1.0, (4,), dtype)
-    assert z.shape == (2, 3) and z.dtype == dtype and not z.any()
-    assert o.dtype == dtype and o.tolist() == [1.0] * 4
-    assert not z.flags.writeable and not o.flags.writeable
-    with pytest.raises(ValueError):
-        z[0, 0] = 5.0
-    # a smaller request is a view of the same buffer as the larger one
-    assert np.shares_memory(filled(0.0, (3,), dtype), filled(0.0, (2, 3), dtype))
-    assert not np.shares_memory(z, o)
-    assert filled(1.0, (), dtype).shape == () and float(filled(1.0, (), dtype)) == 1.0
-    assert filled(0.0, (0, 3), dtype).shape == (0, 3)
-
-
-def test_filled_separate_buffers_per_dtype_and_grows():
-    a64, a32 = filled(3.25, (2,), F64), filled(3.25, (2,), F32)
-    assert a64.dtype == F64 and a32.dtype == F32 and not np.shares_memory(a64, a32)
-    small = filled(3.25, (3,), F64)
-    big = filled(3.25, (7, 11), F64)  # larger than any earlier request: a new buffer
-    assert big.shape == (7, 11) and np.all(big == 3.25)
-    assert not np.shares_memory(small, big)  # grown: a new buffer
-    assert np.all(small == 3.25)  # the old view stays valid
-    again = filled(3.25, (5,), F64)
-    assert np.shares_memory(again, big) and np.all(again == 3.25)
-
-
-# ----- fastpath.relu ----------------------------------------------------------------------------
-
-RELU_X = np.array([-2.0, -0.0, 0.0, 1e-30, 1.5, np.inf, -np.inf, np.nan, -1e-30])
-
-
-@pytest.mark.parametrize("dtype", [F32, F64])
-def test_relu_kernel(dtype):
-    x = RELU_X.astype(dtype)
-    out = np.empty_like(x)
-    relu_kernel(x, out)()
-    want = np.array([0, 0, 0, 1e-30, 1.5, np.inf, 0, np.nan, 0], dtype)
-    np.testing.assert_array_equal(out, want)  # NaN stays NaN
-    assert out.dtype == dtype
-    x2 = x.reshape(3, 3).T  # non-contiguous input
-    out2 = np.empty((3, 3), dtype)
-    relu_kernel(x2, out2)()
-    np.testing.assert_array_equal(out2, np.where(np.isnan(x2), np.nan, np.maximum(x2, 0)))
-
-
 @pytest.fixture
 def accel_state():
     was = gc.accel._state["on"]
@@ -90,317 +32,6 @@ def accel_state():
         yield
     finally:
         gc.accel.set_enabled(was)
-
-
-@pytest.mark.parametrize("numba", [False, True])
-@pytest.mark.parametrize("dtype", [F32, F64])
-def test_relu_grad_kernel_mask(dtype, numba, accel_state):
-    if numba and not gc.accel.available():
-        pytest.skip("numba (the fast extra) absent")
-    gc.accel.set_enabled(numba)
-    y = np.maximum(RELU_X, 0).astype(dtype)  # keeps NaN
-    y[6] = 0.0  # relu(-inf)
-    g = np.arange(1.0, 10.0).astype(dtype)
-    out = np.empty_like(y)
-    relu_grad_kernel(y, g, out)()
-    # zero where y == 0, g where y > 0 (1e-30 and inf included), NaN where y is NaN
-    want = np.array([0, 0, 0, 4, 5, 6, 0, np.nan, 0], dtype)
-    np.testing.assert_array_equal(out, want)
-    assert out.dtype == dtype
-    # running again with new upstream values re-reads g (the kernel binds arrays, not values)
-    g[:] = 2.0
-    relu_grad_kernel(y, g, out)()
-    assert out[3] == 2.0 and out[0] == 0.0
-
-
-# ----- fastpath.sigmoid --------------------------------------------------------------------------
-
-WIDE = np.concatenate(
-    [
-        [-1000.0, -700.0, -100.0, -36.0, -30.0, -20.0, -1.0, -1e-8, -0.0, 0.0, 1e-8],
-        [1.0, 20.0, 30.0, 36.0, 37.0, 100.0, 700.0, 1000.0],
-        np.linspace(-50, 50, 101),
-    ]
-)
-
-
-def expit64(x):
-    return special.expit(np.asarray(x, F64))
-
-
-# both sigmoids: the 4-pass one (ops' Sigmoid) and the one leaving 1 + exp(-|x|) (losses)
-def _numpy_sigmoid(x, out, tmp):
-    with gc.accel.disabled():  # decided when the kernel is built
-        return sigmoid_kernel(x, out)
-
-
-SIGMOIDS = {
-    "plain": lambda x, out, tmp: sigmoid_kernel(x, out),  # numba's when installed
-    "numpy": _numpy_sigmoid,
-    "parts": sigmoid_parts_kernel,
-}
-
-
-@pytest.mark.parametrize("kind", SIGMOIDS)
-def test_sigmoid_kernel_float64_against_expit(kind):
-    x = WIDE.copy()
-    out, tmp = np.empty_like(x), np.empty_like(x)
-    SIGMOIDS[kind](x, out, tmp)()
-    np.testing.assert_allclose(out, expit64(x), rtol=1e-12, atol=0)
-    assert np.all(np.isfinite(out))
-    # relative precision kept far into the tail
-    i = int(np.flatnonzero(x == -30.0)[0])
-    assert out[i] == pytest.approx(9.357622968840175e-14, rel=1e-12)
-    assert out[x == -1000.0][0] == 0.0 and out[x == 1000.0][0] == 1.0
-    assert np.all(out[x == 0] == 0.5) and np.signbit(x[x == 0]).any()  # -0.0 and 0.0
-    if kind == "parts":
-        np.testing.assert_allclose(tmp, 1.0 + np.exp(-np.abs(x)), rtol=1e-15)
-    np.testing.assert_array_equal(x, WIDE)  # x untouched when out is not x
-
-
-@pytest.mark.parametrize("kind", SIGMOIDS)
-def test_sigmoid_kernel_nan_and_in_place(kind):
-    x = np.array([np.nan, -3.0, 0.0, 3.0])
-    out, tmp = np.empty(4), np.empty(4)
-    SIGMOIDS[kind](x, out, tmp)()
-    assert np.isnan(out[0])
-    np.testing.assert_allclose(out[1:], expit64(x[1:]), rtol=1e-14)
-
-    y = WIDE.copy()
-    tmp = np.empty_like(y)
-    SIGMOIDS[kind](y, y, tmp)()  # out is x
-    np.testing.assert_allclose(y, expit64(WIDE), rtol=1e-12, atol=0)
-    if kind == "parts":
-        np.testing.assert_allclose(tmp, 1.0 + np.exp(-np.abs(WIDE)), rtol=1e-15)
-
-
-@pytest.mark.parametrize("in_place", [False, True])
-def test_sigmoid_parts_kernel_relu_sum(in_place):
-    x = rng(1).standard_normal((6, 5)) * 10
-    x[0, 0], x[1, 1] = 1000.0, -1000.0
-    ref_sum = np.maximum(x, 0).sum()
-    ref = expit64(x)
-    xx = x.copy()
-    out = xx if in_place else np.empty_like(x)
-    tmp, rs = np.empty_like(x), np.empty((), F64)
-    k = sigmoid_parts_kernel(xx, out, tmp, relu_sum=rs)
-    k()
-    assert float(rs) == pytest.approx(ref_sum, rel=1e-14)
-    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=0)
-    if not in_place:  # a second run, after new values, recomputes both
-        xx *= -1
-        k()
-        assert float(rs) == pytest.approx(np.maximum(-x, 0).sum(), rel=1e-14)
-        np.testing.assert_allclose(out, expit64(-x), rtol=1e-12, atol=0)
-
-
-@pytest.mark.parametrize("kind", SIGMOIDS)
-def test_sigmoid_kernel_non_contiguous_input(kind):
-    base = rng(2).standard_normal((5, 8)) * 20
-    x = base.T  # (8, 5), not C-contiguous
-    out, tmp = np.empty((8, 5)), np.empty((8, 5))
-    SIGMOIDS[kind](x, out, tmp)()
-    np.testing.assert_allclose(out, expit64(x), rtol=1e-12, atol=0)
-
-
-@pytest.mark.parametrize("kind", SIGMOIDS)
-def test_sigmoid_kernel_float32(kind):
-    x = WIDE.astype(F32)
-    out, tmp = np.empty_like(x), np.empty_like(x)
-    SIGMOIDS[kind](x, out, tmp)()
-    assert out.dtype == F32
-    ref = expit64(x)  # the float32 inputs, in float64
-    # below ~1e-38 float32 results are subnormal: absolute precision only
-    np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-37)
-    normal = ref > 1e-30
-    np.testing.assert_allclose(out[normal], ref[normal], rtol=1e-6, atol=0)
-    assert out[x == -30][0] == pytest.approx(9.357622968840175e-14, rel=1e-6)
-    xn = np.array([np.nan, 0.0], F32)
-    outn, tmpn = np.empty(2, F32), np.empty(2, F32)
-    SIGMOIDS[kind](xn, outn, tmpn)()
-    assert np.isnan(outn[0]) and outn[1] == 0.5
-
-
-# ----- fastpath.LogSum --------------------------------------------------------------------------
-
-SIZES = [1, 99, 100, 101, 1000, 12345]
-
-
-@pytest.mark.parametrize("dtype,rtol", [(F32, 1e-6), (F64, 1e-12)])
-@pytest.mark.parametrize("n", SIZES)
-def test_log_sum_against_numpy(n, dtype, rtol):
-    u = rng(n).uniform(1.0, 2.0, n)
-    u[0] = 1.0
-    u[-1] = 2.0  # the interval's ends
-    u = u.astype(dtype)
-    ref = np.log(u.astype(F64)).sum()
-    ls = LogSum(n, dtype)
-    got = ls(u)
-    assert got.shape == () and got.dtype == dtype
-    assert float(got) == pytest.approx(ref, rel=rtol)
-    assert log_sum(u) == pytest.approx(ref, rel=rtol)
-    # the scratch is reused: a second array through the same LogSum is right too
-    v = np.full(n, 1.5, dtype)
-    assert float(ls(v)) == pytest.approx(n * np.log(1.5), rel=rtol)
-    # any shape of that size
-    if n % 3 == 0:
-        assert float(ls(u.reshape(3, -1))) == pytest.approx(ref, rel=rtol)
-
-
-@pytest.mark.parametrize("dtype", [F32, F64])
-def test_log_sum_does_not_overflow_and_empty(dtype):
-    u = np.full(5000, 2.0, dtype)
-    got = log_sum(u)
-    assert np.isfinite(got)
-    assert got == pytest.approx(5000 * np.log(2.0), rel=1e-6 if dtype == F32 else 1e-12)
-    assert log_sum(np.empty(0, dtype)) == 0.0
-
-
-# ----- blas.gemm_into: GEMV routing -------------------------------------------------------------
-
-GEMV_SHAPES = [(1, 5, 4), (4, 5, 1), (1, 5, 1), (1, 1, 3), (3, 1, 1), (1, 7, 7)]
-
-
-def _operand(x: np.ndarray, layout: str) -> np.ndarray:
-    """``x`` (values) laid out as C-ordered, transposed (F-ordered), or a strided view."""
-    if layout == "c":
-        return np.ascontiguousarray(x)
-    if layout == "t":
-        return x.T.copy().T
-    r, c = x.shape
-    if layout == "row_view":  # a (1, k) row with a k-element stride between elements
-        assert r == 1
-        big = np.zeros((c, c + 2), x.dtype)
-        v = big.T[:1]
-        v[...] = x
-        return v
-    if layout == "col_view":  # a (k, 1) column of a wider C-ordered array
-        assert c == 1
-        big = np.zeros((r, 4), x.dtype)
-        v = big[:, 1:2]
-        v[...] = x
-        return v
-    raise AssertionError(layout)
-
-
-def _gemv_cases():
-    for m, k, n in GEMV_SHAPES:
-        a_lays = ["c", "t"] + (["row_view"] if m == 1 else [])
-        b_lays = ["c", "t"] + (["col_view"] if n == 1 else [])
-        for la in a_lays:
-            for lb in b_lays:
-                yield (m, k, n), la, lb
-
-
-@pytest.mark.parametrize("dtype,rtol", [(F32, 2e-6), (F64, 1e-13)])
-@pytest.mark.parametrize("beta", [0.0, 1.0])
-def test_gemm_into_vector_shapes(dtype, rtol, beta, monkeypatch):
-    calls = []
-    if blas_mod._CBLAS is not None:  # record which CBLAS routine each closure runs
-        for kind in ("gemm", "gemv"):
-            f = blas_mod._CBLAS[(kind, np.dtype(dtype))]
-            monkeypatch.setitem(
-                blas_mod._CBLAS,
-                (kind, np.dtype(dtype)),
-                lambda *args, _f=f, _k=kind: (calls.append(_k), _f(*args))[1],
-            )
-    r = rng(5)
-    cases = [*_gemv_cases(), ((3, 4, 2), "c", "t"), ((2, 3, 2), "t", "c")]
-    for (m, k, n), la, lb in cases:
-        av = r.standard_normal((m, k)).astype(dtype)
-        bv = r.standard_normal((k, n)).astype(dtype)
-        cv = r.standard_normal((m, n)).astype(dtype)
-        a, b = _operand(av, la), _operand(bv, lb)
-        np.testing.assert_array_equal(a, av)
-        c = cv.copy()
-        if beta == 0.0:
-            c[...] = np.nan  # beta 0 must overwrite, not scale, a stale buffer
-        want = av.astype(F64) @ bv.astype(F64) + beta * cv.astype(F64)
-        run = gemm_into(a, b, c, beta)
-        run()
-        np.testing.assert_allclose(
-            c, want, rtol=rtol, atol=rtol, err_msg=f"{(m, k, n)} a={la} b={lb} beta={beta}"
-        )
-        if beta == 1.0:  # a closure accumulates again on each call
-            run()
-            np.testing.assert_allclose(c, want + av @ bv, rtol=rtol, atol=rtol * 4)
-        np.testing.assert_array_equal(a, av)  # operands untouched
-        np.testing.assert_array_equal(b, bv)
-        if blas_mod._CBLAS is not None:
-            assert set(calls) == {"gemv" if 1 in (m, n) else "gemm"}, (m, k, n, la, lb)
-            calls.clear()
-
-
-def test_gemm_into_refuses_non_contiguous_output():
-    c = np.zeros((4, 6))[:, ::2]
-    with pytest.raises(ValueError, match="gemm_into"):
-        gemm_into(np.ones((4, 2)), np.ones((2, 3)), c, 0.0)
-
-
-@pytest.mark.parametrize("beta", [0.0, 1.0])
-def test_gemm_into_scipy_fallback(monkeypatch, beta):
-    monkeypatch.setattr(blas_mod, "_CBLAS", None)
-    assert blas_mod.blas_backend() == "scipy"
-    r = rng(6)
-    for m, k, n in GEMV_SHAPES:
-        for la in ("c", "t"):
-            for lb in ("c", "t"):
-                av, bv = r.standard_normal((m, k)), r.standard_normal((k, n))
-                cv = r.standard_normal((m, n))
-                c = cv.copy()
-                gemm_into(_operand(av, la), _operand(bv, lb), c, beta)()
-                np.testing.assert_allclose(c, av @ bv + beta * cv, rtol=1e-13, atol=1e-13)
-
-
-# ----- blas.Axpby -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("dtype,rtol", [(F32, 1e-6), (F64, 1e-14)])
-@pytest.mark.parametrize("beta", [1.0, 0.75, 0.0])
-@pytest.mark.parametrize("fallback", [False, True])
-def test_axpby(monkeypatch, dtype, rtol, beta, fallback):
-    if fallback:
-        monkeypatch.setattr(blas_mod, "_CBLAS", None)  # before construction: Axpby binds it
-    r = rng(7)
-    x0 = r.standard_normal(6).astype(dtype)
-    y0 = r.standard_normal((2, 3)).astype(dtype)  # any shapes of one size
-    x, y = x0.copy(), y0.copy()
-    ax = Axpby(x, y)
-    ax(-0.5, beta)
-    want = -0.5 * x0.astype(F64).reshape(2, 3) + beta * y0.astype(F64)
-    np.testing.assert_allclose(y, want, rtol=rtol, atol=rtol)
-    assert y.dtype == dtype
-    if not fallback and blas_mod._CBLAS is not None:
-        np.testing.assert_array_equal(x, x0)  # BLAS leaves x alone
-    # a second call with other coefficients; refill x, which the fallback may have scaled
-    x[...] = x0
-    y[...] = y0
-    ax(2.0, beta)
-    want = 2.0 * x0.astype(F64).reshape(2, 3) + beta * y0.astype(F64)
-    np.testing.assert_allclose(y, want, rtol=rtol, atol=rtol)
-
-
-@pytest.mark.parametrize("fallback", [False, True])
-def test_axpby_size_zero(monkeypatch, fallback):
-    if fallback:
-        monkeypatch.setattr(blas_mod, "_CBLAS", None)
-    x, y = np.empty(0), np.empty(0)
-    Axpby(x, y)(3.0, 0.5)
-    assert y.shape == (0,)
-
-
-def test_axpby_refuses_bad_operands():
-    f64 = np.zeros(4)
-    with pytest.raises(ValueError, match="Axpby"):
-        Axpby(np.zeros(4, F32), f64)  # dtypes differ
-    with pytest.raises(ValueError, match="Axpby"):
-        Axpby(np.zeros(3), f64)  # sizes differ
-    with pytest.raises(ValueError, match="Axpby"):
-        Axpby(np.zeros(8)[::2], f64)  # not contiguous
-    with pytest.raises(ValueError, match="Axpby"):
-        Axpby(f64, np.zeros(8)[::2])  # y not contiguous
-    with pytest.raises(ValueError, match="Axpby"):
-        Axpby(np.zeros(4, np.int64), np.zeros(4, np.int64))  # not float
 
 
 # ----- SumTo as GEMV ----------------------------------------------------------------------------
@@ -728,13 +359,13 @@ def test_adam_numpy_fallback_matches_blas(name, cause, accel_state, monkeypatch)
         np.testing.assert_allclose(q.value, p.value, rtol=1e-12)
 
 
-# ----- numba kernels against numpy ---------------------------------------------------------------
+# ----- numba kernels against numpy, through the solvers -------------------------------------------
 
 
 @pytest.mark.parametrize("dtype,rtol", [(F32, 1e-6), (F64, 1e-12)])
 @pytest.mark.parametrize("layout", ["separate", "flat"])
 @pytest.mark.parametrize("with_options", [False, True])
-@pytest.mark.parametrize("name", ["rmsprop", "adam", "adamw"])
+@pytest.mark.parametrize("name", ["vanilla", "momentum", "adagrad", "rmsprop", "adam", "adamw"])
 def test_accel_kernels_match_numpy(name, with_options, layout, dtype, rtol, accel_state):
     pytest.importorskip("numba")
     assert gc.accel.available()
@@ -1077,58 +708,66 @@ def test_run_all_into_a_bad_entry_leaves_no_redirect_behind():
     np.testing.assert_allclose(a.value, np.exp(2.0), rtol=1e-12)
 
 
-# ----- the numba sigmoid cross-entropy kernel ----------------------------------------------------
+# ----- the kernel backend: chosen once per plan, by solvers at every step -----------------------
 
 needs_numba = pytest.mark.skipif(not gc.accel.available(), reason="numba (the fast extra) absent")
 
 
-def _bce_logits(dtype, n=2000, seed=21):
-    r = rng(seed)
-    z = r.standard_normal(n) * 6
-    lo = 104.0 if dtype == F32 else 745.0  # where exp(-|z|) leaves the denormals
-    z[:14] = [1000, -1000, 0.0, -0.0, lo - 0.5, -(lo - 0.5), lo + 2, -(lo + 2), 30, -30,
-              1e-30, -1e-30, 88.5, -88.5]
-    return z.astype(dtype)
+def _relu_graph():
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 4), gc.WithName("x"))
+    w = gc.NewMatrix(g, gc.Float32, gc.WithShape(4, 3), gc.WithName("w"),
+                     gc.WithValue(np.arange(12, dtype=F32).reshape(4, 3) / 10 - 0.5))
+    cost = gc.Mean(gc.Sigmoid(gc.Rectify(gc.Mul(x, w))))
+    gc.Grad(cost, w)
+    return g, x, w, cost
 
 
 @needs_numba
-@pytest.mark.parametrize("dtype", [F32, F64])
-def test_numba_bce_kernel_against_reference(dtype, accel_state):
-    from graphcore._accel_kernels import bce_bits_dtype, bce_constants
+@pytest.mark.parametrize("make", [gc.NewTapeMachine, gc.NewLispMachine])
+def test_machine_chooses_its_kernels_once_per_plan(make, accel_state, monkeypatch):
+    from graphcore.kernels import compiled
 
-    z = _bce_logits(dtype)
-    t = rng(22).random(z.size).astype(dtype)
-    sig = np.empty_like(z)
-    bits = np.empty(z.size, bce_bits_dtype(dtype))
+    calls = []
+    f = compiled.relu_grad
+    monkeypatch.setattr(compiled, "relu_grad", lambda *a: calls.append(1) or f(*a))
+    g, x, w, cost = _relu_graph()
     gc.accel.set_enabled(True)
-    total = gc.accel.kernels().sigmoid_bce_sum(z, t, sig, bits, *bce_constants(dtype))
-    z64, t64 = z.astype(F64), t.astype(F64)
-    want = np.sum(np.maximum(z64, 0) - z64 * t64 + np.log1p(np.exp(-np.abs(z64))))
-    assert total == pytest.approx(want, rel=1e-6 if dtype == F32 else 1e-13)
-    # the sigmoid within 2 ulps of scipy's (float64, exactly rounded to the dtype), denormals
-    # included: 2 units of the smallest denormal there
-    ref = special.expit(z64).astype(dtype) if dtype == F32 else special.expit(z64)
-    tiny = np.finfo(dtype).smallest_subnormal
-    np.testing.assert_allclose(sig, ref, rtol=2 * np.finfo(dtype).eps, atol=2 * tiny)
-    assert sig[6] == 1 and sig[7] == 0 and sig[5] > 0  # below -lo: 0; just above: denormal
-    assert sig[2] == sig[3] == 0.5
+    vm = make(g, gc.BindDualValues(w))
+    gc.Let(x, np.ones((5, 4), F32))
+    vm.run_all()
+    assert vm.ctx.kernels is compiled and len(calls) == 1
+    with gc.accel.disabled():  # switching off after the plan was built changes nothing in it
+        w.zero_grad()
+        vm.run_all()
+        assert len(calls) == 2 and vm.ctx.kernels is compiled
+        if make is gc.NewTapeMachine:  # a new batch size is a new plan: numpy's kernels
+            gc.Let(x, np.ones((3, 4), F32))
+            vm.run_all()
+            assert len(calls) == 2 and vm.ctx.kernels is reference
+        else:  # a Lisp machine built now uses numpy's
+            make(g, gc.BindDualValues(w)).run_all()
+            assert len(calls) == 2
 
 
 @needs_numba
-@pytest.mark.parametrize("dtype", [F32, F64])
-def test_numba_bce_kernel_propagates_nan(dtype, accel_state):
-    from graphcore._accel_kernels import bce_bits_dtype, bce_constants
+def test_solvers_pick_the_backend_at_every_step(accel_state, monkeypatch):
+    from graphcore.kernels import compiled
 
-    z = np.array([0.5, np.nan, -2.0], dtype)
-    t = np.array([1.0, 0.0, 0.0], dtype)
-    sig = np.empty_like(z)
-    bits = np.empty(3, bce_bits_dtype(dtype))
+    calls = []
+    f = compiled.rmsprop
+    monkeypatch.setattr(compiled, "rmsprop", lambda *a: calls.append(1) or f(*a))
+    p = P(np.ones(3), np.ones(3), "p")
+    s = gc.NewRMSPropSolver()
     gc.accel.set_enabled(True)
-    total = gc.accel.kernels().sigmoid_bce_sum(z, t, sig, bits, *bce_constants(dtype))
-    assert np.isnan(total) and np.isnan(sig[1])
-    assert sig[0] == pytest.approx(special.expit(0.5)) and sig[2] == pytest.approx(
-        special.expit(-2.0)
-    )
+    s.step([p])
+    with gc.accel.disabled():
+        p.grad[...] = 1.0
+        s.step([p])
+    assert len(calls) == 1 and s.num_steps == 2
+
+
+# ----- the losses on both backends, through a machine --------------------------------------------
 
 
 @needs_numba
@@ -1162,37 +801,6 @@ def test_bce_numba_and_numpy_paths_agree(shape, dtype, rtol, reduction, accel_st
     np.testing.assert_allclose(g1, g0, rtol=rtol, atol=4 * np.finfo(dtype).eps * scale)
     rv, rg = bce_ref(z.astype(F64), t.astype(F64), reduction)
     assert v1 == pytest.approx(rv, rel=10 * rtol)
-
-
-def test_filled_buffers_are_shared_and_freed_with_their_last_view():
-    import gc as pygc
-
-    from graphcore.ops import fastpath
-
-    a = filled(3.25, (1000, 7), F32)  # a value no kernel uses, so no plan holds it
-    b = filled(3.25, (10, 7), F32)
-    assert np.shares_memory(a, b) and not a.flags.writeable and (b == 3.25).all()
-    key = (3.25, np.dtype(F32).str)
-    assert fastpath._SHARED[key].size >= 7000
-    del a, b
-    pygc.collect()
-    assert key not in fastpath._SHARED  # no kernel holds a view: the 28 kB went
-
-
-@needs_numba
-@pytest.mark.parametrize("dtype", [F32, F64])
-def test_sigmoid_kernel_over_several_blocks(dtype, accel_state):
-    # 2 full blocks of the numba kernel and a partial one, in place and not; denormal results
-    # too (numpy's 4-pass path flushes those to 0: test_sigmoid_kernel_float32 covers it)
-    gc.accel.set_enabled(True)
-    x = (rng(31).standard_normal((3, 1000)) * 30).astype(dtype)
-    ref = special.expit(x.astype(F64)).astype(dtype)
-    tiny = np.finfo(dtype).smallest_subnormal
-    for in_place in (False, True):
-        xx = x.copy()
-        out = xx if in_place else np.empty_like(x)
-        sigmoid_kernel(xx, out)()
-        np.testing.assert_allclose(out, ref, rtol=2 * np.finfo(dtype).eps, atol=2 * tiny)
 
 
 @needs_numba

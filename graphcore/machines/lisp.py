@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..autodiff import backprop
 from ..errors import (
     GraphError,
@@ -68,6 +69,7 @@ class LispMachine:
         self.logger: logging.Logger | None = o["logger"]
         self.log_direction: str | None = o["logdir"]
         self.ctx = ExecContext(training=o["training"])
+        self.ctx.kernels = kernels.backend()  # the backend is chosen once, here
         self.bind: tuple[Node, ...] = o["bind"]
         self._private: list[tuple[Node, Node]] = []  # (wrt, detached gradient node)
         self._fwd: list[Node] = self.order

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import kernels
 from ..errors import NonFiniteError
 from ..graph import Node
 from . import grads
@@ -59,6 +60,8 @@ class Plan:
 
     def __init__(self, machine: TapeMachine) -> None:
         self.machine = machine
+        # the kernel backend is chosen once per plan; kernels rebuilt later use it too
+        self.kernels = machine.ctx.kernels = kernels.backend()
         order = machine.order
         pos = {id(n): i for i, n in enumerate(order)}
         given = machine.given

@@ -253,6 +253,7 @@ class TapeMachine:
         # publish every run: another machine over the same nodes may have pointed them elsewhere
         plan.publish()
         self.plan = plan
+        self.ctx.kernels = plan.kernels
         plan.bind_inputs()
         plan.bind_fed_grads()
         if not into:

@@ -22,10 +22,10 @@ import numpy as np
 from ..dtypes import Dtype
 from ..errors import ShapeError
 from ..graph import Node
+from ..kernels import filled
+from ..kernels.blas import can_gemm, gemm_into
 from ..shapes import Shape, broadcast_shapes, fmt_shape
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
-from .blas import can_gemm, gemm_into
-from .fastpath import filled
 
 __all__ = [
     "Add", "Sub", "HadamardProd", "HadamardDiv", "Div", "Pow", "SumTo", "BroadcastTo",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -33,6 +34,7 @@ import numpy as np
 from ..dtypes import Dtype
 from ..errors import DtypeError, GraphError
 from ..graph import Graph, Node
+from ..kernels import reference
 from ..shapes import Shape, fmt_shape
 from ..values import as_node
 
@@ -58,16 +60,19 @@ class TypeInfo(NamedTuple):
 @dataclass
 class ExecContext:
     """Run-time state kernels may read: the train/eval mode, the machine's random generator,
-    and ``saved``: buffers a forward kernel fills for its gradient kernel to read (a loss
-    keeps its softmax or sigmoid so the gradient does not recompute it).
+    ``kernels``: the kernel module ops call (:mod:`graphcore.kernels.reference`, numpy, unless
+    a machine chose the compiled one when it built its plan), and ``saved``: buffers a forward
+    kernel fills for its gradient kernel to read (a loss keeps its softmax or sigmoid so the
+    gradient does not recompute it).
 
     Example:
-        >>> ExecContext().training
-        True
+        >>> ctx = ExecContext(); ctx.training, ctx.kernels.__name__
+        (True, 'graphcore.kernels.reference')
     """
 
     training: bool = True
     rng: np.random.Generator | None = None
+    kernels: ModuleType = reference
     # arrays a forward kernel shares with its gradient's kernel (saved tensors), by op id
     saved: dict[int, Any] = field(default_factory=dict)
 

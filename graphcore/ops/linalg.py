@@ -22,10 +22,10 @@ import numpy as np
 from ..dtypes import Dtype
 from ..errors import ShapeError
 from ..graph import Node
+from ..kernels.blas import can_gemm, gemm_into
 from ..shapes import Shape, norm_axes
 from ..values import as_node
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
-from .blas import can_gemm, gemm_into
 
 __all__ = ["Mul", "MatMul", "Transpose", "MatMulOp", "TransposeOp"]
 

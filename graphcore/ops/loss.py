@@ -4,7 +4,9 @@
 Each loss is one node whose gradient is one fused node, computed in a few passes over memory
 with scratch buffers made once per plan. Both stay finite and exact for logits of any size
 (±1000 included): softmax is shifted by the row maximum, and the sigmoid loss uses
-``max(z, 0) - z*t + log1p(exp(-|z|))``.
+``max(z, 0) - z*t + log1p(exp(-|z|))``. The sigmoid loss and the common softmax case
+((batch, classes) logits, float targets, reduced to a scalar) run named kernels of the
+machine's backend (:mod:`graphcore.kernels`): numpy, or one compiled loop with numba.
 
 Example:
     >>> import numpy as np, graphcore as gc
@@ -24,14 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import accel
 from ..dtypes import Dtype
 from ..errors import DtypeError, ShapeError
 from ..graph import Node
 from ..shapes import Shape, fmt_shape, norm_axes, size_of
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe
-from .blas import can_gemm, gemm_into
-from .fastpath import LogSum, compiled_ok, filled, sigmoid_kernel, sigmoid_parts_kernel
 
 __all__ = [
     "SoftmaxCrossEntropy",
@@ -173,19 +172,23 @@ class SoftmaxCrossEntropyOp(Op):
         ax = self._ax(z.ndim)
         keep = z.shape[:ax] + (1,) + z.shape[ax + 1 :]
         rows = z.shape[:ax] + z.shape[ax + 1 :]
-        m = np.empty(keep, z.dtype)
         s = np.empty(keep, z.dtype)  # sum(exp(d)), saved for the gradient
-        ls = np.empty(keep, z.dtype)
         d = np.empty(z.shape, z.dtype)  # z - max, then exp(z - max), saved for the gradient
+        st = np.empty(keep, z.dtype) if t.dtype.kind == "f" else None
+        ctx.saved[id(self)] = (self, (d, s, st))
+        if st is not None and self.reduction != "none" and z.ndim == 2 and ax == 1 and z.size:
+            # the common case, (batch, classes) logits and float targets reduced to a
+            # scalar: totals instead of per-row losses, in one kernel
+            k = ctx.kernels
+            scale = 1.0 / z.shape[0] if self.reduction == "mean" else 1.0
+            scratch = k.softmax_ce_sum_scratch(z, t, d, s, st, out)
+            return lambda: k.softmax_ce_sum(z, t, scale, d, s, st, out, scratch)
+        m = np.empty(keep, z.dtype)
+        ls = np.empty(keep, z.dtype)
         ls_rows = ls.reshape(rows)
         # per-row loss: into ``out`` itself when it is the result
         per_row = out if self.reduction == "none" else np.empty(rows, z.dtype)
         finish = self._reduce(per_row, out, size_of(rows))
-        st = np.empty(keep, z.dtype) if t.dtype.kind == "f" else None
-        ctx.saved[id(self)] = (self, (d, s, st))
-        fast = self._matrix_kernel(z, t, out, m, d, s, ls, st, ax)
-        if fast is not None:
-            return fast
         if st is not None:
 
             def run() -> None:
@@ -219,53 +222,6 @@ class SoftmaxCrossEntropyOp(Op):
             finish()
 
         return run_idx
-
-    def _matrix_kernel(
-        self, z: np.ndarray, t: np.ndarray, out: np.ndarray, m: np.ndarray, d: np.ndarray,
-        s: np.ndarray, ls: np.ndarray, st: np.ndarray | None, ax: int,
-    ) -> Kernel | None:
-        """The common case, (batch, classes) logits and float targets reduced to a scalar,
-        with totals instead of per-row losses: row sums as GEMVs and the two contractions as
-        BLAS dots (half the time of the general kernel on the talk's (100, 10) logits)."""
-        if (
-            st is None
-            or self.reduction == "none"
-            or z.ndim != 2
-            or ax != 1
-            or not t.flags.c_contiguous
-            or z.dtype not in (np.float32, np.float64)
-            or z.size == 0
-        ):
-            return None
-        ones = filled(1.0, (z.shape[1], 1), z.dtype)
-        if not (can_gemm(d, ones, s) and can_gemm(t, ones, st)):
-            return None
-        sum_e, sum_t = gemm_into(d, ones, s, 0.0), gemm_into(t, ones, st, 0.0)
-        t1, d1, st1, ls1 = t.reshape(-1), d.reshape(-1), st.reshape(-1), ls.reshape(-1)
-        td, sl = np.empty((), z.dtype), np.empty((), z.dtype)
-        n = z.shape[0]
-        scale = 1.0 / n if self.reduction == "mean" else 1.0
-
-        fused = compiled_ok(z, t, d, s, st)
-
-        def run() -> None:
-            k = accel.kernels() if fused else None
-            if k is not None:  # one loop over the rows: (100, 10) logits are all overhead
-                out[...] = k.softmax_ce_sum(z, t, d, s, st) * scale
-                return
-            # loss = sum_r st_r * log(s_r) - sum(t * d), with d = z - max(z) per row
-            np.max(z, axis=1, keepdims=True, out=m)
-            np.subtract(z, m, out=d)
-            np.dot(t1, d1, out=td)
-            np.exp(d, out=d)
-            sum_e()
-            np.log(s, out=ls)
-            sum_t()
-            np.dot(st1, ls1, out=sl)
-            np.subtract(sl, td, out=out)
-            np.multiply(out, scale, out=out)
-
-        return run
 
     def _reduce(self, per_row: np.ndarray, out: np.ndarray, n: int) -> Kernel:
         if self.reduction == "none":
@@ -355,19 +311,20 @@ class SoftmaxCrossEntropyGradOp(Op):
             np.divide(num, s, out=ratio)
             np.multiply(e, ratio, out=out)
 
+        if floats and prepare is None and factor is not None and z.ndim == 2 and ax == 1:
+            # the forward kernel's common case: its saved arrays, one kernel
+            k = ctx.kernels
+            scratch = k.softmax_ce_grad_scratch(e, s, st, t, c, out)
+
+            def run_matrix() -> None:
+                factor()
+                k.softmax_ce_grad(e, s, st, t, c, out, scratch)
+
+            return run_matrix
+
         if floats:
-            fused = (
-                prepare is None and c.ndim == 0 and z.ndim == 2 and ax == 1
-                and compiled_ok(e, s, st, t, out)
-            )
 
             def run() -> None:
-                k = accel.kernels() if fused else None
-                if k is not None:
-                    if factor is not None:
-                        factor()
-                    k.softmax_ce_grad(e, s, st, t, c[()], out)
-                    return
                 softmax_scaled(st)
                 np.subtract(out, t, out=out)
                 np.multiply(out, c, out=out)
@@ -473,53 +430,16 @@ class SigmoidBinaryCrossEntropyOp(Op):
         # per element: softplus(z) - z*t = max(z, 0) + log(1 + e^-|z|) - z*t. The sigmoid
         # comes out of the same exp and is saved for the gradient kernel.
         z, t = xs
+        k = ctx.kernels
         sig = np.empty(z.shape, z.dtype)
-        d = np.empty(z.shape, z.dtype)  # 1 + e^-|z|, in [1, 2]
         ctx.saved[id(self)] = (self, (sig,))
         if self.reduction == "none":
-            sigmoid = sigmoid_parts_kernel(z, sig, d)
-            zeros = filled(0.0, z.shape, z.dtype)
-
-            def run_none() -> None:
-                sigmoid()
-                np.log(d, out=out)
-                np.maximum(z, zeros, out=d)
-                np.add(out, d, out=out)
-                np.multiply(z, t, out=d)
-                np.subtract(out, d, out=out)
-
-            return run_none
-
-        pos, zt = np.empty((), z.dtype), np.empty((), z.dtype)
-        sigmoid = sigmoid_parts_kernel(z, sig, d, relu_sum=pos)
-        log_sum = LogSum(z.size, z.dtype)
+            scratch = k.sigmoid_bce_scratch(z, t, sig, out)
+            return lambda: k.sigmoid_bce(z, t, sig, out, scratch)
         n = z.size
         scale = (1.0 / n if n else 0.0) if self.reduction == "mean" else 1.0
-        if z.flags.c_contiguous and t.flags.c_contiguous and z.ndim:
-            z1, t1 = z.reshape(-1), t.reshape(-1)
-
-            def dot_zt() -> None:  # BLAS dot: one pass, no temporary
-                np.dot(z1, t1, out=zt)
-        else:
-
-            def dot_zt() -> None:
-                np.multiply(z, t, out=d)
-                np.sum(d, out=zt)
-
-        fused = _fused_bce_args(z, t, sig)
-
-        def run() -> None:
-            k = accel.kernels() if fused is not None else None
-            if k is not None:  # one vectorised loop (numba) instead of a dozen numpy passes
-                out[...] = k.sigmoid_bce_sum(*fused) * scale
-                return
-            sigmoid()
-            np.add(pos, log_sum(d), out=out)
-            dot_zt()  # after log_sum: may use d as scratch
-            np.subtract(out, zt, out=out)
-            np.multiply(out, scale, out=out)
-
-        return run
+        scratch = k.sigmoid_bce_sum_scratch(z, t, sig, out)
+        return lambda: k.sigmoid_bce_sum(z, t, scale, sig, out, scratch)
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         z, t = node.children
@@ -530,17 +450,6 @@ class SigmoidBinaryCrossEntropyOp(Op):
         if wants[1]:
             gt = apply_op(SigmoidBinaryCrossEntropyTargetGradOp(self.reduction), z, g)
         return [gz, gt]
-
-
-def _fused_bce_args(z: np.ndarray, t: np.ndarray, sig: np.ndarray) -> tuple | None:
-    """The arguments of the numba kernel ``sigmoid_bce_sum`` for these arrays (flat views,
-    scratch, constants), or None where it does not apply (numba missing, strided arrays)."""
-    if not compiled_ok(z, t, sig):
-        return None
-    from .._accel_kernels import bce_bits_dtype, bce_constants
-
-    bits = np.empty(z.size, bce_bits_dtype(z.dtype))
-    return (z.reshape(-1), t.reshape(-1), sig.reshape(-1), bits, *bce_constants(z.dtype))
 
 
 class SigmoidBinaryCrossEntropyGradOp(Op):
@@ -576,27 +485,18 @@ class SigmoidBinaryCrossEntropyGradOp(Op):
             c = np.empty((), z.dtype)
             factor = _scale(g, self.reduction, z.size, c)
         saved = _saved(ctx, self._source, z.shape)
-        sig = saved[0] if saved is not None else None
-        sigmoid = None
-        if sig is None:  # no saving forward kernel ran in this context: compute it here
-            sig = np.empty(z.shape, z.dtype)
-            sigmoid = sigmoid_kernel(z, sig)
-
-        flat = None
-        if sigmoid is None and c.ndim == 0 and compiled_ok(sig, t, out):
-            flat = (sig.reshape(-1), t.reshape(-1), out.reshape(-1))
+        k = ctx.kernels
+        fresh = saved is None  # no saving forward kernel ran in this context: compute it here
+        sig = np.empty(z.shape, z.dtype) if fresh else saved[0]
+        sig_scratch = k.sigmoid_scratch(z, sig) if fresh else None
+        scratch = k.sigmoid_bce_grad_scratch(sig, t, c, out)
 
         def run() -> None:
             if factor is not None:
                 factor()
-            if sigmoid is not None:
-                sigmoid()
-            k = accel.kernels() if flat is not None else None
-            if k is not None:
-                k.sigmoid_bce_grad(flat[0], flat[1], c[()], flat[2])
-                return
-            np.subtract(sig, t, out=out)
-            np.multiply(out, c, out=out)
+            if fresh:
+                k.sigmoid(z, sig, sig_scratch)
+            k.sigmoid_bce_grad(sig, t, c, out, scratch)
 
         return run
 

@@ -35,9 +35,9 @@ from numpy.lib.stride_tricks import as_strided
 from ..dtypes import Dtype
 from ..errors import DtypeError, ShapeError
 from ..graph import Node
+from ..kernels.blas import can_gemm, gemm_into
 from ..shapes import Shape, fmt_shape
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
-from .blas import can_gemm, gemm_into
 
 __all__ = [
     "Conv2d",

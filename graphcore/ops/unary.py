@@ -27,7 +27,6 @@ from ..errors import DtypeError
 from ..graph import Node
 from ..shapes import Shape
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
-from .fastpath import relu_grad_kernel, relu_kernel, sigmoid_kernel
 
 __all__ = [
     "Exp", "Log", "Log2", "Log1p", "Expm1", "Sqrt", "Square", "Cube", "Inverse", "InverseSqrt",
@@ -45,12 +44,14 @@ class Row:
     deriv: Fwd | None  # deriv(x, y, g, out, tmp, p) -> None ; None: not differentiable
     uses: str = "x"  # which of x ("x"), y ("y") or both ("xy") deriv reads
     float_only: bool = True
-    # fwd/deriv are kernel factories: called once per plan, they return the kernel
+    # fwd/deriv are kernel factories: called once per plan with the context's kernel module
+    # as a last argument, they return the kernel
     factory: str = ""  # which of fwd ("f"), deriv ("d") or both ("fd")
 
 
-def _sigmoid(x: np.ndarray, out: np.ndarray, tmp: np.ndarray, p: dict) -> Kernel:
-    return sigmoid_kernel(x, out)
+def _sigmoid(x: np.ndarray, out: np.ndarray, tmp: np.ndarray, p: dict, k: Any) -> Kernel:
+    scratch = k.sigmoid_scratch(x, out)
+    return lambda: k.sigmoid(x, out, scratch)
 
 
 def _softplus(x: np.ndarray, out: np.ndarray, tmp: np.ndarray, p: dict) -> None:
@@ -63,11 +64,11 @@ def _softplus(x: np.ndarray, out: np.ndarray, tmp: np.ndarray, p: dict) -> None:
     out += tmp
 
 
-def _d_softplus(x, y, g, out, tmp, p):
-    sig = sigmoid_kernel(x, out)
+def _d_softplus(x, y, g, out, tmp, p, k):
+    scratch = k.sigmoid_scratch(x, out)
 
     def run() -> None:
-        sig()
+        k.sigmoid(x, out, scratch)
         np.multiply(out, g, out=out)
 
     return run
@@ -85,13 +86,15 @@ def _d_sigmoid(x, y, g, out, tmp, p):
     out *= g
 
 
-def _relu(x, out, tmp, p):
-    return relu_kernel(x, out)
+def _relu(x, out, tmp, p, k):
+    scratch = k.relu_scratch(x, out)
+    return lambda: k.relu(x, out, scratch)
 
 
-def _d_relu(x, y, g, out, tmp, p):
+def _d_relu(x, y, g, out, tmp, p, k):
     # y > 0 exactly where x > 0; reading y lets x's buffer be reused early
-    return relu_grad_kernel(y, g, out)
+    scratch = k.relu_grad_scratch(y, g, out)
+    return lambda: k.relu_grad(y, g, out, scratch)
 
 
 def _leaky(x, out, tmp, p):
@@ -269,7 +272,7 @@ class UnaryOp(Op):
         # in-place runs (out is x) must not use tmp-then-x orderings that read x after writing
         if tmp is not None and np.shares_memory(x, out):
             xcopy = np.empty_like(x)
-            inner = fwd(xcopy, out, tmp, p) if "f" in self.row.factory else None
+            inner = fwd(xcopy, out, tmp, p, ctx.kernels) if "f" in self.row.factory else None
 
             def run() -> None:
                 np.copyto(xcopy, x)
@@ -280,7 +283,7 @@ class UnaryOp(Op):
 
             return run
         if "f" in self.row.factory:
-            return fwd(x, out, tmp, p)
+            return fwd(x, out, tmp, p, ctx.kernels)
         return lambda: fwd(x, out, tmp, p)
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
@@ -329,7 +332,7 @@ class UnaryGradOp(Op):
             tmp = np.empty(out.shape, out.dtype)
         d, p = self.fwd.row.deriv, self.fwd._p
         if "d" in self.fwd.row.factory:
-            return d(x, y, g, out, tmp, p)
+            return d(x, y, g, out, tmp, p, ctx.kernels)
         return lambda: d(x, y, g, out, tmp, p)
 
 

@@ -1,4 +1,5 @@
-"""BLAS GEMM with transpose flags and ``beta``, for C-ordered numpy arrays.
+"""BLAS kernels: GEMM with transpose flags and ``beta`` (routed to GEMV for vector shapes) and
+``axpby``, for C-ordered numpy arrays.
 
 ``gemm_into(a, b, c, beta)`` returns a closure computing ``c = a @ b + beta * c`` in place,
 without temporaries: numpy's ``matmul`` cannot accumulate (``beta``), which the tape machine
@@ -9,7 +10,8 @@ The BLAS is numpy's own OpenBLAS, called through its CBLAS interface with ``ctyp
 thread pool for every product in the process (alternating numpy's and scipy's OpenBLAS
 pools makes their idle threads spin against each other), and, measured on the talk's MLP
 shapes, 1.5x faster than the OpenBLAS bundled with scipy. Where numpy's library cannot be
-found, scipy's BLAS wrappers are used instead.
+found, scipy's BLAS wrappers are used instead. ``Axpby(x, y)(alpha, beta)`` computes
+``y = alpha * x + beta * y`` in one pass (the solvers' moment updates).
 
 Example:
     >>> import numpy as np
@@ -68,8 +70,6 @@ def _load_numpy_cblas() -> dict[tuple[str, np.dtype], Any] | None:
 
 
 _CBLAS = _load_numpy_cblas()
-
-
 
 
 class Axpby:

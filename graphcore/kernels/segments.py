@@ -1,0 +1,204 @@
+"""What a solver kernel runs over: a :class:`Segment` of parameters and its arrays.
+
+A solver step is a few elementwise passes over every parameter's gradient, state buffers
+(caches, moments) and scratch. When the gradients tile one flat buffer in order (as a tape
+machine's ``BindDualValues`` lays them out) and the state is laid out the same way, one
+segment covers every parameter, so a numpy pass runs once over all of them; otherwise each
+parameter is a segment of its own. The values are always separate arrays, one
+:class:`Part` per parameter. A solver builds its segments once and keeps them while its
+parameters' arrays stay the same.
+
+Example:
+    >>> import numpy as np
+    >>> w, g, s = np.ones(3), np.full(3, 2.0), np.empty(3)
+    >>> seg = Segment.single(w, g, s, {})
+    >>> seg.add_to_values("g", -0.5); w.tolist()
+    [0.0, 0.0, 0.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from .blas import Axpby
+
+__all__ = ["Reg", "Part", "Segment", "flat_span", "axpy_into"]
+
+AxpbyFn = Callable[..., None]
+
+
+class Reg(NamedTuple):
+    """The gradient rule every solver applies first:
+    ``g' = clip((g + l1·sign(w) + l2·w) / batch, -clip, clip)`` (``clip`` None: no clipping).
+
+    Example:
+        >>> Reg(0.0, 0.0, 1, None).plain, Reg(0.0, 0.0, 100, None).plain
+        (True, False)
+    """
+
+    l1: float
+    l2: float
+    batch: float
+    clip: float | None
+
+    @property
+    def plain(self) -> bool:
+        """True when the rule leaves ``g`` as it is.
+
+        Example:
+            >>> Reg(0.0, 1e-4, 1, None).plain
+            False
+        """
+        return self.l1 == 0 and self.l2 == 0 and self.batch == 1 and self.clip is None
+
+
+def flat_span(grads: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The 1-D span of one buffer that ``grads`` tile in order, or None if they do not.
+
+    Example:
+        >>> buf = np.zeros(5); a, b = buf[:2], buf[2:].reshape(3, 1)
+        >>> flat_span([a, b]).size, flat_span([b, a])
+        (5, None)
+    """
+    if not grads:
+        return None
+    base = grads[0].base
+    if not isinstance(base, np.ndarray) or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    isz, start = base.itemsize, base.ctypes.data
+    lo = pos = (grads[0].ctypes.data - start) // isz
+    for g in grads:
+        if (
+            g.base is not base
+            or not g.flags.c_contiguous
+            or g.dtype != base.dtype
+            or g.ctypes.data - start != pos * isz
+        ):
+            return None
+        pos += g.size
+    return base[lo:pos]
+
+
+def axpy_into(x: np.ndarray, y: np.ndarray) -> AxpbyFn:
+    """A callable ``f(alpha, beta=1.0)`` doing ``y = alpha * x + beta * y``: one BLAS pass when
+    both are contiguous, else numpy, which may scale ``x`` in place.
+
+    Example:
+        >>> y = np.ones(2); axpy_into(np.full(2, 2.0), y)(0.5, 3.0); y.tolist()
+        [4.0, 4.0]
+    """
+    if x.flags.c_contiguous and y.flags.c_contiguous and x.dtype == y.dtype:
+        return Axpby(x.reshape(-1), y.reshape(-1))
+
+    def run(alpha: float, beta: float = 1.0) -> None:
+        if beta != 1.0:
+            np.multiply(y, beta, out=y)
+        if alpha != 1.0:
+            np.multiply(x, alpha, out=x)
+        np.add(y, x, out=y)
+
+    return run
+
+
+class Part:
+    """One parameter of a segment: its value ``w``, gradient ``g``, scratch ``s`` and state
+    buffers, and ``flat``: 1-D views of them by name (``"w"``, ``"g"``, each buffer's name) for
+    loops that index flat, or None when one of them is not C-contiguous.
+
+    Example:
+        >>> p = Part(np.ones((2, 2)), np.ones((2, 2)), np.empty((2, 2)), {"m": np.zeros((2, 2))})
+        >>> sorted(p.flat), p.flat["m"].shape
+        (['g', 'm', 'w'], (4,))
+    """
+
+    __slots__ = ("w", "g", "s", "bufs", "flat", "_ax")
+
+    def __init__(self, w: np.ndarray, g: np.ndarray, s: np.ndarray,
+                 bufs: dict[str, np.ndarray]) -> None:
+        self.w, self.g, self.s, self.bufs = w, g, s, bufs
+        self._ax: dict[str, AxpbyFn] = {}
+        arrays = {"w": w, "g": g, **bufs}
+        self.flat: dict[str, np.ndarray] | None = (
+            {k: a.reshape(-1) for k, a in arrays.items()}
+            if all(a.flags.c_contiguous for a in arrays.values())
+            else None
+        )
+
+    def add_to_value(self, src: str, alpha: float) -> None:
+        """``w += alpha * x`` with ``x`` the gradient ("g"), scratch ("s") or a state buffer;
+        "g" and "s" may be scaled in place.
+
+        Example:
+            >>> p = Part(np.ones(2), np.ones(2), np.empty(2), {}); p.add_to_value("g", 2.0)
+            >>> p.w.tolist()
+            [3.0, 3.0]
+        """
+        ax = self._ax.get(src)
+        if ax is None:
+            x = self.g if src == "g" else self.s if src == "s" else self.bufs[src]
+            ax = self._ax[src] = axpy_into(x, self.w)
+        ax(alpha)
+
+
+class Segment:
+    """Gradient ``g``, scratch ``s`` and state buffers that a step's passes run over (every
+    parameter's at once, or one parameter's), with the :class:`Part` of each parameter.
+
+    ``flat_parts`` lists every part's ``flat`` views, or is None when some part has none.
+
+    Example:
+        >>> seg = Segment.single(np.ones(2), np.ones(2), np.empty(2), {"v": np.zeros(2)})
+        >>> seg.axpby("g", "v", 2.0, 0.5); seg.bufs["v"].tolist(), len(seg.flat_parts)
+        ([2.0, 2.0], 1)
+    """
+
+    __slots__ = ("g", "s", "bufs", "parts", "flat_parts", "_ax")
+
+    def __init__(self, g: np.ndarray, s: np.ndarray, bufs: dict[str, np.ndarray],
+                 parts: list[Part]) -> None:
+        self.g, self.s, self.bufs, self.parts = g, s, bufs, parts
+        self._ax: dict[tuple[str, str], AxpbyFn] = {}
+        flats = [p.flat for p in parts]
+        self.flat_parts: list[dict[str, np.ndarray]] | None = (
+            None if any(f is None for f in flats) else flats  # type: ignore[misc]
+        )
+
+    @classmethod
+    def single(cls, w: np.ndarray, g: np.ndarray, s: np.ndarray,
+               bufs: dict[str, np.ndarray]) -> Segment:
+        """The segment of one parameter.
+
+        Example:
+            >>> Segment.single(np.ones(2), np.ones(2), np.empty(2), {}).parts[0].w.tolist()
+            [1.0, 1.0]
+        """
+        return cls(g, s, bufs, [Part(w, g, s, bufs)])
+
+    def axpby(self, src: str, dst: str, alpha: float, beta: float) -> None:
+        """``dst = alpha * src + beta * dst`` over the segment (names as in :class:`Part`);
+        one BLAS pass.
+
+        Example:
+            >>> seg = Segment.single(np.ones(2), np.ones(2), np.empty(2), {"c": np.ones(2)})
+            >>> seg.axpby("g", "c", 1.0, 2.0); seg.bufs["c"].tolist()
+            [3.0, 3.0]
+        """
+        ax = self._ax.get((src, dst))
+        if ax is None:
+            pick = {"g": self.g, "s": self.s, **self.bufs}
+            ax = self._ax[(src, dst)] = axpy_into(pick[src], pick[dst])
+        ax(alpha, beta)
+
+    def add_to_values(self, src: str, alpha: float) -> None:
+        """``w += alpha * src`` for every parameter of the segment.
+
+        Example:
+            >>> seg = Segment.single(np.ones(2), np.ones(2), np.empty(2), {})
+            >>> seg.add_to_values("g", 1.0); seg.parts[0].w.tolist()
+            [2.0, 2.0]
+        """
+        for p in self.parts:
+            p.add_to_value(src, alpha)
