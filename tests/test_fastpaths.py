@@ -11,7 +11,6 @@ from scipy import special
 import graphcore as gc
 import graphcore.ops.blas as blas_mod
 from graphcore.machines.arena import bind_grads
-from graphcore.ops.arith import SumToOp
 from graphcore.ops.base import ExecContext
 from graphcore.ops.blas import Axpby, gemm_into
 from graphcore.ops.fastpath import (
@@ -24,6 +23,7 @@ from graphcore.ops.fastpath import (
     sigmoid_parts_kernel,
 )
 from graphcore.ops.loss import SigmoidBinaryCrossEntropyGradOp, SigmoidBinaryCrossEntropyOp
+from graphcore.ops.unbroadcast import SumToOp
 from tests.test_ops_loss import bce_ref
 
 F32, F64 = np.float32, np.float64

@@ -1,18 +1,10 @@
-"""All ops, one module per family; each public op is re-exported here and from ``graphcore``."""
+"""All ops, one module per family; each public op is re-exported here and from ``graphcore``.
 
+Importing the package also registers the build-time rewrites of :mod:`graphcore.rewrite`.
+"""
+
+from .. import rewrite as _rewrite  # noqa: F401 - registers the rewrites with apply_op
 from .activation import LogSoftMax, LogSoftmax, SoftMax, Softmax
-from .arith import (
-    Add,
-    BroadcastTo,
-    Div,
-    HadamardDiv,
-    HadamardProd,
-    Maximum,
-    Minimum,
-    Pow,
-    Sub,
-    SumTo,
-)
 from .base import ExecContext, Op, TypeInfo, apply_op
 from .broadcast import (
     BroadcastAdd,
@@ -27,28 +19,37 @@ from .broadcast import (
     BroadcastPow,
     BroadcastSub,
 )
-from .compare import Eq, Gt, Gte, Lt, Lte, Ne
-from .linalg import BatchedMatMul, MatMul, Mul, Tensordot, Transpose
-from .loss import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
-from .nn import AveragePool2D, AvgPool2D, BatchNorm, Conv2d, Dropout, MaxPool2D
-from .reduce import LogSumExp, Max, Mean, Min, Norm, Sum
-from .shape import ByIndices, Concat, OuterProd, Ravel, Reshape, S, Slice, Unconcat
-from .unary import (
+from .conv import Conv2d
+from .dropout import Dropout
+from .elementwise import (
     Abs,
+    Add,
     Cos,
     Cube,
+    Div,
     Elu,
+    Eq,
     Exp,
     Expm1,
     Gelu,
+    Gt,
+    Gte,
+    HadamardDiv,
+    HadamardProd,
     Inverse,
     InverseSqrt,
     LeakyRelu,
     Log,
     Log1p,
     Log2,
+    Lt,
+    Lte,
+    Maximum,
+    Minimum,
     Mish,
+    Ne,
     Neg,
+    Pow,
     Rectify,
     ReLU,
     Relu,
@@ -58,8 +59,16 @@ from .unary import (
     Softplus,
     Sqrt,
     Square,
+    Sub,
     Tanh,
 )
+from .linalg import BatchedMatMul, MatMul, Mul, OuterProd, Tensordot, Transpose
+from .loss import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
+from .norm import BatchNorm
+from .pool import AveragePool2D, AvgPool2D, MaxPool2D
+from .reduce import LogSumExp, Max, Mean, Min, Norm, Sum
+from .shape import ByIndices, Concat, Ravel, Reshape, S, Slice, Unconcat
+from .unbroadcast import BroadcastTo, SumTo
 
 __all__ = [
     "Op", "TypeInfo", "ExecContext", "apply_op",
