@@ -103,30 +103,39 @@ def _operand_grads(n: Node, g: Node, wants: list[bool]) -> list[Node | None]:
     ]
 
 
+def _wants(n: Node, depends: set[int]) -> list[bool]:
+    """Which operands of ``n`` a gradient must reach: those on a path from a wrt, and whose
+    value (not only shape) ``n`` reads."""
+    skip = n.op.shape_only
+    return [id(c) in depends and i not in skip for i, c in enumerate(n.children)]
+
+
 def _walk(
-    order: list[Node], seeds: dict[int, Node], wrt: Sequence[Node], cost_name: str
+    order: list[Node], seeds: dict[int, Node], wrt: Sequence[Node], cost_name: str,
+    stop_at_wrt: bool,
 ) -> dict[int, Node]:
     """Backpropagate ``seeds`` (gradients of some nodes of ``order``) down ``order`` (in
-    topological order) towards ``wrt``; returns the gradients reached, by node id."""
+    topological order) towards ``wrt``; returns the gradients reached, by node id.
+
+    ``stop_at_wrt``: treat the ``wrt`` as independent inputs, even where one depends on
+    another (a fused op's operands); otherwise a ``wrt`` that depends on another passes its
+    gradient on (``Grad(cost, x, h)`` with ``h`` computed from ``x``)."""
     wrt_ids = {id(w) for w in wrt}
-    # nodes on a path from some wrt that can carry a gradient (masks and integers cannot)
+    # nodes on a path from some wrt that can carry a gradient: not through integers, masks
+    # (zero_gradient) or operands read for their shape only
     depends: set[int] = set()
     for n in order:
         if id(n) in wrt_ids:
             depends.add(id(n))
-        elif (
-            n.dtype.is_float
-            and n.op is not None
-            and not n.op.zero_gradient
-            and any(id(c) in depends for c in n.children)
-        ):
-            depends.add(id(n))
+        elif n.dtype.is_float and n.op is not None and not n.op.zero_gradient:
+            if any(_wants(n, depends)):
+                depends.add(id(n))
     grads = dict(seeds)
     for n in reversed(order):
         g = grads.get(id(n))
-        if g is None or n.op is None:
+        if g is None or n.op is None or (stop_at_wrt and id(n) in wrt_ids):
             continue
-        wants = [id(c) in depends for c in n.children]
+        wants = _wants(n, depends)
         if not any(wants):
             continue
         if not n.op.differentiable:
@@ -163,7 +172,7 @@ def vjp(output: Node, g: Node, wrt: Sequence[Node]) -> list[Node | None]:
         'SquareGrad'
     """
     order = _upstream([output], {id(w) for w in wrt})
-    grads = _walk(order, {id(output): g}, wrt, output.name)
+    grads = _walk(order, {id(output): g}, wrt, output.name, True)
     return [grads.get(id(w)) for w in wrt]
 
 
@@ -191,7 +200,7 @@ def backprop(cost: Node, wrt: Sequence[Node], graph: Graph | None) -> list[Node]
             )
     with building_in(graph):
         seed = NewConstant(1.0, name="1", dtype=cost.dtype)
-        grads = _walk(order, {id(cost): seed}, wrt, cost.name)
+        grads = _walk(order, {id(cost): seed}, wrt, cost.name, False)
         zero = lambda w: BroadcastTo(NewConstant(0.0, dtype=w.dtype), w)  # noqa: E731
         return [grads[id(w)] if id(w) in grads else zero(w) for w in wrt]
 

@@ -146,6 +146,8 @@ class ReduceGradOp(Op):
         return lambda: np.multiply(g, scale, out=out)
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        if not wants[0]:
+            return [None, None]
         op = ReduceOp("Mean" if self.mean else "Sum", self.axes, self.keepdims)
         if self.mean:
             # d/dg of broadcast(g)/n is the mean of the upstream gradient, rescaled
