@@ -1,6 +1,6 @@
 """The op contract and ``apply_op``, which builds a checked node.
 
-An op knows four things, side by side (as in HIPS autograd's tables):
+An op states, side by side (as in HIPS autograd's tables):
 
 - ``infer(ins)``: the output shape and dtype from the operands' (checked when a node is built,
   and again with concrete sizes when a machine plans a batch size);
@@ -12,7 +12,8 @@ An op knows four things, side by side (as in HIPS autograd's tables):
   ``Grad`` differentiates instead;
 - capabilities the machines ask about instead of testing the op's class: ``inplace``
   (``out`` may be operand 0's buffer), ``view`` (the output is a view of operand 0 and needs
-  no buffer), ``shape_only`` (operands whose shape, but not value, the op reads),
+  no buffer), ``shape_only`` (operands whose shape, but not value, the op reads: they may
+  die before it runs, and no gradient flows to them),
   ``rebuildable`` (the kernel may be built again on other arrays), ``reads_lent`` (it is
   worth building again on an input array lent by the caller), ``accumulate_kernel``
   (add the result into an existing array) and ``check_bound`` (rules on bound batch sizes);
@@ -128,7 +129,8 @@ class Op:
     inplace: ClassVar[bool] = False
     #: the output is a view of operand 0 (``view_of``) and needs no buffer
     view: ClassVar[bool] = False
-    #: operands whose shape, but not value, the op reads (they may die before it runs)
+    #: operands whose shape, but not value, the op reads (they may die before it runs, and
+    #: carry no gradient)
     shape_only: ClassVar[tuple[int, ...]] = ()
     #: the kernel only reads its operands and writes ``out``, keeping no state elsewhere, so
     #: a machine may build it again on other arrays (a caller's input lent with

@@ -9,6 +9,10 @@ operand is the exception). The operands are then reshaped (no copy) and combined
 numpy-broadcasting ops (``Add``, ``Lt``, ...), so gradients are the usual sums over the
 broadcast axes.
 
+The eleven functions are generated from one table, :data:`TABLE`: five arithmetic ones
+``Broadcast<Op>(a, b, leftAxes, rightAxes)`` and six comparisons, which also take Gorgonia's
+``retSame`` third.
+
 Example:
     >>> import graphcore as gc
     >>> g = gc.NewGraph()

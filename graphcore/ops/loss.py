@@ -2,9 +2,10 @@
 ``SigmoidBinaryCrossEntropy``.
 
 Each loss is one node whose gradient is one fused node, computed in a few passes over memory
-with scratch buffers made once per plan. Both stay finite and exact for logits of any size
-(±1000 included): softmax is shifted by the row maximum, and the sigmoid loss uses
-``max(z, 0) - z*t + log1p(exp(-|z|))``.
+with scratch buffers made once per plan; the gradient nodes state the same computation with
+graph ops (``expand``), through which second derivatives go. Both losses stay finite and
+exact for logits of any size (±1000 included): softmax is shifted by the row maximum, and
+the sigmoid loss uses ``max(z, 0) - z*t + log1p(exp(-|z|))``.
 
 Example:
     >>> import numpy as np, graphcore as gc
