@@ -136,3 +136,24 @@ def test_binary_rows_and_comparisons_are_tables():
     # every differentiable unary row but the cheapest has a fused first-order kernel
     assert {n for n, row in UNARY.items() if row.grad is not None and row.fused is None} == {
         "Neg", "NormalCdf"}
+
+
+def test_every_op_has_a_gradient_or_says_why_not():
+    # a gradient rule of its own, an expansion, or a declaration: not differentiable (Grad
+    # refuses) or zero gradient (masks, random draws)
+    import importlib
+    import inspect
+    import pkgutil
+
+    from graphcore.ops.base import Op
+
+    for info in pkgutil.iter_modules(gc.ops.__path__):
+        module = importlib.import_module(f"graphcore.ops.{info.name}")
+        for name, cls in vars(module).items():
+            if not (inspect.isclass(cls) and issubclass(cls, Op)) or cls is Op:
+                continue
+            if cls.kernel is Op.kernel and cls.view_of is Op.view_of:
+                continue  # a shared base (_PoolOp, _ConcatWindow)
+            own = cls.grad is not Op.grad or cls.expand is not Op.expand
+            declared = cls.zero_gradient or cls.differentiable is False
+            assert own or declared, f"{info.name}.{name} has no gradient and does not say why"
