@@ -1,8 +1,12 @@
 """Symbolic reverse-mode differentiation: ``Grad`` adds gradient nodes to the graph.
 
-The walk is iterative (no recursion limit on deep graphs). Each op's ``grad`` rule builds
-the operand gradients from other ops; broadcasting is undone centrally by ``reduce_to``;
-gradients of nodes read several times are summed.
+The walk is iterative (no recursion limit on deep graphs). Each op's ``grad`` rule builds the
+operand gradients from other ops; broadcasting is undone centrally by ``reduce_to``;
+gradients of nodes read several times are summed. A fused op (``TanhGrad``, ``SoftMaxGrad``,
+a loss's gradient) has no rule of its own: it gives ``expand``, the same computation written
+with differentiable ops, and the walk goes through that expansion. So every gradient node is
+differentiable again: a cost may contain gradients (a gradient penalty), and ``Grad`` of
+``Sum(Grad(cost, w)[0] * v)`` is a Hessian-vector product.
 
 Example:
     >>> import numpy as np, graphcore as gc
@@ -11,9 +15,11 @@ Example:
     ...                  gc.WithValue([1.0, -2.0]))
     >>> cost = gc.Sum(gc.Square(w))
     >>> (dw,) = gc.Grad(cost, w)
+    >>> penalty = gc.Sum(gc.Square(dw))  # |2w|^2, through the fused SquareGrad node
+    >>> (dp,) = gc.Grad(penalty, w)
     >>> gc.NewTapeMachine(g).run_all()
-    >>> dw.value.tolist()
-    [2.0, -4.0]
+    >>> dw.value.tolist(), dp.value.tolist()
+    ([2.0, -4.0], [8.0, -16.0])
 """
 
 from __future__ import annotations
@@ -22,25 +28,16 @@ from collections.abc import Sequence
 
 from .errors import GradError
 from .graph import Graph, Node, ancestors
-from .ops.arith import Add, reduce_to
 from .ops.base import building_in
+from .ops.elementwise import Add
+from .ops.unbroadcast import BroadcastTo, reduce_to
 from .shapes import fmt_shape
 from .values import NewConstant
 
-__all__ = ["Grad", "backprop"]
+__all__ = ["Grad", "backprop", "vjp"]
 
 
-def backprop(cost: Node, wrt: Sequence[Node], graph: Graph | None) -> list[Node]:
-    """Gradient nodes of ``cost`` for each of ``wrt``, built into ``graph``.
-
-    ``graph=None`` builds detached nodes (the Lisp machine's private gradient program).
-
-    Example:
-        >>> import graphcore as gc
-        >>> x = gc.NewConstant(3.0)
-        >>> isinstance(backprop, object)
-        True
-    """
+def _check(cost: Node, wrt: Sequence[Node]) -> None:
     if not isinstance(cost, Node):
         raise TypeError(f"Grad: cost must be a node, got {type(cost).__name__}")
     if cost.shape != ():
@@ -58,56 +55,155 @@ def backprop(cost: Node, wrt: Sequence[Node], graph: Graph | None) -> list[Node]
         if not w.dtype.is_float:
             raise GradError(f"Grad: cannot differentiate with respect to {w.describe()}: "
                             f"it is not a float node")
+
+
+def _upstream(outputs: Sequence[Node], leaves: set[int]) -> list[Node]:
+    """The nodes ``outputs`` depend on without looking past ``leaves``, in topological order;
+    iterative, like ``ancestors``."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in outputs:
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack: list[tuple[Node, int]] = [(root, 0)]
+        while stack:
+            node, i = stack[-1]
+            kids = () if id(node) in leaves else node.children
+            if i < len(kids):
+                stack[-1] = (node, i + 1)
+                c = kids[i]
+                if id(c) not in seen:
+                    seen.add(id(c))
+                    stack.append((c, 0))
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def _operand_grads(n: Node, g: Node, wants: list[bool]) -> list[Node | None]:
+    """``n``'s op's gradient rule, or, for a fused op, the gradient through its expansion."""
+    # the expansion is built detached: only the parts the gradients read enter a program
+    with building_in(None):
+        expr = n.op.expand(n)
+    if expr is None:
+        return n.op.grad(n, g, wants)
+    if expr.shape != n.shape:
+        raise GradError(
+            f"Grad: internal error: the expansion of {n.describe()} has shape "
+            f"{fmt_shape(expr.shape)}"
+        )
+    # a node given twice as an operand gets its gradient once, at its first position
+    first = {id(c): i for i, c in reversed(list(enumerate(n.children)))}
+    wanted = [c for i, c in enumerate(n.children) if wants[i] and first[id(c)] == i]
+    grads = dict(zip(map(id, wanted), vjp(expr, g, wanted), strict=True))
+    return [
+        grads.get(id(c)) if wants[i] and first[id(c)] == i else None
+        for i, c in enumerate(n.children)
+    ]
+
+
+def _wants(n: Node, depends: set[int]) -> list[bool]:
+    """Which operands of ``n`` a gradient must reach: those on a path from a wrt, and whose
+    value (not only shape) ``n`` reads."""
+    skip = n.op.shape_only
+    return [id(c) in depends and i not in skip for i, c in enumerate(n.children)]
+
+
+def _walk(
+    order: list[Node], seeds: dict[int, Node], wrt: Sequence[Node], cost_name: str,
+    stop_at_wrt: bool,
+) -> dict[int, Node]:
+    """Backpropagate ``seeds`` (gradients of some nodes of ``order``) down ``order`` (in
+    topological order) towards ``wrt``; returns the gradients reached, by node id.
+
+    ``stop_at_wrt``: treat the ``wrt`` as independent inputs, even where one depends on
+    another (a fused op's operands); otherwise a ``wrt`` that depends on another passes its
+    gradient on (``Grad(cost, x, h)`` with ``h`` computed from ``x``)."""
+    wrt_ids = {id(w) for w in wrt}
+    # nodes on a path from some wrt that can carry a gradient: not through integers, masks
+    # (zero_gradient) or operands read for their shape only
+    depends: set[int] = set()
+    for n in order:
+        if id(n) in wrt_ids:
+            depends.add(id(n))
+        elif n.dtype.is_float and n.op is not None and not n.op.zero_gradient:
+            if any(_wants(n, depends)):
+                depends.add(id(n))
+    grads = dict(seeds)
+    for n in reversed(order):
+        g = grads.get(id(n))
+        if g is None or n.op is None or (stop_at_wrt and id(n) in wrt_ids):
+            continue
+        wants = _wants(n, depends)
+        if not any(wants):
+            continue
+        if not n.op.differentiable:
+            raise GradError(
+                f"Grad: {n.describe()} uses {n.op}, which is not differentiable, and lies "
+                f"on the path from {', '.join(repr(w.name) for w in wrt)} to the cost "
+                f"{cost_name!r}; use a differentiable op or stop the gradient before it"
+            )
+        parts = _operand_grads(n, g, wants)
+        for c, want, gc in zip(n.children, wants, parts, strict=True):
+            if not want or gc is None:
+                continue
+            gc = reduce_to(gc, c)
+            if gc.shape != c.shape:
+                raise GradError(
+                    f"Grad: internal shape error: gradient {fmt_shape(gc.shape)} for "
+                    f"{c.describe()} (op {n.op})"
+                )
+            prev = grads.get(id(c))
+            grads[id(c)] = gc if prev is None else Add(prev, gc)
+    return grads
+
+
+def vjp(output: Node, g: Node, wrt: Sequence[Node]) -> list[Node | None]:
+    """The gradients of ``Sum(output * g)`` for each of ``wrt``, which are treated as
+    independent inputs (the walk does not look past them); None where none flows.
+
+    This is how ``Grad`` differentiates a fused op through its expansion.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant([1.0, 2.0]); y = gc.Square(x)
+        >>> (dx,) = vjp(y, gc.NewConstant([1.0, 1.0]), [x]); dx.op.name
+        'SquareGrad'
+    """
+    order = _upstream([output], {id(w) for w in wrt})
+    grads = _walk(order, {id(output): g}, wrt, output.name, True)
+    return [grads.get(id(w)) for w in wrt]
+
+
+def backprop(cost: Node, wrt: Sequence[Node], graph: Graph | None) -> list[Node]:
+    """Gradient nodes of ``cost`` for each of ``wrt``, built into ``graph``.
+
+    ``graph=None`` builds detached nodes (the Lisp machine's private gradient program). A
+    ``wrt`` the cost reaches only through piecewise-constant ops (ReLU's mask, in a second
+    derivative) gets zeros.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(3.0)
+        >>> (dx,) = backprop(gc.Square(x), [x], None); dx.op.name, dx.graph
+        ('SquareGrad', None)
+    """
+    _check(cost, wrt)
     order = ancestors([cost])
-    index = {id(n): i for i, n in enumerate(order)}
+    index = {id(n) for n in order}
     for w in wrt:
         if id(w) not in index:
             raise GradError(
                 f"Grad: the cost {cost.name!r} does not depend on {w.describe()}; "
                 f"remove it from the list or check how the cost is built"
             )
-    # nodes on a path from some wrt to the cost
-    wrt_ids = {id(w) for w in wrt}
-    depends: set[int] = set()
-    for n in order:
-        if id(n) in wrt_ids or any(id(c) in depends for c in n.children):
-            if n.dtype.is_float or id(n) in wrt_ids:
-                depends.add(id(n))
-    grads: dict[int, Node] = {}
     with building_in(graph):
-        grads[id(cost)] = NewConstant(1.0, name="1", dtype=cost.dtype)
-        for n in reversed(order):
-            g = grads.get(id(n))
-            if g is None or n.op is None:
-                continue
-            wants = [id(c) in depends for c in n.children]
-            if not any(wants):
-                continue
-            if not n.op.differentiable:
-                raise GradError(
-                    f"Grad: {n.describe()} uses {n.op}, which is not differentiable, and lies "
-                    f"on the path from {', '.join(repr(w.name) for w in wrt)} to the cost "
-                    f"{cost.name!r}; use a differentiable op or stop the gradient before it"
-                )
-            parts = n.op.grad(n, g, wants)
-            for c, want, gc in zip(n.children, wants, parts):
-                if not want or gc is None:
-                    continue
-                gc = reduce_to(gc, c)
-                if gc.shape != c.shape:
-                    raise GradError(
-                        f"Grad: internal shape error: gradient {fmt_shape(gc.shape)} for "
-                        f"{c.describe()} (op {n.op})"
-                    )
-                prev = grads.get(id(c))
-                grads[id(c)] = gc if prev is None else Add(prev, gc)
-    out = []
-    for w in wrt:
-        d = grads.get(id(w))
-        if d is None:  # pragma: no cover - guarded by the dependency check
-            raise GradError(f"Grad: no gradient reaches {w.describe()}")
-        out.append(d)
-    return out
+        seed = NewConstant(1.0, name="1", dtype=cost.dtype)
+        grads = _walk(order, {id(cost): seed}, wrt, cost.name, False)
+        zero = lambda w: BroadcastTo(NewConstant(0.0, dtype=w.dtype), w)  # noqa: E731
+        return [grads[id(w)] if id(w) in grads else zero(w) for w in wrt]
 
 
 def Grad(cost: Node, *wrt: Node) -> list[Node]:
@@ -115,6 +211,8 @@ def Grad(cost: Node, *wrt: Node) -> list[Node]:
 
     Each ``w`` remembers its gradient node (``w.deriv``), so ``w.grad`` reads its value after a
     machine runs; with ``BindDualValues`` the machine accumulates it into ``w.grad`` instead.
+    The cost may itself contain gradient nodes (second derivatives): every gradient node is
+    differentiable again.
 
     Example:
         >>> import graphcore as gc
@@ -125,10 +223,10 @@ def Grad(cost: Node, *wrt: Node) -> list[Node]:
     """
     if len(wrt) == 1 and isinstance(wrt[0], (list, tuple)):
         wrt = tuple(wrt[0])
-    if cost.graph is None:
+    if isinstance(cost, Node) and cost.graph is None:
         raise GradError(f"Grad: the cost {cost.describe()} belongs to no graph")
     grads = backprop(cost, wrt, cost.graph)
-    for w, d in zip(wrt, grads):
+    for w, d in zip(wrt, grads, strict=True):
         w.deriv = d
         d.deriv_of = w
         if d.graph is cost.graph and d.name.startswith(f"{d.op.name if d.op else 'input'}_"):

@@ -1,4 +1,5 @@
-"""Shared harness for op tests: gradient check, tape vs lisp, float32 forward, free batch.
+"""Shared harness for op tests: gradient check, tape vs lisp, float32 forward, free batch, and
+the second-order check.
 
 ``check_op(build, inputs)`` builds ``build(*nodes)`` in float64 from the ``inputs`` arrays and
 
@@ -8,6 +9,13 @@
 2. checks the Lisp machine gives the same value and gradients;
 3. with ``free_batch=True``, declares dimension 0 of every input ``None`` and checks again;
 4. runs the forward pass in float32 and compares with float64.
+
+``check_hvp(build, inputs)`` checks second derivatives the same way, in float64: with ``G`` the
+gradient of ``f = sum(out * R)`` for all float inputs together and ``V`` a random direction,
+``Grad(<G, V>)`` is the Hessian-vector product ``H V``; its projection on another random
+direction ``U`` must match the central finite difference of ``<G, V>`` along ``U``. It also
+checks that every fused node in the graph has the value of its graph-op expansion (what the
+second derivative differentiates), and that the Lisp machine computes the same ``H V``.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from typing import Any
 import numpy as np
 
 import graphcore as gc
+from graphcore.graph import ancestors
+from graphcore.ops.base import building_in
 
 Build = Callable[..., gc.Node]
 
@@ -99,3 +109,81 @@ def check_op(build: Build, inputs: Sequence[Any], *, free_batch: bool = False,
     np.testing.assert_allclose(out.value, value64, rtol=1e-12, atol=1e-12)
     for n, a in zip(wrt, analytic):
         np.testing.assert_allclose(n.grad, a, rtol=1e-10, atol=1e-12)
+
+
+def _inner(grads: Sequence[gc.Node], directions: Sequence[np.ndarray]) -> gc.Node:
+    """``sum_i <grads[i], directions[i]>`` as a scalar node."""
+    terms = [gc.Sum(gc.HadamardProd(d, gc.NewConstant(v, dtype=d.dtype)))
+             for d, v in zip(grads, directions, strict=True)]
+    total = terms[0]
+    for t in terms[1:]:
+        total = gc.Add(total, t)
+    return total
+
+
+def _check_expansions(g: gc.Graph, opts: Sequence[Any]) -> int:
+    """Every fused node of ``g`` equals its graph-op expansion; returns how many were checked."""
+    pairs = []
+    for n in ancestors(list(g.nodes)):
+        if n.op is None:
+            continue
+        with building_in(g):
+            e = n.op.expand(n)
+        if e is not None:
+            pairs.append((n, e))
+    if not pairs:
+        return 0
+    vm = gc.NewTapeMachine(g, gc.WithWatchlist(*(m for p in pairs for m in p)), *opts)
+    vm.run_all()
+    for n, e in pairs:
+        np.testing.assert_allclose(
+            e.value, n.value, rtol=1e-9, atol=1e-12,
+            err_msg=f"{n.op} and its expansion {e.op} differ",
+        )
+    return len(pairs)
+
+
+def check_hvp(build: Build, inputs: Sequence[Any], *, rtol: float = 1e-6, eps: float = 1e-5,
+              seed: int = 0, training: bool = True, expansions: bool = True) -> np.ndarray:
+    """The second-order check (see the module docs); returns ``H V`` for all float inputs,
+    concatenated, so a test can also assert on it (an exact zero, say)."""
+    arrays = [np.asarray(a) for a in inputs]
+    g, nodes, out, cost = _graph(build, arrays, gc.Float64, False, seed)
+    wrt = [n for n in nodes if n.dtype.is_float]
+    grads = gc.Grad(cost, *wrt)
+    rng = np.random.default_rng(seed + 2)
+    vs = [rng.standard_normal(n.shape) for n in wrt]
+    us = [rng.standard_normal(n.shape) for n in wrt]
+    s = _inner(grads, vs)
+    hv = gc.Grad(s, *wrt)
+    assert [d.shape for d in hv] == [n.shape for n in wrt]
+    opts = [] if training else [gc.EvalMode()]
+    vm = gc.NewTapeMachine(g, gc.WithWatchlist(s, *hv), *opts)
+    vm.run_all()
+    analytic = [np.array(d.value, copy=True) for d in hv]
+    bases = [np.array(n.value, copy=True) for n in wrt]
+
+    def s_at(t: float) -> float:
+        for n, base, u in zip(wrt, bases, us, strict=True):
+            gc.Let(n, base + t * u)
+        vm.run_all()
+        return float(s.value)
+
+    fp, fm = s_at(eps), s_at(-eps)
+    s_at(0.0)
+    num = (fp - fm) / (2 * eps)
+    ana = float(sum(np.sum(a * u) for a, u in zip(analytic, us, strict=True)))
+    # the difference of two runs of <G, V> carries ~1 ulp of each (and of the terms summed)
+    noise = 64 * np.finfo(np.float64).eps * max(abs(fp), abs(fm), 1.0) / eps
+    assert abs(num - ana) <= rtol * max(abs(num), abs(ana)) + noise, (
+        f"Hessian-vector product along U: analytic {ana}, numeric {num} "
+        f"(finite-difference noise {noise:.1e})"
+    )
+    # the interpreting machine agrees
+    lm = gc.NewLispMachine(g, *opts)
+    lm.run_all()
+    for d, a in zip(hv, analytic, strict=True):
+        np.testing.assert_allclose(d.value, a, rtol=1e-9, atol=1e-12)
+    if expansions:  # last: the expansions become extra roots of the graph
+        _check_expansions(g, opts)
+    return np.concatenate([a.ravel() for a in analytic])

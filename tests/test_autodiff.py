@@ -161,3 +161,72 @@ def test_deep_chain_grad_is_iterative():
     gc.Let(x, np.array([0.1]))
     vm.run_all()
     assert dx.value.shape == (1,)
+
+
+def _added_by(g, run):
+    """The nodes ``run()`` adds to graph ``g``, and its result."""
+    before = {id(n) for n in g.nodes}
+    out = run()
+    return [n for n in g.nodes if id(n) not in before], out
+
+
+def test_first_order_gradients_use_the_fused_nodes_only():
+    # the graph-op expansions (masks and all) are built only for second derivatives
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+    w = gc.NewMatrix(g, gc.Float64, gc.WithShape(3, 2), gc.WithName("w"), gc.WithValue(
+        np.ones((3, 2))))
+    cost = gc.Mean(gc.Tanh(gc.Rectify(x @ w)))
+    added, (dw,) = _added_by(g, lambda: gc.Grad(cost, w))
+    names = {n.op.name for n in added}
+    assert {"TanhGrad", "RectifyGrad"} <= names and not any("Mask" in n for n in names)
+    needed = {id(n) for n in gc.graph.ancestors([dw])}
+    assert all(id(n) in needed for n in added)  # nothing dangling
+
+
+def test_second_derivative_adds_only_what_it_reads():
+    g = gc.NewGraph()
+    x = gc.NewVector(g, gc.Float64, gc.WithShape(3), gc.WithName("x"),
+                     gc.WithValue([0.5, -1.0, 2.0]))
+    (dx,) = gc.Grad(gc.Sum(gc.Tanh(x)), x)
+    # TanhGrad is differentiated through its expansion g * (1 - y*y), built outside the graph:
+    # only the gradient nodes enter it, so no part of the expansion is computed unread
+    cost2 = gc.Sum(dx)
+    added, (hx,) = _added_by(g, lambda: gc.Grad(cost2, x))
+    needed = {id(n) for n in gc.graph.ancestors([hx])}
+    assert added and all(id(n) in needed for n in added)
+    gc.NewTapeMachine(g).run_all()
+    t = np.tanh([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(hx.value, -2 * t * (1 - t**2), rtol=1e-12)
+
+
+def test_grad_through_a_mask_only_is_zeros():
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+    (dx,) = gc.Grad(gc.Sum(gc.Abs(x)), x)  # sign(x): piecewise constant
+    (ddx,) = gc.Grad(gc.Sum(dx), x)
+    assert ddx.shape == (None, 2)
+    gc.Let(x, np.array([[1.0, -2.0], [3.0, 0.5]]))
+    gc.NewTapeMachine(g).run_all()
+    np.testing.assert_array_equal(ddx.value, np.zeros((2, 2)))
+
+
+def test_grad_wrt_a_node_and_its_input_sums_both_paths():
+    # wrt nodes are not independent in Grad: x's gradient includes the path through h
+    g = gc.NewGraph()
+    x = gc.NewScalar(g, gc.Float64, gc.WithName("x"), gc.WithValue(0.5))
+    h = gc.Tanh(x)
+    dx, dh = gc.Grad(gc.Square(h) + x, x, h)
+    gc.NewTapeMachine(g).run_all()
+    t = np.tanh(0.5)
+    assert float(dh.value) == pytest.approx(2 * t)
+    assert float(dx.value) == pytest.approx(2 * t * (1 - t**2) + 1)
+
+
+def test_non_differentiable_op_in_a_second_derivative_is_named():
+    g = gc.NewGraph()
+    x = gc.NewVector(g, gc.Float64, gc.WithShape(3), gc.WithName("x"))
+    (dx,) = gc.Grad(gc.Sum(gc.Square(x)), x)
+    s = gc.Sign(dx)
+    with pytest.raises(gc.GradError, match=rf"Sign '{s.name}'.*not differentiable"):
+        gc.Grad(gc.Sum(s * dx), x)

@@ -13,9 +13,9 @@ import graphcore as gc
 import graphcore.kernels.blas as blas_mod
 from graphcore.kernels import reference
 from graphcore.machines.grads import bind_grads
-from graphcore.ops.arith import SumToOp
 from graphcore.ops.base import ExecContext
 from graphcore.ops.loss import SigmoidBinaryCrossEntropyGradOp, SigmoidBinaryCrossEntropyOp
+from graphcore.ops.unbroadcast import SumToOp
 from tests.test_ops_loss import bce_ref
 
 F32, F64 = np.float32, np.float64

@@ -109,3 +109,51 @@ def test_log_sigmoid_and_log1p_rewrites():
     assert gc.Log(gc.Sigmoid(x)).op.name == "Neg"
     assert gc.Log(1.0 + x).op.name == "Log1p"
     assert gc.Neg(gc.Neg(x)) is x
+
+
+@pytest.mark.parametrize("name", sorted(set(gc.ops.elementwise.UNARY) - {"Sign"}))
+def test_unary_kernels_run_in_place(name):
+    # the tape machine may give a unary op its operand's buffer as output
+    from graphcore.ops.elementwise import UnaryOp
+
+    params = {"alpha": 0.2} if name in ("LeakyRelu", "Elu") else {}
+    op = UnaryOp(name, **params)
+    positive = name in ("Log", "Log2", "Log1p", "Sqrt", "InverseSqrt")
+    x = np.abs(r(4, 5)) + 0.2 if positive else r(4, 5)
+    want = np.empty_like(x)
+    op.kernel([x], want, gc.ExecContext())()
+    inplace = x.copy()
+    op.kernel([inplace], inplace, gc.ExecContext())()
+    np.testing.assert_array_equal(inplace, want)
+
+
+def test_binary_rows_and_comparisons_are_tables():
+    from graphcore.ops.elementwise import BINARY, COMPARISONS, UNARY
+
+    assert set(BINARY) == {"Add", "Sub", "HadamardProd", "HadamardDiv", "Pow", "Maximum",
+                           "Minimum"}
+    assert set(COMPARISONS) == {"Lt", "Gt", "Lte", "Gte", "Eq", "Ne"}
+    # every differentiable unary row but the cheapest has a fused first-order kernel
+    assert {n for n, row in UNARY.items() if row.grad is not None and row.fused is None} == {
+        "Neg", "NormalCdf"}
+
+
+def test_every_op_has_a_gradient_or_says_why_not():
+    # a gradient rule of its own, an expansion, or a declaration: not differentiable (Grad
+    # refuses) or zero gradient (masks, random draws)
+    import importlib
+    import inspect
+    import pkgutil
+
+    from graphcore.ops.base import Op
+
+    for info in pkgutil.iter_modules(gc.ops.__path__):
+        module = importlib.import_module(f"graphcore.ops.{info.name}")
+        for name, cls in vars(module).items():
+            if not (inspect.isclass(cls) and issubclass(cls, Op)) or cls is Op:
+                continue
+            if cls.kernel is Op.kernel and cls.view_of is Op.view_of:
+                continue  # a shared base (_PoolOp, _ConcatWindow)
+            own = cls.grad is not Op.grad or cls.expand is not Op.expand
+            declared = cls.zero_gradient or cls.differentiable is False
+            assert own or declared, f"{info.name}.{name} has no gradient and does not say why"

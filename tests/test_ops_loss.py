@@ -151,8 +151,10 @@ def test_sce_target_gradient_is_minus_log_softmax():
 
 
 def test_sce_gradient_is_one_fused_node():
+    # one fused node, which (unlike before second derivatives) is differentiable again
     _, _, dz = run_loss(gc.SoftmaxCrossEntropy, r(3, 4), probs(3, 4))
-    assert dz.op.name == "SoftmaxCrossEntropyGrad" and not dz.op.differentiable
+    assert dz.op.name == "SoftmaxCrossEntropyGrad" and dz.op.differentiable
+    assert dz.op.expand(dz) is not None
 
 
 def test_sce_errors():

@@ -3,8 +3,9 @@
 Hypothesis draws 1-3 float64 inputs of small shapes that broadcast against each other (some
 with a free batch dimension) and a short program of unary, binary and reduce ops over them.
 For each graph: the tape and Lisp machines agree on values and gradients (the Lisp machine
-differentiating privately, on a second copy of the graph built without ``Grad``), and the
-tape machine's gradients match central finite differences.
+differentiating privately, on a second copy of the graph built without ``Grad``), the
+tape machine's gradients match central finite differences, and so do its Hessian-vector
+products (``Grad`` of the gradient) against finite differences of the gradient.
 """
 
 import numpy as np
@@ -179,3 +180,30 @@ def test_free_batch_graphs_run_at_other_sizes(prog, rows):
     tape_out = out.value.copy()
     gc.NewLispMachine(g, gc.ExecuteFwdOnly()).run_all()
     np.testing.assert_allclose(out.value, tape_out, rtol=1e-12, atol=1e-12)
+
+
+@settings(settings.get_profile("graphs"), max_examples=15)
+@given(programs())
+def test_hessian_vector_products_match_finite_differences(prog):
+    g, inputs, out, cost, arrays = build(dict(prog, free=False))
+    grads = gc.Grad(cost, *inputs)
+    rng = np.random.default_rng(prog["seed"] + 3)
+    vs = [rng.standard_normal(a.shape) for a in arrays]
+    us = [rng.standard_normal(a.shape) for a in arrays]
+    s = gc.Sum(gc.NewConstant(0.0))
+    for d, v in zip(grads, vs, strict=True):
+        s = s + gc.Sum(d * gc.NewConstant(v))
+    hv = gc.Grad(s, *inputs)
+    vm = gc.NewTapeMachine(g, gc.WithWatchlist(s, *hv))
+    vm.run_all()
+    analytic = sum(float(np.sum(d.value * u)) for d, u in zip(hv, us, strict=True))
+    eps, sides = 1e-5, []
+    for t in (eps, -eps):
+        for n, a, u in zip(inputs, arrays, us, strict=True):
+            gc.Let(n, a + t * u)
+        vm.run_all()
+        sides.append(float(s.value))
+    numeric = (sides[0] - sides[1]) / (2 * eps)
+    assert abs(numeric - analytic) <= 1e-5 * max(1.0, abs(numeric), abs(analytic)), (
+        f"H V along U: analytic {analytic} vs numeric {numeric}"
+    )

@@ -1,25 +1,15 @@
 """All ops, one module per family; each public op is re-exported here and from ``graphcore``.
 
-Importing the package also gives graph nodes their Python operators (``graphcore.operators``).
+Importing the package also gives graph nodes their Python operators
+(``graphcore.operators``) and registers the build-time rewrites of :mod:`graphcore.rewrite`.
 """
 
 import sys
 
 from .. import operators
+from .. import rewrite as _rewrite  # noqa: F401 - registers the rewrites with apply_op
 from ..graph import Node
 from .activation import LogSoftMax, LogSoftmax, SoftMax, Softmax
-from .arith import (
-    Add,
-    BroadcastTo,
-    Div,
-    HadamardDiv,
-    HadamardProd,
-    Maximum,
-    Minimum,
-    Pow,
-    Sub,
-    SumTo,
-)
 from .base import ExecContext, Op, TypeInfo, apply_op
 from .broadcast import (
     BroadcastAdd,
@@ -34,29 +24,37 @@ from .broadcast import (
     BroadcastPow,
     BroadcastSub,
 )
-from .compare import Eq, Gt, Gte, Lt, Lte, Ne
-from .linalg import BatchedMatMul, MatMul, Mul, Tensordot, Transpose
-from .loss import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
-from .nn import AveragePool2D, AvgPool2D, BatchNorm, Conv2d, Dropout, MaxPool2D
-from .random import BinomialRandomNode, GaussianRandomNode, OneHotVector, UniformRandomNode
-from .reduce import LogSumExp, Max, Mean, Min, Norm, Sum
-from .shape import ByIndices, Concat, OuterProd, Ravel, Reshape, S, Slice, Unconcat
-from .unary import (
+from .conv import Conv2d
+from .dropout import Dropout
+from .elementwise import (
     Abs,
+    Add,
     Cos,
     Cube,
+    Div,
     Elu,
+    Eq,
     Exp,
     Expm1,
     Gelu,
+    Gt,
+    Gte,
+    HadamardDiv,
+    HadamardProd,
     Inverse,
     InverseSqrt,
     LeakyRelu,
     Log,
     Log1p,
     Log2,
+    Lt,
+    Lte,
+    Maximum,
+    Minimum,
     Mish,
+    Ne,
     Neg,
+    Pow,
     Rectify,
     ReLU,
     Relu,
@@ -66,8 +64,17 @@ from .unary import (
     Softplus,
     Sqrt,
     Square,
+    Sub,
     Tanh,
 )
+from .linalg import BatchedMatMul, MatMul, Mul, OuterProd, Tensordot, Transpose
+from .loss import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
+from .norm import BatchNorm
+from .pool import AveragePool2D, AvgPool2D, MaxPool2D
+from .random import BinomialRandomNode, GaussianRandomNode, OneHotVector, UniformRandomNode
+from .reduce import LogSumExp, Max, Mean, Min, Norm, Sum
+from .shape import ByIndices, Concat, Ravel, Reshape, S, Slice, Unconcat
+from .unbroadcast import BroadcastTo, SumTo
 
 __all__ = [
     "Op", "TypeInfo", "ExecContext", "apply_op",

@@ -18,6 +18,8 @@ from ..errors import DtypeError
 from ..graph import Node
 from ..shapes import Shape, norm_axes, reduced_shape
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
+from .elementwise import Exp
+from .reduce import Sum
 
 __all__ = ["SoftMax", "Softmax", "LogSoftMax", "LogSoftmax", "SoftMaxOp"]
 
@@ -81,7 +83,8 @@ class SoftMaxOp(Op):
 
 
 class SoftMaxGradOp(Op):
-    """Backward of softmax / log-softmax from the forward output ``y`` and upstream ``g``.
+    """Backward of softmax / log-softmax from the forward output ``y`` and upstream ``g``,
+    fused: ``y * (g - sum(g*y))`` for softmax, ``g - exp(y) * sum(g)`` for log-softmax.
 
     Example:
         >>> SoftMaxGradOp(-1, False).name
@@ -89,7 +92,6 @@ class SoftMaxGradOp(Op):
     """
 
     arity = 2
-    differentiable = False
 
     def __init__(self, axis: int, log: bool) -> None:
         self.axis = axis
@@ -121,6 +123,12 @@ class SoftMaxGradOp(Op):
             np.multiply(out, y, out=out)
 
         return run_soft
+
+    def expand(self, node: Node) -> Node:
+        y, g = node.children
+        if self.log:
+            return g - Exp(y) * Sum(g, self.axis, keepdims=True)
+        return y * (g - Sum(g * y, self.axis, keepdims=True))
 
 
 def SoftMax(x: Any, axis: int = -1) -> Node:

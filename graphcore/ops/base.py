@@ -1,18 +1,28 @@
 """The op contract and ``apply_op``, which builds a checked node.
 
-An op knows four things, side by side (as in HIPS autograd's tables):
+An op states, side by side (as in HIPS autograd's tables):
 
 - ``infer(ins)``: the output shape and dtype from the operands' (checked when a node is built,
   and again with concrete sizes when a machine plans a batch size);
 - ``kernel(xs, out, ctx)``: a zero-argument function that computes the value into the
   preallocated array ``out`` (machines call it every run, so it must not allocate);
-- ``grad(node, g)``: symbolic gradients for each operand, built from other ops;
+- ``grad(node, g, wants)``: symbolic gradients for each operand, built from other ops, so
+  they can be differentiated again; or, for a fused op (one node doing the work of several,
+  for speed), ``expand(node)``: the same computation written with differentiable ops, which
+  ``Grad`` differentiates instead;
 - capabilities the machines ask about instead of testing the op's class: ``inplace``
   (``out`` may be operand 0's buffer), ``view`` (the output is a view of operand 0 and needs
-  no buffer), ``shape_only`` (operands whose shape, but not value, the op reads),
+  no buffer), ``shape_only`` (operands whose shape, but not value, the op reads: they may
+  die before it runs, and no gradient flows to them),
   ``rebuildable`` (the kernel may be built again on other arrays), ``reads_lent`` (it is
   worth building again on an input array lent by the caller), ``accumulate_kernel``
-  (add the result into an existing array) and ``check_bound`` (rules on bound batch sizes).
+  (add the result into an existing array) and ``check_bound`` (rules on bound batch sizes);
+- what ``Grad`` may do with it: ``differentiable`` (False: ``Grad`` refuses to pass a
+  gradient through it) and ``zero_gradient`` (the output is piecewise constant, a 0/1 mask
+  inside a derivative: no gradient flows through it).
+
+``apply_op`` also applies the build-time rewrites registered with ``add_rewrite`` (the stable
+forms of :mod:`graphcore.rewrite`).
 
 Example:
     >>> import graphcore as gc
@@ -38,7 +48,9 @@ from ..kernels import reference
 from ..shapes import Shape, fmt_shape
 from ..values import as_node
 
-__all__ = ["Op", "TypeInfo", "ExecContext", "apply_op", "building_in", "Kernel"]
+__all__ = [
+    "Op", "TypeInfo", "ExecContext", "apply_op", "building_in", "Kernel", "add_rewrite", "Rewrite",
+]
 
 Kernel = Callable[[], None]
 
@@ -112,13 +124,19 @@ class Op:
 
     name: ClassVar[str] = "Op"
     arity: ClassVar[int | None] = None
+    # ----- what Grad may do with this op ---------------------------------------------------
+    #: False: ``Grad`` raises when a gradient would have to pass through this op
     differentiable: ClassVar[bool] = True
+    #: the output is piecewise constant in the operands (a 0/1 mask in a derivative, such as
+    #: ``x > 0`` in ReLU's), so its gradient is zero: ``Grad`` never sends one through it
+    zero_gradient: ClassVar[bool] = False
     # ----- capabilities: what a machine may do with this op (it never tests the op's class) --
     #: ``out`` may be operand 0's buffer (elementwise ops)
     inplace: ClassVar[bool] = False
     #: the output is a view of operand 0 (``view_of``) and needs no buffer
     view: ClassVar[bool] = False
-    #: operands whose shape, but not value, the op reads (they may die before it runs)
+    #: operands whose shape, but not value, the op reads (they may die before it runs, and
+    #: carry no gradient)
     shape_only: ClassVar[tuple[int, ...]] = ()
     #: the kernel only reads its operands and writes ``out``, keeping no state elsewhere, so
     #: a machine may build it again on other arrays (a caller's input lent with
@@ -243,10 +261,12 @@ class Op:
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         """Symbolic gradients of the cost for each operand, given ``g`` for this node.
 
-        ``wants[i]`` says whether operand ``i`` needs one; return ``None`` where it does not,
-        so no unused gradient nodes are built. Differentiable ops override it, building each
-        gradient (shaped like its operand) from other ops on ``g``, ``node`` and
-        ``node.children``; ``gc.Grad`` calls it from the cost back.
+        ``wants[i]`` says whether operand ``i`` needs one; return ``None`` where it does not
+        (or where the gradient is zero), so no unused gradient nodes are built. Differentiable
+        ops override it (or ``expand``), building each gradient from other ops on ``g``,
+        ``node`` and ``node.children``, so it can be differentiated again; broadcasting is
+        undone by ``Grad``, so a gradient may have the broadcast shape. ``gc.Grad`` calls it
+        from the cost back.
 
         Example:
             >>> import graphcore as gc
@@ -258,7 +278,27 @@ class Op:
             >>> da.op.name, da.shape, db
             ('HadamardProd', (3,), None)
         """
-        raise NotImplementedError(f"{self.name} has no gradient rule")
+        raise NotImplementedError(
+            f"{self.name} has no gradient rule; give it grad(), or expand() for a fused op"
+        )
+
+    def expand(self, node: Node) -> Node | None:
+        """For a fused op: ``node``'s value written with differentiable ops on
+        ``node.children``, or None (the default) for an op with a ``grad`` of its own.
+
+        A fused op does in one kernel what several ops would (``TanhGrad`` computes
+        ``g * (1 - y*y)``); ``Grad`` differentiates through its expansion, so the fused node
+        is as differentiable as the ops it stands for. The expansion is only built when a
+        gradient must pass through the fused node (second derivatives), never for its value.
+
+        Example:
+            >>> import graphcore as gc
+            >>> y = gc.Tanh(gc.NewConstant([0.5]))
+            >>> (dy,) = y.op.grad(y, gc.NewConstant([1.0]), [True])
+            >>> dy.op.name, dy.op.expand(dy).op.name
+            ('TanhGrad', 'HadamardProd')
+        """
+        return None
 
     def compute(self, xs: list[np.ndarray], ctx: ExecContext) -> np.ndarray:
         """Evaluate on concrete arrays, allocating the result (used by the Lisp machine).
@@ -292,6 +332,33 @@ def _dtype_of(x: np.ndarray) -> Dtype:
 
 
 _target: list[Graph | None] = []
+
+#: a build-time rewrite: ``(op, operand nodes)`` -> an equivalent node, or None to build as is
+Rewrite = Callable[[Op, list[Node]], Node | None]
+_REWRITES: dict[str, list[Rewrite]] = {}
+
+
+def add_rewrite(op_name: str, rule: Rewrite) -> None:
+    """Have ``apply_op`` try ``rule`` on every node of ops named ``op_name`` it builds.
+
+    A rule returns an equivalent node (the stable or simpler form) or None; the first that
+    answers wins. :mod:`graphcore.rewrite` registers Gorgonia's stabilising rewrites.
+
+    Example:
+        >>> import graphcore as gc
+        >>> class Twice(Op):
+        ...     name = "Twice"
+        ...     def infer(self, ins): return ins[0].shape, ins[0].dtype
+        >>> def twice_of_zero(op, nodes):  # Twice(0) is the same constant 0
+        ...     x = nodes[0]
+        ...     return x if x.is_constant and not x.value.any() else None
+        >>> add_rewrite("Twice", twice_of_zero)
+        >>> z = gc.NewConstant([0.0]); apply_op(Twice(), z) is z
+        True
+        >>> _REWRITES.pop("Twice") == [twice_of_zero]  # (the example cleans up)
+        True
+    """
+    _REWRITES.setdefault(op_name, []).append(rule)
 
 
 @contextlib.contextmanager
@@ -337,12 +404,13 @@ def _graph_of(children: Sequence[Node], op: Op) -> Graph | None:
 def apply_op(op: Op, *children: Any) -> Node:
     """Build a node applying ``op`` to ``children`` (nodes or constants), checking types.
 
-    Python numbers and arrays become constants of the float operands' dtype.
+    Python numbers and arrays become constants of the float operands' dtype. A registered
+    rewrite (``add_rewrite``) may return an equivalent node instead of a new one.
 
     Example:
         >>> import graphcore as gc
-        >>> from graphcore.ops.arith import BinaryOp
-        >>> apply_op(BinaryOp("Add", np.add), gc.NewConstant(1.0), 2.0).shape
+        >>> from graphcore.ops.elementwise import BinaryOp
+        >>> apply_op(BinaryOp("Add"), gc.NewConstant(1.0), 2.0).shape
         ()
     """
     like = next((c for c in children if isinstance(c, Node) and c.dtype.is_float), None)
@@ -351,6 +419,10 @@ def apply_op(op: Op, *children: Any) -> Node:
         raise GraphError(f"{op.name} takes {op.arity} operand(s), got {len(nodes)}")
     ins = [TypeInfo(n.shape, n.dtype, n.name) for n in nodes]
     shape, dtype = op.infer(ins)
+    for rule in _REWRITES.get(op.name, ()):
+        done = rule(op, nodes)
+        if done is not None:
+            return done
     graph = _graph_of(nodes, op)
     return Node(graph, op, nodes, tuple(shape), dtype)
 

@@ -9,6 +9,10 @@ operand is the exception). The operands are then reshaped (no copy) and combined
 numpy-broadcasting ops (``Add``, ``Lt``, ...), so gradients are the usual sums over the
 broadcast axes.
 
+The eleven functions are generated from one table, :data:`TABLE`: five arithmetic ones
+``Broadcast<Op>(a, b, leftAxes, rightAxes)`` and six comparisons, which also take Gorgonia's
+``retSame`` third.
+
 Example:
     >>> import graphcore as gc
     >>> g = gc.NewGraph()
@@ -20,7 +24,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -29,8 +33,7 @@ from ..errors import ShapeError
 from ..graph import Node
 from ..shapes import Shape, fmt_shape
 from ..values import as_node
-from .arith import Add, HadamardDiv, HadamardProd, Pow, Sub
-from .compare import Eq, Gt, Gte, Lt, Lte, Ne
+from .elementwise import Add, Eq, Gt, Gte, HadamardDiv, HadamardProd, Lt, Lte, Ne, Pow, Sub
 from .shape import Reshape
 
 __all__ = [
@@ -166,204 +169,83 @@ def _check_ret_same(name: str, retSame: Any) -> None:
         )
 
 
-def BroadcastAdd(a: Any, b: Any, leftAxes: Axes = None, rightAxes: Axes = None) -> Node:
-    """Elementwise ``a + b``, repeating ``a`` along ``leftAxes`` and ``b`` along ``rightAxes``.
-
+_SETUP = """
     Example:
         >>> import graphcore as gc
         >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
-        >>> gc.BroadcastAdd(x, v, None, [0]).shape
-        (3, 4)
-    """
-    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastAdd")
-    return Add(x, y)
+        >>> """
+
+# The family, one row per op: the numpy-broadcasting op, its symbol, and a doctest example
+# (a call on x (3, 4) and v (4,), and its result).
+# fmt: off
+TABLE: dict[str, tuple[Callable[..., Node], str, str, str]] = {
+    "Add": (Add, "+", "gc.BroadcastAdd(x, v, None, [0]).shape", "(3, 4)"),
+    "Sub": (Sub, "-", "gc.BroadcastSub(v, x, [0], None).shape", "(3, 4)"),
+    "HadamardProd": (HadamardProd, "*", "gc.BroadcastHadamardProd(x, v, None, [0]).shape",
+                     "(3, 4)"),
+    "HadamardDiv": (HadamardDiv, "/",
+                    "gc.BroadcastHadamardDiv(x, gc.NewConstant([1.0, 2.0, 3.0]), None, [1]).shape",
+                    "(3, 4)"),
+    "Pow": (Pow, "**", "gc.BroadcastPow(x, v, None, [0]).shape", "(3, 4)"),
+    "Lt": (Lt, "<", "gc.BroadcastLt(x, v, False, None, [0]).dtype", "Bool"),
+    "Gt": (Gt, ">", "gc.BroadcastGt(x, v, True, None, [0]).dtype", "Float64"),
+    "Lte": (Lte, "<=", "gc.BroadcastLte(x, v, rightAxes=[0]).dtype", "Bool"),
+    "Gte": (Gte, ">=", "gc.BroadcastGte(v, x, False, [0]).dtype", "Bool"),
+    "Eq": (Eq, "==", "gc.BroadcastEq(x, v, True, None, [0]).dtype", "Float64"),
+    "Ne": (Ne, "!=", "gc.BroadcastNe(x, v, ret_same=True, rightAxes=[0]).dtype", "Float64"),
+}
+# fmt: on
 
 
-def BroadcastSub(a: Any, b: Any, leftAxes: Axes = None, rightAxes: Axes = None) -> Node:
-    """Elementwise ``a - b``, repeating ``a`` along ``leftAxes`` and ``b`` along ``rightAxes``.
-
-    Example:
-        >>> import graphcore as gc
-        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
-        >>> gc.BroadcastSub(v, x, [0], None).shape
-        (3, 4)
-    """
-    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastSub")
-    return Sub(x, y)
+def _named(fn: Callable[..., Node], name: str, doc: str) -> Callable[..., Node]:
+    _, sym, call, result = TABLE[name]
+    fn.__name__ = fn.__qualname__ = f"Broadcast{name}"
+    fn.__doc__ = doc.format(sym=sym) + _SETUP + f"{call}\n        {result}\n    "
+    return fn
 
 
-def BroadcastHadamardProd(a: Any, b: Any, leftAxes: Axes = None, rightAxes: Axes = None) -> Node:
-    """Elementwise ``a * b``, repeating ``a`` along ``leftAxes`` and ``b`` along ``rightAxes``.
+def _arith(name: str) -> Callable[..., Node]:
+    """``Broadcast<name>(a, b, leftAxes, rightAxes)`` for an arithmetic row of the table."""
+    op, who = TABLE[name][0], f"Broadcast{name}"
 
-    Example:
-        >>> import graphcore as gc
-        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
-        >>> gc.BroadcastHadamardProd(x, v, None, [0]).shape
-        (3, 4)
-    """
-    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastHadamardProd")
-    return HadamardProd(x, y)
+    def fn(a: Any, b: Any, leftAxes: Axes = None, rightAxes: Axes = None) -> Node:
+        x, y = broadcast_pair(a, b, leftAxes, rightAxes, who)
+        return op(x, y)
 
-
-def BroadcastHadamardDiv(a: Any, b: Any, leftAxes: Axes = None, rightAxes: Axes = None) -> Node:
-    """Elementwise ``a / b``, repeating ``a`` along ``leftAxes`` and ``b`` along ``rightAxes``.
-
-    Example:
-        >>> import graphcore as gc
-        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
-        >>> gc.BroadcastHadamardDiv(x, gc.NewConstant([1.0, 2.0, 3.0]), None, [1]).shape
-        (3, 4)
-    """
-    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastHadamardDiv")
-    return HadamardDiv(x, y)
+    return _named(fn, name, "Elementwise ``a {sym} b``, repeating ``a`` along ``leftAxes`` and "
+                  "``b`` along ``rightAxes``.\n")
 
 
-def BroadcastPow(a: Any, b: Any, leftAxes: Axes = None, rightAxes: Axes = None) -> Node:
-    """Elementwise ``a ** b``, repeating ``a`` along ``leftAxes`` and ``b`` along ``rightAxes``.
+def _compare(name: str) -> Callable[..., Node]:
+    """``Broadcast<name>(a, b, retSame, leftAxes, rightAxes)`` for a comparison row."""
+    op, who = TABLE[name][0], f"Broadcast{name}"
 
-    Example:
-        >>> import graphcore as gc
-        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
-        >>> gc.BroadcastPow(x, v, None, [0]).shape
-        (3, 4)
-    """
-    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastPow")
-    return Pow(x, y)
+    def fn(
+        a: Any,
+        b: Any,
+        retSame: bool = False,
+        leftAxes: Axes = None,
+        rightAxes: Axes = None,
+        *,
+        ret_same: bool | None = None,
+    ) -> Node:
+        _check_ret_same(who, retSame)
+        x, y = broadcast_pair(a, b, leftAxes, rightAxes, who)
+        return op(x, y, retSame or None, ret_same=ret_same)
 
-
-def BroadcastLt(
-    a: Any,
-    b: Any,
-    retSame: bool = False,
-    leftAxes: Axes = None,
-    rightAxes: Axes = None,
-    *,
-    ret_same: bool | None = None,
-) -> Node:
-    """Elementwise ``a < b`` after repeating ``a`` along ``leftAxes`` and ``b`` along
-    ``rightAxes``; Bool, or 0/1 in the operands' dtype with ``retSame=True``.
-
-    Example:
-        >>> import graphcore as gc
-        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
-        >>> gc.BroadcastLt(x, v, False, None, [0]).dtype
-        Bool
-    """
-    _check_ret_same("BroadcastLt", retSame)
-    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastLt")
-    return Lt(x, y, retSame or None, ret_same=ret_same)
+    return _named(fn, name, "Elementwise ``a {sym} b`` after repeating ``a`` along ``leftAxes`` "
+                  "and ``b`` along\n    ``rightAxes``; Bool, or 0/1 in the operands' dtype with "
+                  "``retSame=True``.\n")
 
 
-def BroadcastGt(
-    a: Any,
-    b: Any,
-    retSame: bool = False,
-    leftAxes: Axes = None,
-    rightAxes: Axes = None,
-    *,
-    ret_same: bool | None = None,
-) -> Node:
-    """Elementwise ``a > b`` after repeating ``a`` along ``leftAxes`` and ``b`` along
-    ``rightAxes``; Bool, or 0/1 in the operands' dtype with ``retSame=True``.
-
-    Example:
-        >>> import graphcore as gc
-        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
-        >>> gc.BroadcastGt(x, v, True, None, [0]).dtype
-        Float64
-    """
-    _check_ret_same("BroadcastGt", retSame)
-    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastGt")
-    return Gt(x, y, retSame or None, ret_same=ret_same)
-
-
-def BroadcastLte(
-    a: Any,
-    b: Any,
-    retSame: bool = False,
-    leftAxes: Axes = None,
-    rightAxes: Axes = None,
-    *,
-    ret_same: bool | None = None,
-) -> Node:
-    """Elementwise ``a <= b`` after repeating ``a`` along ``leftAxes`` and ``b`` along
-    ``rightAxes``; Bool, or 0/1 in the operands' dtype with ``retSame=True``.
-
-    Example:
-        >>> import graphcore as gc
-        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
-        >>> gc.BroadcastLte(x, v, rightAxes=[0]).dtype
-        Bool
-    """
-    _check_ret_same("BroadcastLte", retSame)
-    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastLte")
-    return Lte(x, y, retSame or None, ret_same=ret_same)
-
-
-def BroadcastGte(
-    a: Any,
-    b: Any,
-    retSame: bool = False,
-    leftAxes: Axes = None,
-    rightAxes: Axes = None,
-    *,
-    ret_same: bool | None = None,
-) -> Node:
-    """Elementwise ``a >= b`` after repeating ``a`` along ``leftAxes`` and ``b`` along
-    ``rightAxes``; Bool, or 0/1 in the operands' dtype with ``retSame=True``.
-
-    Example:
-        >>> import graphcore as gc
-        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
-        >>> gc.BroadcastGte(v, x, False, [0]).dtype
-        Bool
-    """
-    _check_ret_same("BroadcastGte", retSame)
-    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastGte")
-    return Gte(x, y, retSame or None, ret_same=ret_same)
-
-
-def BroadcastEq(
-    a: Any,
-    b: Any,
-    retSame: bool = False,
-    leftAxes: Axes = None,
-    rightAxes: Axes = None,
-    *,
-    ret_same: bool | None = None,
-) -> Node:
-    """Elementwise ``a == b`` after repeating ``a`` along ``leftAxes`` and ``b`` along
-    ``rightAxes``; Bool, or 0/1 in the operands' dtype with ``retSame=True``.
-
-    Example:
-        >>> import graphcore as gc
-        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
-        >>> gc.BroadcastEq(x, v, True, None, [0]).dtype
-        Float64
-    """
-    _check_ret_same("BroadcastEq", retSame)
-    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastEq")
-    return Eq(x, y, retSame or None, ret_same=ret_same)
-
-
-def BroadcastNe(
-    a: Any,
-    b: Any,
-    retSame: bool = False,
-    leftAxes: Axes = None,
-    rightAxes: Axes = None,
-    *,
-    ret_same: bool | None = None,
-) -> Node:
-    """Elementwise ``a != b`` after repeating ``a`` along ``leftAxes`` and ``b`` along
-    ``rightAxes``; Bool, or 0/1 in the operands' dtype with ``retSame=True``.
-
-    Example:
-        >>> import graphcore as gc
-        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
-        >>> gc.BroadcastNe(x, v, ret_same=True, rightAxes=[0]).dtype
-        Float64
-    """
-    _check_ret_same("BroadcastNe", retSame)
-    x, y = broadcast_pair(a, b, leftAxes, rightAxes, "BroadcastNe")
-    return Ne(x, y, retSame or None, ret_same=ret_same)
+BroadcastAdd = _arith("Add")
+BroadcastSub = _arith("Sub")
+BroadcastHadamardProd = _arith("HadamardProd")
+BroadcastHadamardDiv = _arith("HadamardDiv")
+BroadcastPow = _arith("Pow")
+BroadcastLt = _compare("Lt")
+BroadcastGt = _compare("Gt")
+BroadcastLte = _compare("Lte")
+BroadcastGte = _compare("Gte")
+BroadcastEq = _compare("Eq")
+BroadcastNe = _compare("Ne")

@@ -1,5 +1,5 @@
 """Matrix products and transposes: ``Mul`` (Gorgonia's overloaded product), ``MatMul``,
-``Transpose``.
+``OuterProd``, ``Transpose``, ``BatchedMatMul`` and ``Tensordot``.
 
 Transposes are views: the tape machine hands BLAS the transposed layout instead of copying.
 
@@ -26,8 +26,9 @@ from ..kernels.blas import can_gemm, gemm_into
 from ..shapes import Shape, norm_axes
 from ..values import as_node
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
+from .elementwise import HadamardProd
 
-__all__ = ["Mul", "MatMul", "Transpose", "MatMulOp", "TransposeOp"]
+__all__ = ["Mul", "MatMul", "Transpose", "OuterProd", "MatMulOp", "TransposeOp", "OuterProdOp"]
 
 
 def _dims_match(a: int | None, b: int | None) -> bool:
@@ -85,9 +86,6 @@ class MatMulOp(Op):
         return gemm_into(a, b, out, 0.0), gemm_into(a, b, out, 1.0)
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
-        from .arith import HadamardProd
-        from .shape import OuterProd
-
         a, b = node.children
         ga = gb = None
         if a.ndim == 2 and b.ndim == 2:
@@ -124,13 +122,49 @@ def Mul(a: Any, b: Any) -> Node:
         >>> gc.Mul(gc.NewConstant([[1.0, 2.0]]), 3.0).op.name
         'HadamardProd'
     """
-    from .arith import HadamardProd
-
     like = a if isinstance(a, Node) else b if isinstance(b, Node) else None
     na, nb = as_node(a, like), as_node(b, like)
     if na.ndim == 0 or nb.ndim == 0:
         return HadamardProd(na, nb)
     return MatMul(na, nb)
+
+
+class OuterProdOp(Op):
+    """Outer product of two vectors.
+
+    Example:
+        >>> OuterProdOp().name
+        'OuterProd'
+    """
+
+    name = "OuterProd"
+    arity = 2
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        a, b = ins
+        dt = same_dtype(self.name, ins)
+        if len(a.shape) != 1 or len(b.shape) != 1:
+            raise ShapeError(f"OuterProd needs two vectors, got {describe(a)} and {describe(b)}")
+        return (a.shape[0], b.shape[0]), dt
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        a, b = xs
+        return lambda: np.multiply.outer(a, b, out=out)
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        a, b = node.children
+        return [MatMul(g, b) if wants[0] else None, MatMul(a, g) if wants[1] else None]
+
+
+def OuterProd(a: Any, b: Any) -> Node:
+    """Outer product of vectors: out[i, j] = a[i] * b[j].
+
+    Example:
+        >>> import graphcore as gc
+        >>> gc.OuterProd(gc.NewConstant([1.0, 2.0]), gc.NewConstant([1.0, 2.0, 3.0])).shape
+        (2, 3)
+    """
+    return apply_op(OuterProdOp(), a, b)
 
 
 class TransposeOp(Op):
@@ -175,7 +209,8 @@ class TransposeOp(Op):
 
 
 def Transpose(x: Any, axes: Sequence[int] | None = None) -> Node:
-    """Permute axes (reverse them by default); ``Transpose(Transpose(x))`` is ``x``.
+    """Permute axes (reverse them by default); ``Transpose(Transpose(x))`` is ``x`` (see
+    :mod:`graphcore.rewrite`).
 
     Example:
         >>> import graphcore as gc
@@ -183,13 +218,6 @@ def Transpose(x: Any, axes: Sequence[int] | None = None) -> Node:
         (3, 1)
     """
     ax = None if axes is None else tuple(int(a) for a in axes)
-    if isinstance(x, Node) and isinstance(x.op, TransposeOp):
-        inner = x.children[0]
-        n = inner.ndim
-        a1 = x.op.axes if x.op.axes is not None else tuple(reversed(range(n)))
-        a2 = ax if ax is not None else tuple(reversed(range(n)))
-        if tuple(a1[i] for i in a2) == tuple(range(n)):
-            return inner
     if ax is not None and isinstance(x, Node):
         ax = tuple(a % x.ndim if -x.ndim <= a < x.ndim else a for a in ax)
     return apply_op(TransposeOp(ax), x)

@@ -2,11 +2,13 @@
 ``SigmoidBinaryCrossEntropy``.
 
 Each loss is one node whose gradient is one fused node, computed in a few passes over memory
-with scratch buffers made once per plan. Both stay finite and exact for logits of any size
-(±1000 included): softmax is shifted by the row maximum, and the sigmoid loss uses
-``max(z, 0) - z*t + log1p(exp(-|z|))``. The sigmoid loss and the common softmax case
-((batch, classes) logits, float targets, reduced to a scalar) run named kernels of the
-machine's backend (:mod:`graphcore.kernels`): numpy, or one compiled loop with numba.
+with scratch buffers made once per plan; the gradient nodes state the same computation with
+graph ops (``expand``), through which second derivatives go. Both losses stay finite and
+exact for logits of any size (±1000 included): softmax is shifted by the row maximum, and
+the sigmoid loss uses ``max(z, 0) - z*t + log1p(exp(-|z|))``. The sigmoid loss and the
+common softmax case ((batch, classes) logits, float targets, reduced to a scalar) run named
+kernels of the machine's backend (:mod:`graphcore.kernels`): numpy, or one compiled loop
+with numba.
 
 Example:
     >>> import numpy as np, graphcore as gc
@@ -30,7 +32,13 @@ from ..dtypes import Dtype
 from ..errors import DtypeError, ShapeError
 from ..graph import Node
 from ..shapes import Shape, fmt_shape, norm_axes, size_of
+from ..values import NewConstant
+from .activation import LogSoftMax, SoftMax
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe
+from .elementwise import Sigmoid
+from .linalg import Transpose
+from .reduce import Sum, scale_by_inv_size
+from .shape import ByIndices, Reshape
 
 __all__ = [
     "SoftmaxCrossEntropy",
@@ -79,6 +87,37 @@ def _saved(ctx: ExecContext, source: Op | None, shape: tuple[int, ...]) -> Any:
     if entry is None or entry[0] is not source or entry[1][0].shape != tuple(shape):
         return None
     return entry[1]
+
+
+# ----- graph-op forms of the fused gradients (for second derivatives) --------------------------
+
+
+def _factor(g: Node, z: Node, reduction: str, ax: int | None) -> Node:
+    """What multiplies a per-element gradient: ``g`` for a sum, ``g / N`` for a mean (``N``
+    rows, or every element when ``ax`` is None), ``g`` per row (kept axis ``ax``) for none."""
+    if reduction == "sum":
+        return g
+    if reduction == "mean":
+        rows = tuple(i for i in range(z.ndim) if i != ax)
+        return scale_by_inv_size(g, z, rows)
+    return g if ax is None else Reshape(g, z.shape[:ax] + (1,) + z.shape[ax + 1 :])
+
+
+def _one_hot(t: Node, z: Node, ax: int) -> Node:
+    """Integer class indices ``t`` as one-hot rows along axis ``ax`` of the logits ``z``."""
+    classes = z.shape[ax]
+    if classes is None:
+        raise ShapeError(
+            f"SoftmaxCrossEntropy: differentiating the gradient with integer targets needs a "
+            f"known number of classes, but {z.describe()} has a free class axis {ax}; use "
+            f"one-hot float targets"
+        )
+    hot = ByIndices(NewConstant(np.eye(classes), dtype=z.dtype), t, 0)
+    if ax == z.ndim - 1:
+        return hot
+    perm = list(range(z.ndim - 1))
+    perm.insert(ax, z.ndim - 1)
+    return Transpose(hot, perm)
 
 
 # ----- softmax cross-entropy ------------------------------------------------------------------
@@ -261,7 +300,6 @@ class SoftmaxCrossEntropyGradOp(Op):
 
     name = "SoftmaxCrossEntropyGrad"
     arity = 4
-    differentiable = False
     shape_only = (3,)
 
     def __init__(self, axis: int, reduction: str, source: Op | None = None) -> None:
@@ -344,6 +382,13 @@ class SoftmaxCrossEntropyGradOp(Op):
 
         return run_idx
 
+    def expand(self, node: Node) -> Node:
+        z, t, g, _ = node.children
+        ax = norm_axes(self.axis, z.ndim)[0]
+        p = SoftMax(z, ax)
+        d = p * Sum(t, axis=ax, keepdims=True) - t if t.dtype.is_float else p - _one_hot(t, z, ax)
+        return d * _factor(g, z, self.reduction, ax)
+
 
 class SoftmaxCrossEntropyTargetGradOp(Op):
     """Gradient of SoftmaxCrossEntropy for float targets: ``-log_softmax(z) * g``
@@ -358,7 +403,6 @@ class SoftmaxCrossEntropyTargetGradOp(Op):
 
     name = "SoftmaxCrossEntropyTargetGrad"
     arity = 2
-    differentiable = False
 
     def __init__(self, axis: int, reduction: str) -> None:
         self.axis = axis
@@ -393,6 +437,11 @@ class SoftmaxCrossEntropyTargetGradOp(Op):
             np.multiply(out, c, out=out)
 
         return run
+
+    def expand(self, node: Node) -> Node:
+        z, g = node.children
+        ax = norm_axes(self.axis, z.ndim)[0]
+        return -LogSoftMax(z, ax) * _factor(g, z, self.reduction, ax)
 
 
 # ----- sigmoid binary cross-entropy -----------------------------------------------------------
@@ -467,7 +516,6 @@ class SigmoidBinaryCrossEntropyGradOp(Op):
 
     name = "SigmoidBinaryCrossEntropyGrad"
     arity = 4
-    differentiable = False
     shape_only = (3,)
 
     def __init__(self, reduction: str, source: Op | None = None) -> None:
@@ -500,6 +548,10 @@ class SigmoidBinaryCrossEntropyGradOp(Op):
 
         return run
 
+    def expand(self, node: Node) -> Node:
+        z, t, g, _ = node.children
+        return (Sigmoid(z) - t) * _factor(g, z, self.reduction, None)
+
 
 class SigmoidBinaryCrossEntropyTargetGradOp(Op):
     """Gradient of SigmoidBinaryCrossEntropy for the targets: ``-z * g`` (divided by the number
@@ -512,7 +564,6 @@ class SigmoidBinaryCrossEntropyTargetGradOp(Op):
 
     name = "SigmoidBinaryCrossEntropyTargetGrad"
     arity = 2
-    differentiable = False
 
     def __init__(self, reduction: str) -> None:
         self.reduction = reduction
@@ -539,6 +590,10 @@ class SigmoidBinaryCrossEntropyTargetGradOp(Op):
             np.multiply(z, c, out=out)
 
         return run
+
+    def expand(self, node: Node) -> Node:
+        z, g = node.children
+        return -z * _factor(g, z, self.reduction, None)
 
 
 # ----- public functions -----------------------------------------------------------------------

@@ -20,6 +20,8 @@ from ..errors import DtypeError, ShapeError
 from ..graph import Node
 from ..shapes import Shape, norm_axes, reduced_shape, size_of
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
+from .elementwise import Exp, mask
+from .shape import Reshape
 
 __all__ = [
     "Sum",
@@ -37,6 +39,8 @@ __all__ = [
     "LogSumExpGradOp",
     "NormOp",
     "NormGradOp",
+    "ScaleByInvSizeOp",
+    "scale_by_inv_size",
 ]
 
 
@@ -142,15 +146,25 @@ class ReduceGradOp(Op):
         return lambda: np.multiply(g, scale, out=out)
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        if not wants[0]:
+            return [None, None]
         op = ReduceOp("Mean" if self.mean else "Sum", self.axes, self.keepdims)
         if self.mean:
             # d/dg of broadcast(g)/n is the mean of the upstream gradient, rescaled
             s = apply_op(ReduceOp("Sum", self.axes, self.keepdims), g)
-            return [apply_op(_ScaleByInvSize(self.axes), s, node.children[1]), None]
+            return [scale_by_inv_size(s, node.children[1], self.axes), None]
         return [apply_op(op, g), None]
 
 
-class _ScaleByInvSize(Op):
+class ScaleByInvSizeOp(Op):
+    """``x / n``, ``n`` the number of elements of operand 1 (shape only) along ``axes``, known
+    when the machine runs: a mean's divisor, free (None) dimensions included.
+
+    Example:
+        >>> ScaleByInvSizeOp((0,)).shape_only
+        (1,)
+    """
+
     name = "ScaleByInvSize"
     arity = 2
     shape_only = (1,)
@@ -167,7 +181,20 @@ class _ScaleByInvSize(Op):
         return lambda: np.multiply(x, s, out=out)
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
-        return [apply_op(_ScaleByInvSize(self.axes), g, node.children[1]), None]
+        return [scale_by_inv_size(g, node.children[1], self.axes), None]
+
+
+def scale_by_inv_size(x: Node, like: Node, axes: Sequence[int]) -> Node:
+    """``x`` divided by the size of ``like`` along ``axes`` (at run time: free dimensions
+    count with their bound size).
+
+    Example:
+        >>> import graphcore as gc
+        >>> like = gc.NewConstant(np.zeros((4, 3)))
+        >>> scale_by_inv_size(gc.NewConstant(1.0), like, (0, 1)).op.name
+        'ScaleByInvSize'
+    """
+    return apply_op(ScaleByInvSizeOp(tuple(axes)), x, like)
 
 
 def Sum(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
@@ -198,6 +225,12 @@ def Mean(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
 def _keep(a: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
     """``a`` (a reduction's result) as a view with the reduced axes kept as size 1."""
     return a if keepdims else np.expand_dims(a, axes)
+
+
+def _kept(r: Node, x: Node, axes: tuple[int, ...], keepdims: bool) -> Node:
+    """A reduction's result ``r`` (or its gradient) with the reduced axes of ``x`` kept as
+    size 1, so it broadcasts against ``x``."""
+    return r if keepdims else Reshape(r, reduced_shape(x.shape, axes, True))
 
 
 def _check_nonempty(name: str, x: TypeInfo, axes: tuple[int, ...]) -> None:
@@ -255,7 +288,6 @@ class ExtremumGradOp(Op):
     """
 
     arity = 3
-    differentiable = False
 
     def __init__(self, kind: str, axes: tuple[int, ...], keepdims: bool) -> None:
         self.name = f"{kind}Grad"  # type: ignore[misc]
@@ -278,6 +310,13 @@ class ExtremumGradOp(Op):
             np.multiply(out, cnt, out=out)
 
         return run
+
+    def expand(self, node: Node) -> Node:
+        x, y, g = node.children
+        # the tie mask is piecewise constant: the second derivative is zero but for g's part
+        hit = mask("Eq", x, _kept(y, x, self.axes, self.keepdims))
+        return _kept(g, x, self.axes, self.keepdims) * (hit / Sum(hit, axis=self.axes,
+                                                                  keepdims=True))
 
 
 def _finite_max(x: np.ndarray, axes: tuple[int, ...], m: np.ndarray, bad: np.ndarray) -> None:
@@ -351,7 +390,6 @@ class LogSumExpGradOp(Op):
 
     name = "LogSumExpGrad"
     arity = 2
-    differentiable = False
 
     def __init__(self, axes: tuple[int, ...], keepdims: bool) -> None:
         self.axes = axes
@@ -375,6 +413,11 @@ class LogSumExpGradOp(Op):
             np.multiply(out, m, out=out)
 
         return run
+
+    def expand(self, node: Node) -> Node:
+        x, g = node.children
+        lse = LogSumExp(x, axis=self.axes, keepdims=True)
+        return _kept(g, x, self.axes, self.keepdims) * Exp(x - lse)
 
 
 class NormOp(Op):
@@ -440,7 +483,6 @@ class NormGradOp(Op):
     """
 
     name = "NormGrad"
-    differentiable = False
 
     def __init__(self, axes: tuple[int, ...], p: int, keepdims: bool) -> None:
         self.axes = axes
@@ -473,6 +515,14 @@ class NormGradOp(Op):
             np.multiply(x, r, out=out)
 
         return run_l2
+
+    def expand(self, node: Node) -> Node:
+        x, g = node.children[:2]
+        gk = _kept(g, x, self.axes, self.keepdims)
+        if self.p == 1:
+            return gk * (mask("Gt", x, 0.0) - mask("Lt", x, 0.0))
+        y = _kept(node.children[2], x, self.axes, self.keepdims)
+        return gk * x / (y + mask("Eq", y, 0.0))
 
 
 def Max(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:

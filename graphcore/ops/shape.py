@@ -1,5 +1,5 @@
 """Shape and indexing ops: ``Reshape``, ``Ravel``, ``Slice`` (with ``S``), ``Concat``,
-``Unconcat``, ``ByIndices`` and ``OuterProd``.
+``Unconcat`` and ``ByIndices``.
 
 Example:
     >>> import graphcore as gc
@@ -29,14 +29,12 @@ __all__ = [
     "Concat",
     "Unconcat",
     "ByIndices",
-    "OuterProd",
     "ReshapeOp",
     "SliceOp",
     "SliceGradOp",
     "ConcatOp",
     "ByIndicesOp",
     "ByIndicesGradOp",
-    "OuterProdOp",
 ]
 
 
@@ -148,46 +146,6 @@ def Reshape(x: Any, shape: Sequence[int | None] | int) -> Node:
         return x
     strided = isinstance(x, Node) and x.op is not None and x.op.view
     return apply_op(_ReshapeCopyOp(tgt) if strided else ReshapeOp(tgt), x)
-
-
-class OuterProdOp(Op):
-    """Outer product of two vectors.
-
-    Example:
-        >>> OuterProdOp().name
-        'OuterProd'
-    """
-
-    name = "OuterProd"
-    arity = 2
-
-    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
-        a, b = ins
-        dt = same_dtype(self.name, ins)
-        if len(a.shape) != 1 or len(b.shape) != 1:
-            raise ShapeError(f"OuterProd needs two vectors, got {describe(a)} and {describe(b)}")
-        return (a.shape[0], b.shape[0]), dt
-
-    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
-        a, b = xs
-        return lambda: np.multiply.outer(a, b, out=out)
-
-    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
-        from .linalg import MatMul
-
-        a, b = node.children
-        return [MatMul(g, b) if wants[0] else None, MatMul(a, g) if wants[1] else None]
-
-
-def OuterProd(a: Any, b: Any) -> Node:
-    """Outer product of vectors: out[i, j] = a[i] * b[j].
-
-    Example:
-        >>> import graphcore as gc
-        >>> gc.OuterProd(gc.NewConstant([1.0, 2.0]), gc.NewConstant([1.0, 2.0, 3.0])).shape
-        (2, 3)
-    """
-    return apply_op(OuterProdOp(), a, b)
 
 
 # ----- Ravel -----------------------------------------------------------------------------------

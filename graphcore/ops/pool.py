@@ -1,0 +1,321 @@
+"""2-D max and average pooling of NCHW images.
+
+The gradient ops are linear in the upstream gradient, so each one's own gradient is its
+adjoint: ``MaxPool2DGrad`` (route to each window's maximum) pairs with ``MaxPool2DPick``
+(read at each window's maximum), and ``AvgPool2DGrad`` (spread evenly) with average pooling.
+Second derivatives thus route exactly as the forward pass does, and are zero where the pooled
+value is piecewise linear in x.
+
+Example:
+    >>> import graphcore as gc
+    >>> g = gc.NewGraph()
+    >>> x = gc.NewTensor(g, gc.Float32, 4, gc.WithShape(None, 8, 28, 28), gc.WithName("x"))
+    >>> gc.MaxPool2D(x).shape, gc.AvgPool2D(x, kernel=3, pad=1, stride=1).shape
+    ((None, 8, 14, 14), (None, 8, 28, 28))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import Dtype
+from ..graph import Node
+from ..shapes import Shape
+from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, same_dtype
+from .images import Geometry, Pair, check_image, padded, pair, window_slices
+
+__all__ = [
+    "MaxPool2D", "AvgPool2D", "AveragePool2D", "MaxPool2DOp", "MaxPool2DGradOp",
+    "MaxPool2DPickOp", "AvgPool2DOp", "AvgPool2DGradOp",
+]
+
+
+class _PoolOp(Op):
+    """Shared shape logic of the 2-D pooling ops."""
+
+    arity = 1
+
+    def __init__(self, kernel: Pair, pad: Pair, stride: Pair) -> None:
+        self.kernel_shape = kernel
+        self.pad = pad
+        self.stride = stride
+
+    def _geo(self) -> Geometry:
+        return Geometry(self.kernel_shape, self.pad, self.stride)
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        (x,) = ins
+        check_image(self.name, x)
+        ho, wo = self._geo().out_hw(self.name, x)
+        return (x.shape[0], x.shape[1], ho, wo), x.dtype
+
+    def _slices(self, src: np.ndarray, out: np.ndarray) -> list[np.ndarray]:
+        return window_slices(src, self.kernel_shape, self.stride, (1, 1), out.shape[2:])
+
+
+class MaxPool2DOp(_PoolOp):
+    """Max over each window; padding counts as -inf (it never wins).
+
+    Example:
+        >>> MaxPool2DOp((2, 2), (0, 0), (2, 2))
+        MaxPool2D(kernel_shape=(2, 2), pad=(0, 0), stride=(2, 2))
+    """
+
+    name = "MaxPool2D"
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        src, refresh = padded(xs[0], self.pad, -np.inf)
+        first, *rest = self._slices(src, out)
+
+        def run() -> None:
+            if refresh is not None:
+                refresh()
+            np.copyto(out, first)
+            for s in rest:
+                np.maximum(out, s, out=out)
+
+        return run
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        op = MaxPool2DGradOp(self.kernel_shape, self.pad, self.stride)
+        return [apply_op(op, node.children[0], node, g)]
+
+
+class MaxPool2DGradOp(_PoolOp):
+    """Routes each window's gradient to its maximum: operands x, the pooled output y, and g.
+
+    Ties go to the first maximum in row-major window order (the one a scan finds first).
+    Linear in g, piecewise constant in x and y: its gradient is ``MaxPool2DPick`` for g, zero
+    for x and y.
+
+    Example:
+        >>> MaxPool2DGradOp((2, 2), (0, 0), (2, 2)).name
+        'MaxPool2DGrad'
+    """
+
+    name = "MaxPool2DGrad"
+    arity = 3
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        return ins[0].shape, same_dtype(self.name, ins)
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        x, y, g = xs
+        src, refresh = padded(x, self.pad, -np.inf)
+        ph, pw = self.pad
+        has_pad = bool(ph or pw)
+        acc = np.empty(src.shape, out.dtype) if has_pad else out
+        inner = acc[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
+        pairs = list(zip(self._slices(src, y), self._slices(acc, y), strict=True))
+        left = np.empty_like(g)  # gradient not yet routed (zero once a window's max is found)
+        hit = np.empty_like(g)
+        (kh, kw), (sh, sw) = self.kernel_shape, self.stride
+        # windows that never overlap (stride >= kernel, the usual 2x2/2) own their pixels:
+        # write each offset's share straight into dx instead of accumulating
+        disjoint = not has_pad and sh >= kh and sw >= kw
+        covered = disjoint and (sh, sw) == (kh, kw)
+        covered = covered and y.shape[2] * kh == x.shape[2] and y.shape[3] * kw == x.shape[3]
+        last = len(pairs) - 1
+
+        def run() -> None:
+            if refresh is not None:
+                refresh()
+            if not covered:
+                acc.fill(0)
+            np.copyto(left, g)
+            for k, (xs_k, dst) in enumerate(pairs):
+                # contiguous scratch first: ufuncs writing strided outputs are slow
+                np.equal(xs_k, y, out=hit)
+                np.multiply(hit, left, out=hit)
+                if disjoint:
+                    np.copyto(dst, hit)
+                else:
+                    np.add(dst, hit, out=dst)
+                if k != last:
+                    np.subtract(left, hit, out=left)
+            if has_pad:
+                np.copyto(out, inner)
+
+        return run
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        x, y, _ = node.children
+        op = MaxPool2DPickOp(self.kernel_shape, self.pad, self.stride)
+        return [None, None, apply_op(op, x, y, g) if wants[2] else None]
+
+
+class MaxPool2DPickOp(_PoolOp):
+    """For each window, ``u`` at the position of its maximum in ``x``: operands x, the pooled
+    output y, and u (shaped like x). The adjoint of ``MaxPool2DGrad``, choosing the same
+    position (the first maximum), so second derivatives route as the forward pass does.
+
+    Example:
+        >>> MaxPool2DPickOp((2, 2), (0, 0), (2, 2)).name
+        'MaxPool2DPick'
+    """
+
+    name = "MaxPool2DPick"
+    arity = 3
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        return ins[1].shape, same_dtype(self.name, ins)
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        x, y, u = xs
+        src, refresh = padded(x, self.pad, -np.inf)
+        usrc, urefresh = padded(u, self.pad, 0.0)
+        pairs = list(zip(self._slices(src, y), self._slices(usrc, y), strict=True))
+        left = np.empty_like(out)  # 1 until the window's maximum is found, then 0
+        hit = np.empty_like(out)
+
+        def run() -> None:
+            if refresh is not None:
+                refresh()
+            if urefresh is not None:
+                urefresh()
+            out.fill(0)
+            left.fill(1)
+            for xs_k, us_k in pairs:
+                np.equal(xs_k, y, out=hit)
+                np.multiply(hit, left, out=hit)
+                np.subtract(left, hit, out=left)
+                np.multiply(hit, us_k, out=hit)
+                np.add(out, hit, out=out)
+
+        return run
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        x, y, _ = node.children
+        op = MaxPool2DGradOp(self.kernel_shape, self.pad, self.stride)
+        return [None, None, apply_op(op, x, y, g) if wants[2] else None]
+
+
+class AvgPool2DOp(_PoolOp):
+    """Mean over each window; padding counts as zeros and is included in the divisor.
+
+    Example:
+        >>> AvgPool2DOp((2, 2), (0, 0), (2, 2)).name
+        'AvgPool2D'
+    """
+
+    name = "AvgPool2D"
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        src, refresh = padded(xs[0], self.pad, 0.0)
+        first, *rest = self._slices(src, out)
+        inv = 1.0 / (self.kernel_shape[0] * self.kernel_shape[1])
+
+        def run() -> None:
+            if refresh is not None:
+                refresh()
+            np.copyto(out, first)
+            for s in rest:
+                np.add(out, s, out=out)
+            np.multiply(out, inv, out=out)
+
+        return run
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        op = AvgPool2DGradOp(self.kernel_shape, self.pad, self.stride)
+        return [apply_op(op, g, node.children[0])]
+
+
+class AvgPool2DGradOp(_PoolOp):
+    """Spreads each window's gradient evenly over it: operands g and x (shape only). Linear
+    in g; its gradient is average pooling with the same geometry.
+
+    Example:
+        >>> AvgPool2DGradOp((2, 2), (0, 0), (2, 2)).shape_only
+        (1,)
+    """
+
+    name = "AvgPool2DGrad"
+    arity = 2
+    shape_only = (1,)
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        return ins[1].shape, same_dtype(self.name, ins)
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        g = xs[0]
+        ph, pw = self.pad
+        n, c, h, w = out.shape
+        has_pad = bool(ph or pw)
+        acc = np.empty((n, c, h + 2 * ph, w + 2 * pw), out.dtype) if has_pad else out
+        inner = acc[:, :, ph : ph + h, pw : pw + w]
+        dsts = self._slices(acc, g)
+        share = np.empty_like(g)
+        inv = 1.0 / (self.kernel_shape[0] * self.kernel_shape[1])
+
+        def run() -> None:
+            acc.fill(0)
+            np.multiply(g, inv, out=share)
+            for d in dsts:
+                np.add(d, share, out=d)
+            if has_pad:
+                np.copyto(out, inner)
+
+        return run
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        return [apply_op(AvgPool2DOp(self.kernel_shape, self.pad, self.stride), g), None]
+
+
+def _pool(cls: type[_PoolOp], x: Any, kernel: Any, pad: Any, stride: Any) -> Node:
+    name = cls.name
+    k = pair(name, "kernel", kernel, 1)
+    p = pair(name, "pad", pad, 0)
+    if p[0] >= k[0] or p[1] >= k[1]:
+        raise ValueError(
+            f"{name}: pad {p} must be smaller than the kernel {k}, so every window holds at "
+            f"least one input value"
+        )
+    return apply_op(cls(k, p, pair(name, "stride", stride, 1)), x)
+
+
+def MaxPool2D(
+    x: Any,
+    kernel: int | Sequence[int] = (2, 2),
+    pad: int | Sequence[int] = (0, 0),
+    stride: int | Sequence[int] = (2, 2),
+) -> Node:
+    """Max pooling of NCHW images; windows that run past the border see -inf padding.
+
+    The gradient goes to each window's maximum; on ties, to the first in row-major order.
+    ``pad`` must be smaller than ``kernel``. Output size: (H + 2p - k) // s + 1 (floor).
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewTensor(g, gc.Float32, 4, gc.WithShape(None, 8, 28, 28), gc.WithName("x"))
+        >>> gc.MaxPool2D(x).shape
+        (None, 8, 14, 14)
+    """
+    return _pool(MaxPool2DOp, x, kernel, pad, stride)
+
+
+def AvgPool2D(
+    x: Any,
+    kernel: int | Sequence[int] = (2, 2),
+    pad: int | Sequence[int] = (0, 0),
+    stride: int | Sequence[int] = (2, 2),
+) -> Node:
+    """Average pooling of NCHW images (Gorgonia's ``AveragePool2D``).
+
+    Padding counts as zeros that are included in the divisor (always kh*kw), as in
+    PyTorch's default ``count_include_pad=True``. ``pad`` must be smaller than ``kernel``.
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewTensor(g, gc.Float32, 4, gc.WithShape(None, 8, 28, 28), gc.WithName("x"))
+        >>> gc.AvgPool2D(x, kernel=3, pad=1, stride=1).shape
+        (None, 8, 28, 28)
+    """
+    return _pool(AvgPool2DOp, x, kernel, pad, stride)
+
+
+AveragePool2D = AvgPool2D
