@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +65,11 @@ def _as_term(t: Any, where: str) -> Term:
         f"{where}: {t!r} ({type(t).__name__}) is not a term; use L(ConsFC, options...), a built "
         f"layer, a composition, I, Add(...) or HadamardProd(...)"
     )
+
+
+def _per_sample(shape: tuple[int | None, ...]) -> int:
+    """Values per sample of a (batch, ...) shape."""
+    return math.prod(d for d in shape[1:] if d is not None)
 
 
 class Composition(Term):
@@ -128,6 +134,10 @@ class Composition(Term):
         if self.input is None:
             self.input, self.out = x, h
         return h
+
+    def flops(self, batch: int = 1) -> int:
+        """The terms' FLOPs summed (joins count their combining too)."""
+        return sum(t.flops(batch) for t in self.terms)
 
     @property
     def layers(self) -> list[Layer]:
@@ -231,6 +241,13 @@ class Join(Term):
         self._cache[id(x)] = (x, out)
         return out
 
+    def flops(self, batch: int = 1) -> int:
+        """Both branches' FLOPs, plus one per output value for the combining (once built)."""
+        out = sum(t.flops(batch) for t in self.branches)
+        for _, node in self._cache.values():
+            return out + batch * _per_sample(node.shape)
+        return out
+
     @property
     def layers(self) -> list[Layer]:
         """The first branch's layers, then the second's."""
@@ -248,7 +265,7 @@ class Join(Term):
             raise gc.ShapeError(
                 f"{self.kind} join: branch outputs {fmt_shape(a)} and {fmt_shape(b)} differ"
             ) from None
-        table.add_row(f"({self.kind} join)", out)
+        table.add_row(f"({self.kind} join)", out, flops=_per_sample(out))
         return out, dt
 
     def repr_tree(self, indent: str = "") -> str:
