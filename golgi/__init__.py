@@ -29,25 +29,33 @@ from .compose import (
 )
 from .io import CheckpointError, load, save
 from .layer import Layer
+from .layers.attention import ConsMultiHeadAttention, MultiHeadAttention
 from .layers.batchnorm import BatchNorm, ConsBatchNorm
 from .layers.conv import ConsConv, Conv
 from .layers.dropout import ConsDropout, Dropout
 from .layers.embedding import ConsEmbedding, Embedding
-from .layers.fc import FC, ConsFC
+from .layers.fc import FC, ConsFC, MakeFC, NewFC
+from .layers.lazy import LazyLayer
 from .layers.norm import ConsLayerNorm, LayerNorm
 from .layers.pool import AvgPool, ConsAvgPool, ConsMaxPool, MaxPool
 from .layers.reshape import ConsFlatten, ConsReshape, Flatten, Reshape
+from .layers.rnn import GRU, LSTM, ConsGRU, ConsLSTM
 from .losses import MSE, RMS, BinaryCrossEntropy, CrossEntropy
 from .metrics import Accuracy
 from .options import (
+    AsBatched,
+    AsPositionwise,
     LayerOpt,
     Of,
     ToShape,
     WithActivation,
     WithBias,
+    WithCausal,
     WithClasses,
+    WithConst,
     WithDilation,
     WithEps,
+    WithHeads,
     WithInit,
     WithKernelShape,
     WithMomentum,
@@ -55,9 +63,11 @@ from .options import (
     WithOneHotInput,
     WithPad,
     WithProbability,
+    WithReturnSequences,
     WithShape,
     WithSize,
     WithStride,
+    WithWB,
     WithWeights,
 )
 from .term import Term, Thunk, layer_names
@@ -114,6 +124,13 @@ __all__ = [
     "WithClasses",
     "WithOneHotInput",
     "Of",
+    "WithReturnSequences",
+    "WithConst",
+    "WithWB",
+    "AsBatched",
+    "AsPositionwise",
+    "WithHeads",
+    "WithCausal",
     # layers
     "FC",
     "ConsFC",
@@ -135,6 +152,15 @@ __all__ = [
     "ConsEmbedding",
     "LayerNorm",
     "ConsLayerNorm",
+    "LSTM",
+    "ConsLSTM",
+    "GRU",
+    "ConsGRU",
+    "MultiHeadAttention",
+    "ConsMultiHeadAttention",
+    "NewFC",
+    "MakeFC",
+    "LazyLayer",
     # losses, metrics, saving
     "CrossEntropy",
     "BinaryCrossEntropy",
