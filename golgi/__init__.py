@@ -25,7 +25,9 @@ from .compose import (
     I,
     Identity,
     Join,
+    K,
     L,
+    Redefine,
 )
 from .io import CheckpointError, load, save
 from .layer import Layer
@@ -40,6 +42,7 @@ from .layers.norm import ConsLayerNorm, LayerNorm
 from .layers.pool import AvgPool, ConsAvgPool, ConsMaxPool, MaxPool
 from .layers.reshape import ConsFlatten, ConsReshape, Flatten, Reshape
 from .layers.rnn import GRU, LSTM, ConsGRU, ConsLSTM
+from .layers.skip import ConsSkip, Skip
 from .losses import MSE, RMS, BinaryCrossEntropy, CrossEntropy
 from .metrics import Accuracy
 from .options import (
@@ -71,6 +74,7 @@ from .options import (
     WithWeights,
 )
 from .term import Term, Thunk, layer_names
+from .trace import Trace
 from .training import (
     Callback,
     CallbackList,
@@ -104,6 +108,9 @@ __all__ = [
     "Add",
     "HadamardProd",
     "layer_names",
+    "K",
+    "Redefine",
+    "Trace",
     # options
     "LayerOpt",
     "WithShape",
@@ -161,6 +168,8 @@ __all__ = [
     "NewFC",
     "MakeFC",
     "LazyLayer",
+    "Skip",
+    "ConsSkip",
     # losses, metrics, saving
     "CrossEntropy",
     "BinaryCrossEntropy",
