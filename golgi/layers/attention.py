@@ -1,7 +1,9 @@
 """Multi-head scaled dot-product self-attention over sequences (batch, time, width).
 
 ``softmax(Q K^T / sqrt(d_head) [+ causal mask]) V`` per head, with ``Q, K, V = x Wq + bq,
-x Wk + bk, x Wv + bv`` split into heads, the heads joined and projected by ``Wo, bo``.
+x Wk, x Wv + bv`` split into heads, the heads joined and projected by ``Wo, bo``. (A key bias
+would add the same number to every score of a query, which the softmax cancels: it could
+never learn anything, so there is none.)
 With ``ComposeSeq``, ``Add`` and ``ConsLayerNorm`` it makes a transformer block (pre-norm):
 
 Example:
@@ -43,15 +45,15 @@ class MultiHeadAttention(Layer):
     """Self-attention with ``WithHeads(h)`` heads; build it with :func:`ConsMultiHeadAttention`.
 
     Learnables, for a width D: ``Wq, Wk, Wv, Wo`` (D, D), ``GlorotU(1.0)`` unless
-    ``WithInit``; ``bq, bk, bv, bo`` (1, D) zeros unless ``WithBias(False)``. The model order
-    is ``Wq, bq, Wk, bk, Wv, bv, Wo, bo``.
+    ``WithInit``; ``bq, bv, bo`` (1, D) zeros unless ``WithBias(False)`` (no key bias: the
+    softmax cancels it). The model order is ``Wq, bq, Wk, Wv, bv, Wo, bo``.
 
     Example:
         >>> import graphcore as gc
         >>> g = gc.NewGraph()
         >>> x = gc.NewTensor(g, gc.Float64, 3, gc.WithShape(None, 5, 8), gc.WithName("x"))
         >>> MultiHeadAttention(x, LayerOpt("heads", 2)).param_count()
-        288
+        280
     """
 
     kind = "MultiHeadAttention"
@@ -83,7 +85,7 @@ class MultiHeadAttention(Layer):
         init = self.opts.get("init") or gc.GlorotU(1.0)
         for p in "qkvo":
             self.learnable(f"W{p}", (width, width), init=init)
-            if self.opts["bias"]:
+            if self.opts["bias"] and p != "k":
                 self.learnable(f"b{p}", (1, width), init=gc.Zeroes())
         mask = None
         if self.opts["causal"]:
@@ -123,7 +125,7 @@ class MultiHeadAttention(Layer):
         return tuple(input_shape)
 
     def flops(self, batch: int = 1) -> int:
-        """Four (T, D) x (D, D) projections and their biases, the scaling, the scores, the
+        """Four (T, D) x (D, D) projections and three biases, the scaling, the scores, the
         mask, the softmax (about 5 operations per score) and the weighted sums.
 
         Example:
@@ -131,11 +133,11 @@ class MultiHeadAttention(Layer):
             >>> g = gc.NewGraph()
             >>> x = gc.NewTensor(g, gc.Float64, 3, gc.WithShape(None, 4, 8), gc.WithName("x"))
             >>> G.ConsMultiHeadAttention(x, G.WithHeads(2)).flops()
-            2688
+            2656
         """
         t, d, h = self.steps, self.width, self.heads
         dh = d // h
-        proj = 4 * t * (2 * d - 1) * d + (4 * t * d if self.opts["bias"] else 0)
+        proj = 4 * t * (2 * d - 1) * d + (3 * t * d if self.opts["bias"] else 0)
         scores = h * t * t * (2 * dh - 1) + t * d
         soft = 5 * h * t * t + (h * t * t if self.opts["causal"] else 0)
         mix = h * t * dh * (2 * t - 1)
