@@ -182,11 +182,15 @@ def ConsFC(x: gc.Node | LayerOpt | None = None, *opts: LayerOpt) -> FC | Thunk:
 
     Options: ``WithShape(n)`` (units; ``WithSize`` alias), ``WithName``, ``WithActivation(fn)``
     (any graphcore activation, default none), ``WithBias(bool)`` (default on; shape (1, n)),
-    ``WithInit(initializer)`` (default ``GlorotU(1.0)``), ``WithWeights(array or node)``.
+    ``WithInit(initializer)`` (default ``GlorotU(1.0)``), ``WithWeights(array or node)``,
+    ``WithWB(w, b)`` (weights and bias; ``b=None``: no bias), ``AsPositionwise()`` (see
+    below), ``AsBatched`` (accepted, changes nothing).
 
     The input must be a matrix (batch, features). A vector is refused with a hint (declare it
     (1, n) or (None, n)): treating it as one sample would silently change the output's rank.
-    Inputs with more dimensions need ``L(ConsFlatten())`` first.
+    Inputs with more dimensions need ``L(ConsFlatten())`` first, except with
+    ``AsPositionwise()``: then a sequence (batch, time, features) gives (batch, time, n), the
+    same weights at every position.
 
     Example:
         >>> import graphcore as gc, golgi as G
