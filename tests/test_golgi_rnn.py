@@ -302,3 +302,21 @@ def test_an_lstm_learns_the_parity_of_a_short_bit_sequence():
     assert first > 0.5 * np.log(2)
     assert float(loss.value) < 0.1 * np.log(2)
     assert np.array_equal(net.out.value.argmax(1), ys.argmax(1))
+
+
+def test_stacked_layers_take_the_steps_nodes_not_slices_of_the_sequence():
+    g, x = _seq((None, 5, 3))
+    net = G.ComposeSeq(
+        x,
+        G.L(G.ConsLSTM(G.WithShape(4), G.WithReturnSequences(True), G.WithName("a"))),
+        G.L(G.ConsGRU(G.WithShape(2), G.WithName("b"))),
+    )
+    a, b = net.layers
+    pa, pb = _params(a, 1), _params(b, 2)
+    gc.Grad(gc.Sum(net.out), *net.model())
+    # slicing step t out of a sequence has a gradient the size of the whole sequence
+    assert not [n for n in g.nodes if n.op is not None and n.op.name == "SliceGrad" and n.ndim == 3]
+    data = np.random.default_rng(7).standard_normal((3, 5, 3))
+    (got,) = _run(g, x, data, net.out)
+    want = _np_gru(pb, _np_lstm(pa, data)[0])[:, -1]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

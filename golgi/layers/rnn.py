@@ -43,12 +43,28 @@ from ..term import Thunk
 __all__ = ["LSTM", "GRU", "ConsLSTM", "ConsGRU"]
 
 
+# sequences a recurrent layer built from its steps' nodes, kept with the graph: a layer
+# reading one takes those nodes as its steps. Slicing step t out of the sequence instead
+# would work too, but each slice's gradient is a zero array the size of the whole sequence
+# with the step written in, so the backward pass would cost O(time**2).
+_STEPS = "golgi.rnn.steps"
+
+
+def _split_steps(x: gc.Node) -> list[gc.Node]:
+    """The time steps of a sequence (batch, time, features), each (batch, features)."""
+    if x.graph is not None:
+        known = x.graph.registry(_STEPS).get(x.name)
+        if known is not None and known[0] is x:
+            return list(known[1])
+    return [x[:, t] for t in range(x.shape[1])]
+
+
 class _Recurrent(Layer):
     """What LSTM and GRU share: options, input checks, unrolling, shapes and FLOPs."""
 
     options = ("name", "shape", "init", "return_sequences", "batched")
     defaults = {"return_sequences": False}
-    #: learnable keys in ``model()`` order, ``{g}`` standing for each gate letter
+    #: the gate letters, in the order the joined (fused) learnables put them
     gates: ClassVar[str] = ""
 
     def check_input(self, x: gc.Node) -> None:
@@ -69,6 +85,7 @@ class _Recurrent(Layer):
         super().check_input(x)
 
     def build(self, x: gc.Node) -> None:
+        """Create the gates' learnables (weights from ``WithInit``, biases zeros)."""
         o = self.opts
         if "shape" not in o or len(o["shape"]) != 1:
             raise self.error(
@@ -156,13 +173,16 @@ class _Recurrent(Layer):
         steps = x.shape[1]
         h: Any = None
         outs = []
-        for t in range(steps):
-            h = self._cell(x[:, t], h)
+        for x_t in _split_steps(x):
+            h = self._cell(x_t, h)
             outs.append(self._first(h))
         if not self.opts["return_sequences"]:
             return outs[-1]
         # one join and one reshape, not a reshape per step
-        return gc.Reshape(gc.Concat(1, *outs), (x.shape[0], steps, self.size))
+        seq = gc.Reshape(gc.Concat(1, *outs), (x.shape[0], steps, self.size))
+        if seq.graph is not None:
+            seq.graph.registry(_STEPS)[seq.name] = (seq, outs)
+        return seq
 
     @staticmethod
     def _first(state: Any) -> gc.Node:
