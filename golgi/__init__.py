@@ -25,29 +25,40 @@ from .compose import (
     I,
     Identity,
     Join,
+    K,
     L,
+    Redefine,
 )
 from .io import CheckpointError, load, save
 from .layer import Layer
+from .layers.attention import ConsMultiHeadAttention, MultiHeadAttention
 from .layers.batchnorm import BatchNorm, ConsBatchNorm
 from .layers.conv import ConsConv, Conv
 from .layers.dropout import ConsDropout, Dropout
 from .layers.embedding import ConsEmbedding, Embedding
-from .layers.fc import FC, ConsFC
+from .layers.fc import FC, ConsFC, MakeFC, NewFC
+from .layers.lazy import LazyLayer
 from .layers.norm import ConsLayerNorm, LayerNorm
 from .layers.pool import AvgPool, ConsAvgPool, ConsMaxPool, MaxPool
 from .layers.reshape import ConsFlatten, ConsReshape, Flatten, Reshape
+from .layers.rnn import GRU, LSTM, ConsGRU, ConsLSTM
+from .layers.skip import ConsSkip, Skip
 from .losses import MSE, RMS, BinaryCrossEntropy, CrossEntropy
 from .metrics import Accuracy
 from .options import (
+    AsBatched,
+    AsPositionwise,
     LayerOpt,
     Of,
     ToShape,
     WithActivation,
     WithBias,
+    WithCausal,
     WithClasses,
+    WithConst,
     WithDilation,
     WithEps,
+    WithHeads,
     WithInit,
     WithKernelShape,
     WithMomentum,
@@ -55,12 +66,15 @@ from .options import (
     WithOneHotInput,
     WithPad,
     WithProbability,
+    WithReturnSequences,
     WithShape,
     WithSize,
     WithStride,
+    WithWB,
     WithWeights,
 )
 from .term import Term, Thunk, layer_names
+from .trace import Trace
 from .training import (
     Callback,
     CallbackList,
@@ -93,6 +107,9 @@ __all__ = [
     "Add",
     "HadamardProd",
     "layer_names",
+    "K",
+    "Redefine",
+    "Trace",
     # options
     "LayerOpt",
     "WithShape",
@@ -113,6 +130,13 @@ __all__ = [
     "WithClasses",
     "WithOneHotInput",
     "Of",
+    "WithReturnSequences",
+    "WithConst",
+    "WithWB",
+    "AsBatched",
+    "AsPositionwise",
+    "WithHeads",
+    "WithCausal",
     # layers
     "FC",
     "ConsFC",
@@ -134,6 +158,17 @@ __all__ = [
     "ConsEmbedding",
     "LayerNorm",
     "ConsLayerNorm",
+    "LSTM",
+    "ConsLSTM",
+    "GRU",
+    "ConsGRU",
+    "MultiHeadAttention",
+    "ConsMultiHeadAttention",
+    "NewFC",
+    "MakeFC",
+    "LazyLayer",
+    "Skip",
+    "ConsSkip",
     # losses, metrics, saving
     "CrossEntropy",
     "BinaryCrossEntropy",

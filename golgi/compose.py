@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,8 @@ __all__ = [
     "Apply",
     "Add",
     "HadamardProd",
+    "K",
+    "Redefine",
 ]
 
 
@@ -64,6 +67,11 @@ def _as_term(t: Any, where: str) -> Term:
         f"{where}: {t!r} ({type(t).__name__}) is not a term; use L(ConsFC, options...), a built "
         f"layer, a composition, I, Add(...) or HadamardProd(...)"
     )
+
+
+def _per_sample(shape: tuple[int | None, ...]) -> int:
+    """Values per sample of a (batch, ...) shape."""
+    return math.prod(d for d in shape[1:] if d is not None)
 
 
 class Composition(Term):
@@ -128,6 +136,10 @@ class Composition(Term):
         if self.input is None:
             self.input, self.out = x, h
         return h
+
+    def flops(self, batch: int = 1) -> int:
+        """The terms' FLOPs summed (joins count their combining too)."""
+        return sum(t.flops(batch) for t in self.terms)
 
     @property
     def layers(self) -> list[Layer]:
@@ -231,6 +243,13 @@ class Join(Term):
         self._cache[id(x)] = (x, out)
         return out
 
+    def flops(self, batch: int = 1) -> int:
+        """Both branches' FLOPs, plus one per output value for the combining (once built)."""
+        out = sum(t.flops(batch) for t in self.branches)
+        for _, node in self._cache.values():
+            return out + batch * _per_sample(node.shape)
+        return out
+
     @property
     def layers(self) -> list[Layer]:
         """The first branch's layers, then the second's."""
@@ -248,7 +267,7 @@ class Join(Term):
             raise gc.ShapeError(
                 f"{self.kind} join: branch outputs {fmt_shape(a)} and {fmt_shape(b)} differ"
             ) from None
-        table.add_row(f"({self.kind} join)", out)
+        table.add_row(f"({self.kind} join)", out, flops=_per_sample(out))
         return out, dt
 
     def repr_tree(self, indent: str = "") -> str:
@@ -396,3 +415,77 @@ def HadamardProd(a: Any, b: Any) -> Join:
         'HadamardProd'
     """
     return Join("HadamardProd", gc.HadamardProd, a, b)
+
+
+class K(Term):
+    """A constant term (Golgi's ``K``): ``K(c).fwd(x)`` is the constant ``c``, whatever ``x``.
+
+    ``c`` is a node (used as it is) or a number/array (a constant node). With a join it
+    adds a fixed tensor: ``Add(I, K(bias))``.
+
+    Example:
+        >>> import numpy as np, graphcore as gc, golgi as G
+        >>> x = gc.NewConstant([[1.0, 2.0]])
+        >>> k = G.K(np.array([[10.0, 20.0]]))
+        >>> k.fwd(x).value, k
+        (array([[10., 20.]]), K(<(1, 2) Float64>))
+    """
+
+    def __init__(self, c: Any) -> None:
+        self.node: gc.Node = c if isinstance(c, gc.Node) else gc.NewConstant(c, name="K")
+
+    def fwd(self, x: gc.Node) -> gc.Node:
+        """The constant node (``x`` is ignored)."""
+        return self.node
+
+    def summary_rows(
+        self, table: SummaryTable, shape: tuple[int | None, ...], dtype: gc.Dtype
+    ) -> tuple[tuple[int | None, ...], gc.Dtype]:
+        """A row ``(K)`` with the constant's shape, which is the output."""
+        out = tuple(self.node.shape)
+        table.add_row("(K)", out)
+        return out, self.node.dtype
+
+    def __repr__(self) -> str:
+        n = self.node
+        what = f"{n.name!r} " if n.op is not None or n.graph is not None else ""
+        return f"K(<{what}{fmt_shape(tuple(n.shape))} {n.dtype}>)"
+
+
+def Redefine(layer: Any, *opts: LayerOpt) -> Thunk:
+    """A delayed layer like ``layer`` with ``opts`` applied on top (Golgi's ``Redefine``).
+
+    ``layer`` is a built layer or a delayed one; the result has its options followed by
+    ``opts`` (later ones win) and builds a new layer when applied. A built layer keeps its
+    learnables: golgi never changes a built layer in place. Options the layer does not take
+    raise ``TypeError`` here. To build it in the graph of a layer with an explicit name,
+    give a new ``WithName``.
+
+    Example:
+        >>> import graphcore as gc, golgi as G
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+        >>> fc = G.ConsFC(x, G.WithShape(3), G.WithName("h"))
+        >>> G.Redefine(fc, G.WithActivation(gc.Tanh), G.WithName("h2"))
+        L(ConsFC(WithShape(3), WithName('h'), WithActivation(Tanh), WithName('h2')))
+        >>> G.Redefine(G.ConsFC(G.WithShape(3)), G.WithBias(False)).fwd(x).shape
+        (None, 3)
+    """
+    if isinstance(layer, Thunk):
+        return Thunk(layer.cls, (*layer.opts, *opts))
+    if isinstance(layer, Layer):
+        cls = type(layer)
+        given = [
+            LayerOpt(k, v)
+            for k, v in layer.opts.items()
+            if not (k in cls.defaults and _same(cls.defaults[k], v))
+        ]
+        return Thunk(cls, (*given, *opts))
+    raise TypeError(f"Redefine takes a layer or a delayed layer (L(ConsFC(...))), got {layer!r}")
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except (TypeError, ValueError):
+        return False

@@ -487,6 +487,19 @@ class Layer(Term):
                 raise KeyError(f"layer {self.name!r} has no state {short!r}")
             np.copyto(self._state[short], v)  # in place: nodes built earlier keep reading it
 
+    def flops(self, batch: int = 1) -> int:
+        """Floating-point operations of one forward pass over ``batch`` samples (Golgi's
+        ``FLOPs``); 0 unless the layer counts them (every golgi layer does; override it).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> Layer.flops(G.ConsFC(x, G.WithShape(2))), G.ConsFC(x, G.WithShape(2)).flops()
+            (0, 16)
+        """
+        return 0
+
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """The output shape for an input shape (``None`` for a free batch).
 

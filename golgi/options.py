@@ -47,6 +47,13 @@ __all__ = [
     "WithClasses",
     "WithOneHotInput",
     "Of",
+    "WithReturnSequences",
+    "WithConst",
+    "WithWB",
+    "AsBatched",
+    "AsPositionwise",
+    "WithHeads",
+    "WithCausal",
     "OPTION_NAMES",
     "fn_name",
     "is_activation_like",
@@ -72,6 +79,13 @@ OPTION_NAMES: dict[str, str] = {
     "classes": "WithClasses",
     "onehot": "WithOneHotInput",
     "dtype": "Of",
+    "return_sequences": "WithReturnSequences",
+    "const": "WithConst",
+    "wb": "WithWB",
+    "batched": "AsBatched",
+    "positionwise": "AsPositionwise",
+    "heads": "WithHeads",
+    "causal": "WithCausal",
 }
 
 
@@ -92,6 +106,18 @@ def fn_name(fn: Any) -> str:
     if isinstance(name, str):
         return name
     return repr(fn)
+
+
+def _short(v: Any) -> str:
+    """An array or node in an option's repr: small arrays by value, others by shape."""
+    if v is None:
+        return "None"
+    if isinstance(v, gc.Node):
+        return f"<node {v.name!r} of shape {v.shape}>"
+    arr = np.asarray(v)
+    if arr.size <= 4:
+        return repr(arr.tolist())
+    return f"<{type(v).__name__} of shape {arr.shape}>"
 
 
 class LayerOpt(Option):
@@ -122,6 +148,10 @@ class LayerOpt(Option):
         if self.kind == "weights":
             shape = getattr(v, "shape", None)
             return f"{builder}(<{type(v).__name__} of shape {shape}>)"
+        if self.kind == "wb":
+            return f"{builder}({_short(v[0])}, {_short(v[1])})"
+        if self.kind == "const" and not isinstance(v, (int, float)):
+            return f"{builder}({_short(v)})"
         if isinstance(v, tuple):
             return f"{builder}({', '.join(repr(d) for d in v)})"
         return f"{builder}({v!r})"
@@ -182,6 +212,15 @@ def check_option_value(who: str, kind: str, v: Any) -> Any:
         arr = np.asarray(v)
         if arr.dtype.kind not in "fiu":
             raise TypeError(f"{who}: WithWeights takes a numeric array or a node, got {v!r}")
+        return arr
+    elif kind == "wb":
+        return tuple(None if a is None else check_option_value(who, "weights", a) for a in v)
+    elif kind == "const" and not isinstance(v, gc.Node):
+        arr = np.asarray(v)
+        if arr.dtype.kind not in "fiu":
+            raise TypeError(
+                f"{who}: WithConst takes a number, a numeric array or a node, got {v!r}"
+            )
         return arr
     return v
 
@@ -409,3 +448,94 @@ def Of(dtype: Any) -> LayerOpt:
         Float64
     """
     return LayerOpt("dtype", as_dtype(dtype))
+
+
+def _flag(builder: str, on: Any) -> bool:
+    if not isinstance(on, bool):
+        raise TypeError(f"{builder} takes True or False, got {on!r}")
+    return on
+
+
+def WithReturnSequences(on: bool = True) -> LayerOpt:
+    """Recurrent layers on a sequence (batch, time, features): return the hidden state of
+    every step, (batch, time, size), instead of the last one, (batch, size).
+
+    Example:
+        >>> WithReturnSequences(True)
+        WithReturnSequences(True)
+    """
+    return LayerOpt("return_sequences", _flag("WithReturnSequences", on))
+
+
+def WithConst(c: Any) -> LayerOpt:
+    """The constant a skip layer adds to its input (``ConsSkip``): a number, an array or a
+    node (broadcast against the input).
+
+    Example:
+        >>> WithConst(1.5), WithConst([1.0, 2.0])
+        (WithConst(1.5), WithConst([1.0, 2.0]))
+    """
+    if isinstance(c, bool):
+        raise TypeError(f"WithConst takes a number, an array or a node, got {c!r}")
+    return LayerOpt("const", c)
+
+
+def WithWB(w: Any, b: Any = None) -> LayerOpt:
+    """Golgi's ``WithWB``: an FC layer's weights ``w`` (in, size) and bias ``b`` (1, size),
+    each a node (shared) or an array (copied into a new learnable); ``b=None``: no bias.
+
+    Example:
+        >>> import numpy as np
+        >>> WithWB(np.zeros((3, 2)), np.zeros((1, 2)))
+        WithWB(<ndarray of shape (3, 2)>, [[0.0, 0.0]])
+    """
+    if w is None:
+        raise TypeError("WithWB needs the weights; for a bias alone use WithBias")
+    return LayerOpt("wb", (w, b))
+
+
+def AsBatched(on: bool = True) -> LayerOpt:
+    """Golgi's ``AsBatched``: accepted for porting, and changes nothing. In golgi the batch
+    dimension is always free (``None``) and a bias is always (1, size), broadcast over the
+    batch; Golgi's unbatched form (one bias row per sample, tied to the batch size) does not
+    exist here.
+
+    Example:
+        >>> AsBatched(True).value
+        True
+    """
+    return LayerOpt("batched", _flag("AsBatched", on))
+
+
+def AsPositionwise(on: bool = True) -> LayerOpt:
+    """FC on a sequence: apply the same weights at every position, (batch, time, in) ->
+    (batch, time, size) (a transformer's feed-forward part). Without it FC takes only
+    matrices (batch, features).
+
+    Example:
+        >>> AsPositionwise()
+        AsPositionwise(True)
+    """
+    return LayerOpt("positionwise", _flag("AsPositionwise", on))
+
+
+def WithHeads(n: int) -> LayerOpt:
+    """Number of attention heads; the model width must divide by it.
+
+    Example:
+        >>> WithHeads(4).value
+        4
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"WithHeads takes a positive int, got {n!r}")
+    return LayerOpt("heads", n)
+
+
+def WithCausal(on: bool = True) -> LayerOpt:
+    """Attention: position t attends only to positions <= t (a causal, decoder-style mask).
+
+    Example:
+        >>> WithCausal()
+        WithCausal(True)
+    """
+    return LayerOpt("causal", _flag("WithCausal", on))

@@ -159,6 +159,47 @@ class Term:
                     out[k] = v
         return out
 
+    def flops(self, batch: int = 1) -> int:
+        """Floating-point operations of one forward pass over ``batch`` samples: the sum of
+        the layers' ``flops`` (Golgi's ``FLOPs``), joins' combining included.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(3))), G.L(G.ConsFC(G.WithShape(1))))
+            >>> [la.flops() for la in net.layers], net.flops(), net.flops(batch=10)
+            ([24, 6], 30, 300)
+        """
+        return sum(layer.flops(batch) for layer in self.layers)
+
+    def by_name(self, name: str) -> Any:
+        """The layer named ``name`` in this term, or the learnable keyed ``name``
+        (``"<layer>/W"``): Golgi's ``ByName``. Raises ``KeyError`` listing the names.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(3), G.WithName("h"))))
+            >>> net.by_name("h"), net.by_name("h/b").shape
+            (FC(name='h', size=3, activation=None, bias=True), (1, 3))
+        """
+        layers = self.layers
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        for layer in layers:
+            node = layer.named_learnables().get(name)
+            if node is not None:
+                return node
+        names = [la.name for la in layers]
+        raise KeyError(
+            f"no layer or learnable named {name!r}; the layers are {names}"
+            if names
+            else f"no layer named {name!r}: the term has no layers (is it built?)"
+        )
+
     def param_count(self) -> int:
         """Number of learnable scalars.
 
@@ -189,13 +230,15 @@ class Term:
         input_shape: Sequence[int | None] | None = None,
         print_fn: Any = print,
         dtype: gc.Dtype | None = None,
+        flops: bool = False,
     ) -> str:
         """A Keras-like table of layers, output shapes (None batch) and parameter counts.
 
         Prints it (with ``print_fn``; pass ``None`` to stay quiet) and returns the string.
         ``input_shape`` (and ``dtype``, default the built input's, else Float32) also works
         before the model is built: the table then comes from throwaway layers, and the model
-        and the random seed are left as they were.
+        and the random seed are left as they were. ``flops=True`` adds a column of each row's
+        FLOPs per sample (see :meth:`flops`) and their total.
 
         Example:
             >>> import graphcore as gc, golgi as G
@@ -225,7 +268,7 @@ class Term:
             self.summary_rows(table, shape, in_dt)
         finally:
             rng.bit_generator.state = saved  # throwaway layers drew initial weights from it
-        text = table.render(name, shape, in_dt)
+        text = table.render(name, shape, in_dt, flops=flops)
         if print_fn is not None:
             print_fn(text)
         return text

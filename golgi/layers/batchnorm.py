@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,6 +82,19 @@ class BatchNorm(Layer):
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """The input shape."""
         return tuple(input_shape)
+
+    def flops(self, batch: int = 1) -> int:
+        """About 5 per value: subtract the mean, scale by the inverse deviation, then gamma and
+        beta (the statistics themselves are not counted).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> G.ConsBatchNorm(x).flops()
+            20
+        """
+        return batch * math.prod(self.input_shape[1:]) * 5
 
     def config(self) -> dict[str, Any]:
         """Name, ``eps`` and ``momentum``."""

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,7 +76,7 @@ class Conv(Layer):
     prefix = "conv"
     options = (
         "name", "shape", "kernel", "pad", "stride", "dilation", "bias", "activation", "init",
-        "weights", "probability",
+        "weights", "probability", "batched",
     )  # fmt: skip
     # no "kernel" default here: given weights fix it when WithKernelShape is absent
     defaults = {
@@ -174,6 +175,24 @@ class Conv(Layer):
                 )
             sizes.append((size + 2 * p - span) // s + 1)
         return (input_shape[0], self.out_channels, *sizes)
+
+    def flops(self, batch: int = 1) -> int:
+        """Per output value: ``2 * in * kh * kw - 1`` for the window's dot product, plus one
+        each for the bias, the activation and the dropout when set.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewTensor(g, gc.Float64, 4, gc.WithShape(None, 1, 4, 4), gc.WithName("x"))
+            >>> G.ConsConv(x, G.WithShape(2), G.WithBias(False)).flops()  # 2*4*4 outputs
+            544
+        """
+        out = self.output_shape(self.input_shape)
+        c_in = self.input_shape[1]
+        per = 2 * c_in * self.kernel_shape[0] * self.kernel_shape[1] - 1
+        o = self.opts
+        per += ("b" in self.params) + (o["activation"] is not None) + (o["probability"] > 0)
+        return batch * math.prod(out[1:]) * per
 
     def config(self) -> dict[str, Any]:
         """Name, channels, kernel, pad, stride, dilation, activation, bias (and the rest set)."""

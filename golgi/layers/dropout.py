@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,6 +81,18 @@ class Dropout(Layer):
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """The input shape."""
         return tuple(input_shape)
+
+    def flops(self, batch: int = 1) -> int:
+        """One per value: the mask product (training runs).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> G.ConsDropout(x).flops()
+            4
+        """
+        return batch * math.prod(self.input_shape[1:]) * 1
 
     def config(self) -> dict[str, Any]:
         """Name and ``probability``."""

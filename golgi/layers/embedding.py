@@ -105,6 +105,20 @@ class Embedding(Layer):
             return (input_shape[0], self.dims)
         return (*input_shape, self.dims)
 
+    def flops(self, batch: int = 1) -> int:
+        """None for a lookup by index (a copy); ``(2 classes - 1) * dims`` per one-hot row.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> oh = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("oh"))
+            >>> G.ConsEmbedding(oh, G.WithOneHotInput(), G.WithShape(2)).flops()
+            10
+        """
+        if not self.opts["onehot"]:
+            return 0
+        return batch * (2 * self.classes - 1) * self.dims
+
     def config(self) -> dict[str, Any]:
         """Name, classes, ``size`` (dims), onehot, dtype (and init when given)."""
         out: dict[str, Any] = {

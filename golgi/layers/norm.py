@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,6 +68,19 @@ class LayerNorm(Layer):
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """The input shape."""
         return tuple(input_shape)
+
+    def flops(self, batch: int = 1) -> int:
+        """About 8 per value: the mean, the centring, the variance, the normalisation, gamma and
+        beta.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> G.ConsLayerNorm(x).flops()
+            32
+        """
+        return batch * math.prod(self.input_shape[1:]) * 8
 
     def config(self) -> dict[str, Any]:
         """Name and ``eps``."""

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -75,6 +76,21 @@ class _Pool(Layer):
                 )
             sizes.append((size + 2 * p - k) // s + 1)
         return (input_shape[0], input_shape[1], *sizes)
+
+    def flops(self, batch: int = 1) -> int:
+        """Per output value: ``kh * kw`` (comparisons or sums and the division), plus one for
+        the dropout when set.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewTensor(g, gc.Float64, 4, gc.WithShape(None, 3, 4, 4), gc.WithName("x"))
+            >>> G.ConsMaxPool(x).flops()  # 3*2*2 windows of 2*2
+            48
+        """
+        out = self.output_shape(self.input_shape)
+        k = self.opts["kernel"]
+        return batch * math.prod(out[1:]) * (k[0] * k[1] + (self.opts["probability"] > 0))
 
     def config(self) -> dict[str, Any]:
         """Name, kernel, pad, stride (and probability when set)."""

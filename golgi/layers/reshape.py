@@ -40,7 +40,7 @@ class Reshape(Layer):
 
     kind = "Reshape"
     prefix = "reshape"
-    options = ("name", "to_shape")
+    options = ("name", "to_shape", "batched")
 
     def build(self, x: gc.Node) -> None:
         """Check ``ToShape`` against the input (no learnables)."""
