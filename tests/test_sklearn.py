@@ -80,13 +80,14 @@ KINDS = ["classifier", "regressor", "transformer"]
 # ----- scikit-learn tools --------------------------------------------------------------------
 def test_digits_pipeline_grid_search_and_cross_val_score():
     X, y = load_digits(return_X_y=True)
-    pipe = Pipeline([("scale", StandardScaler()), ("clf", GolgiClassifier(**FAST))])
+    quick = {**FAST, "epochs": 10, "batch_size": 32}
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", GolgiClassifier(**quick))])
     grid = {"clf__hidden_layer_sizes": [(32,), (64,)]}
-    search = GridSearchCV(pipe, grid, cv=3, n_jobs=2).fit(X, y)
+    search = GridSearchCV(pipe, grid, cv=3, n_jobs=2).fit(X, y)  # worker processes (loky)
     assert search.best_score_ > 0.9
     assert search.best_params_["clf__hidden_layer_sizes"] in grid["clf__hidden_layer_sizes"]
     assert search.predict(X[:5]).shape == (5,)
-    scores = cross_val_score(make_pipeline(StandardScaler(), GolgiClassifier((32,), **FAST)),
+    scores = cross_val_score(make_pipeline(StandardScaler(), GolgiClassifier((32,), **quick)),
                              X, y, cv=3)
     assert scores.shape == (3,) and scores.mean() > 0.9
 
