@@ -1,6 +1,10 @@
-"""pytest setup shared by the tests and the doctests of graphcore and golgi."""
+"""pytest setup shared by the tests and the doctests of graphcore and golgi: modules of
+optional extras that are not installed are not collected (their doctests need them)."""
 
-try:  # numba is the optional ``fast`` extra: without it, its kernels' doctests cannot run
-    import numba  # noqa: F401
-except ImportError:
-    collect_ignore = ["graphcore/kernels/compiled.py"]
+import importlib.util
+
+collect_ignore = []
+if importlib.util.find_spec("numba") is None:  # the `fast` extra
+    collect_ignore.append("graphcore/kernels/compiled.py")
+if importlib.util.find_spec("sklearn") is None:  # the `sklearn` extra
+    collect_ignore.append("golgi/sklearn")
