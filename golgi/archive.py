@@ -178,26 +178,36 @@ class Archive:
         (['fc/W', 'fc/b'], ((2, 1), dtype('float32')))
     """
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        try:
-            self.f: IO[bytes] = open(path, "rb")  # noqa: SIM115 (closed by close())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"golgi.load: no such file: {path}") from None
-        except OSError as e:
-            raise CheckpointError(f"cannot read {path}: {reason(e)}") from None
+    def __init__(self, path: str | IO[bytes]) -> None:
+        # a binary file object (BytesIO, an open file) is read as it is and left open
+        self._owned = not hasattr(path, "read")
+        if not self._owned:
+            self.f: IO[bytes] = path  # type: ignore[assignment]
+            self.path = str(getattr(path, "name", "<file object>"))
+        else:
+            self.path = str(path)
+            try:
+                self.f = open(path, "rb")  # noqa: SIM115 (closed by close())
+            except FileNotFoundError:
+                raise FileNotFoundError(f"golgi.load: no such file: {path}") from None
+            except OSError as e:
+                raise CheckpointError(f"cannot read {path}: {reason(e)}") from None
         try:
             self._open()
         except BaseException:
-            self.f.close()
+            if self._owned:
+                self.f.close()
             raise
 
     def _open(self) -> None:
         path, f = self.path, self.f
+        f.seek(0)
         head = f.read(64)
         if not head.startswith(b"PK\x03\x04"):
             raise _not_a_checkpoint(path, f, head)
-        self.size = os.fstat(f.fileno()).st_size
+        f.seek(0, os.SEEK_END)
+        self.size = f.tell()
+        f.seek(len(head))
         try:
             self.zip = zipfile.ZipFile(f)
             infos = self.zip.infolist()
@@ -327,7 +337,8 @@ class Archive:
     def close(self) -> None:
         if hasattr(self, "zip"):
             self.zip.close()
-        self.f.close()
+        if self._owned:
+            self.f.close()
 
     def __enter__(self) -> Archive:
         return self

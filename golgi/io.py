@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -98,7 +98,7 @@ def _describe(model: Any) -> Any:
 
 def save(
     model: Any,
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | IO[bytes],
     solver: Any = None,
     extra: Mapping[str, Any] | None = None,
 ) -> None:
@@ -108,6 +108,8 @@ def save(
     object with ``state_dict()``. ``extra``: JSON-able data (e.g. the epoch), returned by
     ``load``. The path is used as given (no extension is added). When ``path`` is a symbolic
     link, the file it points to is replaced and the link kept, as ``open(path, "w")`` would.
+    ``path`` may also be a binary file object (``io.BytesIO``): the checkpoint is written to
+    it as it is (no temporary file), e.g. to keep a model in memory.
 
     Example:
         >>> import os, tempfile, numpy as np, graphcore as gc, golgi as G
@@ -121,7 +123,8 @@ def save(
         ...         print(sorted(f.files))
         ['meta/json', 'param/out/W', 'param/out/b']
     """
-    path = os.fspath(path)
+    to_file = hasattr(path, "write")
+    where = str(getattr(path, "name", "<file object>")) if to_file else os.fspath(path)
     arrays: dict[str, np.ndarray] = {}
     for k, n in _learnables(model).items():
         arrays[f"param/{k}"] = np.asarray(n.value)
@@ -134,7 +137,7 @@ def save(
         if "\0" in k:
             # zip tools cut names at NUL: the file could be written but never loaded
             raise ValueError(
-                f"golgi.save: cannot write {path}: the entry name {k!r} holds a NUL character, "
+                f"golgi.save: cannot write {where}: the entry name {k!r} holds a NUL character, "
                 f"which a checkpoint cannot store; rename the layer (G.WithName) or the node"
             )
         if v.dtype.hasobject:
@@ -148,6 +151,10 @@ def save(
         "extra": dict(extra) if extra is not None else None,
     }
     arrays["meta/json"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    if to_file:
+        np.savez(path, **arrays)  # type: ignore[arg-type]
+        return
+    path = where
     target = write_target(path)
     folder, base = os.path.split(target)
     remove_stale_temps(folder, base, ".tmp")
@@ -307,10 +314,13 @@ class _SolverEntries(Mapping[str, np.ndarray]):
         return len(self.names)
 
 
-def load(model: Any, path: str | os.PathLike[str], solver: Any = None) -> dict[str, Any]:
+def load(
+    model: Any, path: str | os.PathLike[str] | IO[bytes], solver: Any = None
+) -> dict[str, Any]:
     """Load learnables and state (and the solver's state) from ``path`` into ``model``.
 
     Returns the checkpoint's metadata (``meta["extra"]`` is what ``save`` got as ``extra``).
+    ``path`` may be a binary file object (``io.BytesIO``), read from its start.
     Solver entries in the file are ignored when ``solver`` is None (loading for inference).
     Raises :class:`CheckpointError` (nothing changed) when the file does not fit, is damaged
     or is not a checkpoint, and ``FileNotFoundError`` when there is no file.
@@ -329,10 +339,12 @@ def load(model: Any, path: str | os.PathLike[str], solver: Any = None) -> dict[s
         >>> np.array_equal(fresh.params["W"].value, trained.params["W"].value), meta["extra"]
         (True, {'epoch': 5})
     """
-    path = os.fspath(path)
+    if not hasattr(path, "read"):  # a binary file object is read as it is
+        path = os.fspath(path)
     params = _learnables(model)
     state = _state(model)
     with Archive(path) as ar:
+        path = ar.path  # for messages: the file's name
         meta = _meta(ar)
         problems: list[str] = []
         want_p = {k: (n.shape, n.dtype.np) for k, n in params.items()}

@@ -602,3 +602,22 @@ def test_a_layer_name_with_nul_is_refused_at_save(tmp_path):
     with pytest.raises(ValueError, match=r"h\\x00idden/W.*NUL"):
         G.save(fc, tmp_path / "m.npz")
     assert os.listdir(tmp_path) == []
+
+
+def test_save_and_load_through_a_binary_file_object():
+    import io
+
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+    a = G.ConsFC(x, G.WithShape(2), G.WithName("fc"))
+    g2 = gc.NewGraph()
+    x2 = gc.NewMatrix(g2, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+    b = G.ConsFC(x2, G.WithShape(2), G.WithName("fc"))
+    buf = io.BytesIO()
+    G.save(a, buf, extra={"k": 1})
+    assert G.load(b, buf)["extra"] == {"k": 1}  # read from the start, left open
+    for name, n in a.named_learnables().items():
+        np.testing.assert_array_equal(b.named_learnables()[name].value, n.value)
+    assert not buf.closed
+    with pytest.raises(G.CheckpointError, match="not a golgi checkpoint"):
+        G.load(b, io.BytesIO(b"hello there"))
