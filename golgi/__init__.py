@@ -27,6 +27,7 @@ from .compose import (
     Join,
     L,
 )
+from .functional import Model
 from .io import CheckpointError, load, save
 from .layer import Layer
 from .layers.batchnorm import BatchNorm, ConsBatchNorm
@@ -38,7 +39,7 @@ from .layers.norm import ConsLayerNorm, LayerNorm
 from .layers.pool import AvgPool, ConsAvgPool, ConsMaxPool, MaxPool
 from .layers.reshape import ConsFlatten, ConsReshape, Flatten, Reshape
 from .losses import MSE, RMS, BinaryCrossEntropy, CrossEntropy
-from .metrics import Accuracy
+from .metrics import AUC, F1, MAE, Accuracy, Precision, Recall, TopKAccuracy
 from .options import (
     LayerOpt,
     Of,
@@ -62,15 +63,21 @@ from .options import (
 )
 from .term import Term, Thunk, layer_names
 from .training import (
+    Batch,
     Callback,
     CallbackList,
+    CSVLogger,
     EarlyStopping,
     EpochLogger,
     History,
     LearningRateScheduler,
     ModelCheckpoint,
+    NonFiniteLossError,
     ProgressBar,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
     Trainer,
+    evaluate,
     fit,
     predict,
 )
@@ -93,6 +100,7 @@ __all__ = [
     "Apply",
     "Add",
     "HadamardProd",
+    "Model",
     "layer_names",
     # options
     "LayerOpt",
@@ -141,19 +149,31 @@ __all__ = [
     "MSE",
     "RMS",
     "Accuracy",
+    "TopKAccuracy",
+    "Precision",
+    "Recall",
+    "F1",
+    "MAE",
+    "AUC",
     "save",
     "load",
     "CheckpointError",
     # training
     "fit",
     "predict",
+    "evaluate",
     "Trainer",
+    "Batch",
     "History",
+    "NonFiniteLossError",
     "Callback",
     "CallbackList",
     "ModelCheckpoint",
     "EarlyStopping",
     "LearningRateScheduler",
+    "ReduceLROnPlateau",
+    "CSVLogger",
+    "TerminateOnNaN",
     "ProgressBar",
     "EpochLogger",
     # modules

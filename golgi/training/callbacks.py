@@ -78,6 +78,10 @@ class Callback:
     #: back at the training machine's results after the batch's callbacks (one cheap call per
     #: batch); callbacks that read only ``logs`` (the progress bar) set it False.
     reads_node_values: ClassVar[bool] = True
+    #: When the loss or the weights stop being finite, ``fit`` puts back the last finite
+    #: epoch and raises ``NonFiniteLossError``; a callback that sets this (``TerminateOnNaN``)
+    #: makes it return the history instead, as a normal end of training.
+    stops_on_nonfinite: ClassVar[bool] = False
 
     @property
     def wants_batch_end(self) -> bool:
@@ -282,6 +286,8 @@ class CallbackList:
         self._batch_hooks: tuple[BatchHook, ...] = tuple(cb.on_batch_end for cb in batch)
         self.wants_batch_end = bool(batch)
         self.reads_node_values = any(cb.reads_node_values for cb in batch)
+        #: Whether a callback asks ``fit`` to return, not raise, on a non-finite loss.
+        self.terminate_on_nan = any(cb.stops_on_nonfinite for cb in cbs)
         #: What the loop calls after each batch, chosen once: None when no callback wants
         #: batch events, the hook itself when one does (the usual progress bar: no dispatch
         #: cost per batch), else :meth:`on_batch_end`.
@@ -357,6 +363,8 @@ def require_logged(who: str, monitor: str, params: Mapping[str, Any]) -> None:
         ValueError: EarlyStopping: monitor='val_loss' is not logged by this fit ...
     """
     names = params.get("metrics", [])
+    if names is None:  # a custom train step: its names are known once it has run
+        return
     if monitor not in names:
         hint = "; pass validation_data to fit" if monitor.startswith("val_") else ""
         raise ValueError(
