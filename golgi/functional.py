@@ -193,6 +193,13 @@ class Model(Term):
             return ("…",), dtype
         return tuple(out.shape), out.dtype
 
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError(
+            "a golgi.Model made of graph nodes cannot be pickled: its graph's ops are not all "
+            "picklable, and the nodes between its layers cannot be rebuilt. Save its weights "
+            "with golgi.save, and build it again with the same code before golgi.load"
+        )
+
     def __repr__(self) -> str:
         return (
             f"Model(inputs={list(self.inputs)}, outputs={list(self.outputs)}, "
