@@ -347,8 +347,8 @@ def _by_name(m: str) -> tuple[str, MetricFn]:
             f"'top3_accuracy' or a function (pred, y) -> float"
         )
     fn = make()
-    name = "accuracy" if fn is Accuracy else "mae" if fn is MAE else fn.__name__  # type: ignore[attr-defined]
-    return name, fn
+    plain = {id(Accuracy): "accuracy", id(MAE): "mae", id(AUC): "auc"}
+    return plain.get(id(fn)) or fn.__name__, fn  # type: ignore[attr-defined]
 
 
 def resolve_metrics(metrics: Any) -> dict[str, MetricFn]:

@@ -207,10 +207,12 @@ def build_losses(ends: Ends, loss: Any, ys: Sequence[Any | None]) -> TrainGraph:
 def build_machine(tg: TrainGraph, model: Any, weighted: bool) -> TrainMachine:
     """The gradients of ``tg``'s cost (or, ``weighted``, of the mean of each sample's loss
     times its weight, fed through a new input ``sample_weight``) and a compiled machine."""
-    learnables = list(model.model())
+    g = tg.cost.graph
+    # the learnables the losses depend on (an output without a loss leaves its layers be)
+    needed = {id(n) for n in g.exact_subgraph_roots(tg.cost).nodes}
+    learnables = [w for w in model.model() if id(w) in needed]
     if not learnables:
         raise gc.GraphError("fit: the model has no learnables to train")
-    g = tg.cost.graph
     weight = None
     cost, loss_nodes = tg.cost, tg.loss_nodes
     if weighted:

@@ -161,7 +161,7 @@ def model_input(
             first = model.layers[0]
             raise gc.GraphError(
                 f"the model's input {node.describe()} is computed by the graph: this model is "
-                f"a part of a bigger one, built on an intermediate node. Pass "
+                f"a part of a bigger one, built on an intermediate node; pass "
                 f"input={(None, *first.input_shape[1:])} to run it on an input of its own "
                 f"(same weights), or use the whole model"
             )
