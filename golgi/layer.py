@@ -61,6 +61,9 @@ class Layer(Term):
        the layer), and create learnables with ``self.learnable("W", shape, init=...)`` (node
        named ``"<layer>/W"``, in ``self.graph``, dtype ``self.dtype``) or share a node with
        ``self.adopt("W", node)``. Non-learnable arrays to save go in ``self.add_state(key, arr)``.
+       Option values arrive as the builders store them: sizes are tuples
+       (``WithShape(250)`` gives ``self.opts["shape"] == (250,)``, so the size is
+       ``self.opts["shape"][-1]``; ``WithStride(2)`` gives ``(2, 2)``).
     3. Override ``forward(self, x)``: build and return the output node from graphcore ops
        (``fwd`` adds caching and calls ``check_input`` first).
     4. Optionally override ``check_input(self, x)`` (default: same rank, dtype and non-batch

@@ -151,3 +151,44 @@ def test_a_model_whose_weights_are_rebound_is_followed_by_the_thread_copies():
     gc.Let(w, np.full((1, 3), 5.0), copy=False)  # a new array, not an in-place change
     after = predict(net, x[:4])
     np.testing.assert_allclose(after - before, 5.0 - 0.0, rtol=1e-12)
+
+
+def test_a_second_fit_of_one_model_in_another_thread_is_refused():
+    x, y = data()
+    net = bn_model()
+    started, release = threading.Event(), threading.Event()
+
+    class Hold(G.Callback):
+        def on_epoch_end(self, epoch, logs):
+            started.set()
+            release.wait(30)
+
+    errors = []
+
+    def first():
+        fit(net, x, y, loss=G.CrossEntropy, solver="adam", epochs=1, callbacks=[Hold()],
+            progress=False)
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert started.wait(30)
+    try:
+        fit(net, x, y, loss=G.CrossEntropy, solver="adam", progress=False)
+    except gc.MachineBusyError as e:
+        errors.append(e)
+    finally:
+        release.set()
+        t.join()
+    assert errors and "another fit" in str(errors[0])
+    fit(net, x, y, loss=G.CrossEntropy, solver="adam", progress=False)  # free again
+
+
+def test_a_deep_copy_trains_on_its_own():
+    import copy
+
+    x, y = data()
+    net = bn_model()
+    twin = copy.deepcopy(net)
+    np.testing.assert_allclose(predict(twin, x), predict(net, x), rtol=1e-12)
+    fit(twin, x, y, loss=G.CrossEntropy, solver="adam", progress=False, seed=0)
+    assert not np.allclose(predict(twin, x), predict(net, x))

@@ -26,9 +26,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -357,6 +359,34 @@ class Trainer:
             raise TypeError("fit: give the targets y (or a train_step that needs none)")
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
+        with _one_fit_at_a_time(self.model):
+            return self._fit(
+                step_fn, x, y, epochs, bs, vbs, validation_data, validation_split, callbacks,
+                seed, shuffle, progress, initial_epoch, check_data, drop_last, sample_weight,
+                class_weight, loss_weights,
+            )
+
+    def _fit(
+        self,
+        step_fn: TrainStep | None,
+        x: Any,
+        y: Any,
+        epochs: int,
+        bs: int,
+        vbs: int,
+        validation_data: Any,
+        validation_split: float,
+        callbacks: Iterable[Callback],
+        seed: int,
+        shuffle: bool,
+        progress: bool | str,
+        initial_epoch: int,
+        check_data: bool,
+        drop_last: bool,
+        sample_weight: Any,
+        class_weight: Any,
+        loss_weights: Any,
+    ) -> History:
         if step_fn is not None:
             return self._fit_custom(
                 step_fn, x, y, epochs, bs, vbs, validation_data, validation_split, callbacks,
@@ -786,6 +816,33 @@ class Trainer:
             f"Trainer({type(self.model).__name__}, loss={shown}, "
             f"solver={type(self.solver).__name__}, metrics={list(self.metrics)})"
         )
+
+
+_fitting: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+@contextlib.contextmanager
+def _one_fit_at_a_time(model: Any) -> Iterator[None]:
+    """Refuse a second ``fit`` of one model while the first runs (in another thread): they
+    would feed and step the same weights, and one would corrupt the other's batches."""
+    with BUILD_LOCK:
+        try:
+            busy = model in _fitting
+            if not busy:
+                _fitting.add(model)
+        except TypeError:  # not weakly referable: nothing to track
+            yield
+            return
+    if busy:
+        raise gc.MachineBusyError(
+            f"fit: this {type(model).__name__} is being trained by another fit (in another "
+            f"thread); train a copy of it (copy.deepcopy(model)) or wait for that fit to end"
+        )
+    try:
+        yield
+    finally:
+        with BUILD_LOCK:
+            _fitting.discard(model)
 
 
 def _leaves(data: Any) -> list[np.ndarray]:
