@@ -81,8 +81,7 @@ from .training import (
     fit,
     predict,
 )
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "__version__",

