@@ -3,8 +3,10 @@
 - ``trainer``: :class:`Trainer` (one model, its losses, its graph and machines), :func:`fit`
   and :func:`evaluate`;
 - ``build``: the training graph (targets, losses, weighted cost, gradients, machine);
-- ``loop``: the epoch loops (the default step, and custom ``train_step`` functions);
-- ``steps``: :class:`Batch`, what a custom training step receives;
+- ``loop``: the default epoch loop, and the frame around every epoch (callbacks, Ctrl-C,
+  the snapshot put back on a non-finite loss);
+- ``custom``, ``steps``: custom ``train_step`` functions and the :class:`Batch` they get;
+- ``evaluation``: loss and metrics in eval mode;
 - ``predict``: :func:`predict`, the model's outputs in eval mode at any batch size;
 - ``copies``: each thread's copy of the graph for predicting and evaluating;
 - ``structure``: a model's named inputs and outputs, and the forms data takes;

@@ -26,14 +26,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import graphcore as gc
 
-__all__ = ["BUILD_LOCK", "EvalCopy", "per_thread"]
+__all__ = ["BUILD_LOCK", "EvalCopy", "per_thread", "one_fit_at_a_time"]
 
 #: Held while golgi builds graph nodes for a model (its free input, its output, a trainer's
 #: loss and gradients, a copy of its graph); reentrant, so builders may nest.
@@ -135,3 +136,30 @@ def per_thread(owner: Any, key: Any, make: Callable[[], T]) -> T:
     if obj is None:
         obj = table[key] = make()
     return obj
+
+
+_fitting: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+@contextlib.contextmanager
+def one_fit_at_a_time(model: Any) -> Iterator[None]:
+    """Refuse a second ``fit`` of one model while the first runs (in another thread): they
+    would feed and step the same weights, and one would corrupt the other's batches."""
+    with BUILD_LOCK:
+        try:
+            busy = model in _fitting
+            if not busy:
+                _fitting.add(model)
+        except TypeError:  # not weakly referable: nothing to track
+            yield
+            return
+    if busy:
+        raise gc.MachineBusyError(
+            f"fit: this {type(model).__name__} is being trained by another fit (in another "
+            f"thread); train a copy of it (copy.deepcopy(model)) or wait for that fit to end"
+        )
+    try:
+        yield
+    finally:
+        with BUILD_LOCK:
+            _fitting.discard(model)

@@ -1,5 +1,6 @@
-"""The epoch loops ``fit`` runs: the default one (gather, run, check the loss, step) and
-the one for custom training steps.
+"""The epochs ``fit`` runs: the default loop (gather, run, check the loss, step), and the
+frame around every epoch loop (callbacks, Ctrl-C, the snapshot put back on a non-finite
+value).
 
 The default loop allocates nothing per batch: each batch's rows are gathered into the
 input buffers, the machine runs, the loss is read and checked (a comparison, no call), the
@@ -13,7 +14,8 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +24,20 @@ import numpy as np
 import graphcore as gc
 
 from ..metrics import MetricFn, batch_scorer
-from .callbacks import CallbackList
+from .callbacks import Callback, CallbackList
 from .data import gather_rows
-from .progress import StopOnInterrupt
-from .steps import Batch, TrainStep, take_rows
+from .history import History
+from .progress import StopOnInterrupt, progress_callbacks
+from .safety import NonFiniteLossError, Snapshot, weights_finite
 
-__all__ = ["Plan", "Diverged", "train_epoch", "custom_epoch", "epoch_order"]
+__all__ = [
+    "Plan",
+    "Diverged",
+    "train_epoch",
+    "epoch_order",
+    "run_epochs",
+    "diverged_error",
+]
 
 
 class Diverged(Exception):
@@ -148,47 +158,87 @@ def train_epoch(
     return logs
 
 
-def custom_epoch(
-    step_fn: TrainStep,
-    batch: Batch,
-    plan: Plan,
-    data: tuple[Any, Any],
-    epoch: int,
-    cbs: CallbackList,
-    sigint: StopOnInterrupt,
-    trainer: Any,
-) -> dict[str, float]:
-    """One epoch of a custom step: ``step_fn(batch)`` per batch; returns the means of the
-    values it returned (weighted by batch size)."""
-    n, bs = plan.n, plan.batch_size
-    perm = epoch_order(plan, epoch)
-    batch.epoch = epoch
-    batch.rng = np.random.default_rng((plan.seed, epoch, 2))
-    sums: dict[str, float] = {}
-    seen = 0
-    batch_end = cbs.batch_end
-    x, y = data
-    for bi, s in enumerate(range(0, n, bs)):
-        idx = perm[s : s + bs]
-        b = idx.shape[0]
-        batch.rows, batch.index, batch.size = idx, bi, b
-        batch.x, batch.y = take_rows(x, idx), take_rows(y, idx)
-        got = step_fn(batch)
-        if not isinstance(got, Mapping):
-            raise TypeError(
-                f"fit: the train step must return a dict name -> value (e.g. "
-                f"{{'loss': float(cost.value)}}), got {type(got).__name__}"
+def run_epochs(
+trainer: Any,
+    run_epoch: Callable[[int, CallbackList, StopOnInterrupt], dict[str, float]],
+    epochs: int,
+    initial_epoch: int,
+    callbacks: Iterable[Callback],
+    progress: bool | str,
+    params: dict[str, Any],
+    learnables: Sequence[gc.Node],
+) -> History:
+    """The epochs of one ``fit`` around ``run_epoch``: the callbacks, Ctrl-C, and the
+    non-finite guard (a snapshot per epoch, put back when the loss or a weight goes bad)."""
+    history = History()  # last: it records the logs the other callbacks extended
+    cbs = CallbackList(
+        [*callbacks, *progress_callbacks(progress), history], trainer=trainer, params=params
+    )
+    snapshot = Snapshot(trainer.model, learnables, trainer.solver)
+    trainer.stop_training = False
+    interrupted = False
+    try:
+        with StopOnInterrupt() as sigint:
+            cbs.on_train_begin({})
+            for epoch in range(initial_epoch, epochs):
+                snapshot.take()
+                cbs.on_epoch_begin(epoch, {})
+                logs = run_epoch(epoch, cbs, sigint)
+                if not weights_finite(learnables):
+                    raise Diverged(epoch, None, None, "weights")
+                if sigint.requested:
+                    raise KeyboardInterrupt
+                cbs.on_epoch_end(epoch, logs)
+                if trainer.stop_training:
+                    break
+    except KeyboardInterrupt:
+        for w in learnables:  # a batch cut short leaves partial gradients
+            if w.has_grad:
+                w.zero_grad()
+        interrupted = True
+        if progress:
+            done = len(history)
+            print(
+                f"golgi: interrupted (Ctrl-C); stopping with {done} epoch"
+                f"{'s' if done != 1 else ''} done this run",
+                file=sys.stderr,
             )
-        seen += b
-        for k, v in got.items():
-            v = float(v)
-            if not math.isfinite(v):
-                raise Diverged(epoch, bi, v, str(k))
-            sums[k] = sums.get(k, 0.0) + v * b
-        if batch_end is not None:
-            blogs = {k: t / seen for k, t in sums.items()}
-            blogs["size"] = b
-            batch_end(bi, blogs)
-        if sigint.requested or trainer.stop_training:
-            break
-    return {k: t / max(seen, 1) for k, t in sums.items()}
+    except Diverged as bad:
+        snapshot.restore()
+        error = diverged_error(trainer, bad, initial_epoch)
+        error.history = history
+        history.diverged = True
+        if cbs.terminate_on_nan:
+            if progress:
+                print(f"golgi: {error}", file=sys.stderr)
+            cbs.on_train_end({"interrupted": False, "diverged": True})
+            return history
+        cbs.on_train_error(error)
+        raise error from None
+    except BaseException as error:
+        cbs.on_train_error(error)
+        raise
+    cbs.on_train_end({"interrupted": interrupted})
+    return history
+
+def diverged_error(trainer: Any, bad: Diverged, initial_epoch: int) -> NonFiniteLossError:
+    """The error that says where training went bad, what was put back and what to try."""
+    back = (
+        "where this fit started"
+        if bad.epoch == initial_epoch
+        else f"at the end of epoch {bad.epoch} (the last finite one)"
+    )
+    if bad.name == "weights":
+        what = f"the weights stopped being finite (NaN or infinite) by {bad.where()}"
+    else:
+        what = f"the training {bad.name} became {bad.value} at {bad.where()}"
+    rate = getattr(trainer.solver, "learn_rate", None)
+    hint = f"lower the learn rate (it is {rate:g})" if rate is not None else "lower the rate"
+    return NonFiniteLossError(
+        f"fit: {what}; the weights, layer state and solver state are back as they were "
+        f"{back}. To train on: {hint}, clip the gradients (gc.WithClip(5)), or look for "
+        f"extreme values in the data",
+        epoch=bad.epoch,
+        batch=bad.batch,
+        value=bad.value,
+    )

@@ -20,11 +20,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 import graphcore as gc
 
-from .data import model_input, model_output
+from .data import as_data, check_finite, model_input, model_output
 
-__all__ = ["Ends", "model_ends", "arrays_for", "shaped_like", "is_multi"]
+__all__ = [
+    "Ends",
+    "model_ends",
+    "arrays_for",
+    "shaped_like",
+    "is_multi",
+    "data_arrays",
+    "target_arrays",
+    "raw_targets",
+]
 
 
 @dataclass
@@ -154,3 +165,72 @@ def shaped_like(form: str, names: Sequence[str], values: list[Any]) -> Any:
     if form == "list":
         return list(values)
     return dict(zip(names, values, strict=True))
+
+
+def data_arrays(
+    what: str, data: Any, nodes: Sequence[gc.Node], names: Sequence[str], form: str,
+    check: bool,
+) -> list[np.ndarray]:
+    """``data`` as one checked array per node (see :func:`arrays_for` and
+    :func:`~golgi.training.data.as_data`); ``check`` also refuses NaN and infinity.
+
+    Example:
+        >>> import numpy as np, graphcore as gc
+        >>> x = gc.NewMatrix(gc.NewGraph(), gc.Float32, gc.WithShape(None, 2), gc.WithName("x"))
+        >>> data_arrays("fit: x", [[1, 2]], [x], ["x"], "node", True)[0].dtype
+        dtype('float32')
+    """
+    out = []
+    for a, node, name in zip(arrays_for(what, data, names, form), nodes, names, strict=True):
+        label = what if len(names) == 1 else f"{what}[{name!r}]"
+        if a is None:
+            raise ValueError(f"{label}: no data given")
+        arr = as_data(a, node, label)
+        if check:
+            check_finite(label, arr)
+        out.append(arr)
+    return out
+
+
+def target_arrays(
+    what: str, ends: Ends | None, tg: Any, y: Any, check: bool
+) -> list[np.ndarray]:
+    """The targets of the outputs that have a loss (``tg.trained``), as checked arrays for
+    their target nodes; ``y`` is one array, a dict by output name, or a list of one per
+    output (None for an output without a loss)."""
+    assert ends is not None and tg is not None
+    names = [ends.output_names[i] for i in tg.trained]
+    if isinstance(y, (list, tuple)) and len(ends.outputs) > 1:
+        if len(y) != len(ends.outputs):
+            raise ValueError(
+                f"{what}: the model has {len(ends.outputs)} outputs "
+                f"({', '.join(ends.output_names)}), got {len(y)} targets; give one per "
+                f"output (None for an output without a loss) or a dict"
+            )
+        y = [y[i] for i in tg.trained]
+    elif isinstance(y, Mapping):
+        y = {k: v for k, v in y.items() if k in names or k not in ends.output_names}
+    if isinstance(y, (list, tuple)) and len(names) > 1:
+        form = "list"
+    else:
+        form = "dict" if len(names) > 1 else "node"
+    return data_arrays(what, y, tg.targets, names, form, check)
+
+
+def raw_targets(y: Any, ends: Ends | None) -> list[Any]:
+    """The targets as given, one per output (None where missing), to size target nodes.
+
+    Example:
+        >>> from golgi.training.structure import Ends
+        >>> e = Ends([], [], "dict", [None, None], ["a", "b"], "dict")
+        >>> raw_targets({"b": 1}, e)
+        [None, 1]
+    """
+    assert ends is not None
+    if y is None:
+        return [None] * len(ends.outputs)
+    if isinstance(y, Mapping):
+        return [y.get(k) for k in ends.output_names]
+    if isinstance(y, (list, tuple)) and len(ends.outputs) > 1:
+        return list(y) + [None] * (len(ends.outputs) - len(y))
+    return [y] + [None] * (len(ends.outputs) - 1)

@@ -26,11 +26,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import sys
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -41,23 +38,30 @@ from ..losses import LossFn
 from ..metrics import MetricFn, resolve_metrics
 from .build import TrainGraph, TrainMachine, build_losses, build_machine, resolve_losses
 from .callbacks import Callback, CallbackList
-from .copies import BUILD_LOCK, EvalCopy, per_thread
+from .copies import BUILD_LOCK, one_fit_at_a_time, per_thread
+from .custom import fit_custom
 from .data import (
-    as_data,
     check_batch_size,
-    check_finite,
     data_dtype,
     is_built,
-    put_rows,
 )
+from .evaluation import eval_arrays
 from .history import History
-from .loop import Diverged, Plan, custom_epoch, train_epoch
+from .loop import Plan, run_epochs, train_epoch
 from .predict import Predictor
 from .progress import StopOnInterrupt, progress_callbacks, progress_from_verbose
-from .safety import NonFiniteLossError, Snapshot, batchnorm_batch_problem, weights_finite
+from .safety import batchnorm_batch_problem
 from .solvers import resolve_solver
 from .steps import Batch, TrainStep
-from .structure import Ends, arrays_for, is_multi, model_ends, shaped_like
+from .structure import (
+    Ends,
+    data_arrays,
+    is_multi,
+    model_ends,
+    raw_targets,
+    shaped_like,
+    target_arrays,
+)
 from .weights import sample_weights
 
 __all__ = ["Trainer", "fit", "evaluate", "takes_fit_options"]
@@ -207,51 +211,6 @@ class Trainer:
                 self.learnables = tg.learnables
         return tg
 
-    def _data(self, what: str, data: Any, nodes: Sequence[gc.Node], names: Sequence[str],
-              form: str, check: bool) -> list[np.ndarray]:
-        arrays = arrays_for(what, data, names, form)
-        out = []
-        for a, node, name in zip(arrays, nodes, names):
-            label = what if len(names) == 1 else f"{what}[{name!r}]"
-            if a is None:
-                raise ValueError(f"{label}: no data given")
-            arr = as_data(a, node, label)
-            if check:
-                check_finite(label, arr)
-            out.append(arr)
-        return out
-
-    def _targets_for(self, what: str, y: Any, check: bool) -> list[np.ndarray]:
-        ends, tg = self.ends, self.graph
-        assert ends is not None and tg is not None
-        names = [ends.output_names[i] for i in tg.trained]
-        if isinstance(y, (list, tuple)) and len(ends.outputs) > 1:
-            if len(y) != len(ends.outputs):
-                raise ValueError(
-                    f"{what}: the model has {len(ends.outputs)} outputs "
-                    f"({', '.join(ends.output_names)}), got {len(y)} targets; give one per "
-                    f"output (None for an output without a loss) or a dict"
-                )
-            y = [y[i] for i in tg.trained]
-        elif isinstance(y, Mapping):
-            y = {k: v for k, v in y.items() if k in names or k not in ends.output_names}
-        form = "node" if len(names) == 1 and not isinstance(y, (Mapping, list, tuple)) else (
-            "list" if isinstance(y, (list, tuple)) else "dict" if len(names) > 1 else "node"
-        )
-        return self._data(what, y, tg.targets, names, form, check)
-
-    def _raw_targets(self, y: Any) -> list[Any]:
-        """The targets as given, one per output (None where missing), to size the targets."""
-        ends = self.ends
-        assert ends is not None
-        if y is None:
-            return [None] * len(ends.outputs)
-        if isinstance(y, Mapping):
-            return [y.get(k) for k in ends.output_names]
-        if isinstance(y, (list, tuple)) and len(ends.outputs) > 1:
-            return list(y) + [None] * (len(ends.outputs) - len(y))
-        return [y] + [None] * (len(ends.outputs) - 1)
-
     # ----- training -----------------------------------------------------------------------------
     def fit(
         self,
@@ -359,7 +318,7 @@ class Trainer:
             raise TypeError("fit: give the targets y (or a train_step that needs none)")
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
-        with _one_fit_at_a_time(self.model):
+        with one_fit_at_a_time(self.model):
             return self._fit(
                 step_fn, x, y, epochs, bs, vbs, validation_data, validation_split, callbacks,
                 seed, shuffle, progress, initial_epoch, check_data, drop_last, sample_weight,
@@ -388,14 +347,14 @@ class Trainer:
         loss_weights: Any,
     ) -> History:
         if step_fn is not None:
-            return self._fit_custom(
-                step_fn, x, y, epochs, bs, vbs, validation_data, validation_split, callbacks,
-                seed, shuffle, progress, initial_epoch, check_data, drop_last,
+            return fit_custom(
+                self, step_fn, x, y, epochs, bs, vbs, validation_data, validation_split,
+                callbacks, seed, shuffle, progress, initial_epoch, check_data, drop_last,
             )
         ends = self._ensure_io(x, seed)
-        X = self._data("fit: x", x, ends.inputs, ends.input_names, ends.input_form, check_data)
-        tg = self._ensure_losses(self._raw_targets(y))
-        Y = self._targets_for("fit: y", y, check_data)
+        X = data_arrays("fit: x", x, ends.inputs, ends.input_names, ends.input_form, check_data)
+        tg = self._ensure_losses(raw_targets(y, self.ends))
+        Y = target_arrays("fit: y", self.ends, self.graph, y, check_data)
         n = len(X[0])
         for what, a in [*zip(ends.input_names, X), *(("y", t) for t in Y)]:
             if len(a) != n:
@@ -423,9 +382,11 @@ class Trainer:
         elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("fit: validation_data must be a pair (x_val, y_val)")
-            xv = self._data("fit: validation x", validation_data[0], ends.inputs,
+            xv = data_arrays("fit: validation x", validation_data[0], ends.inputs,
                             ends.input_names, ends.input_form, check_data)
-            yv = self._targets_for("fit: validation y", validation_data[1], check_data)
+            yv = target_arrays(
+                "fit: validation y", self.ends, self.graph, validation_data[1], check_data
+            )
             if any(len(a) != len(xv[0]) for a in (*xv, *yv)) or len(xv[0]) == 0:
                 raise ValueError(
                     f"fit: validation x and y must hold the same, non-zero number of samples "
@@ -482,11 +443,11 @@ class Trainer:
         def run_epoch(epoch: int, cbs: CallbackList, sigint: StopOnInterrupt) -> dict[str, float]:
             logs = train_epoch(plan, epoch, cbs, sigint, self)
             if val is not None and not sigint.requested:
-                ev = self._evaluate(val[0], val[1], vbs)
+                ev = eval_arrays(self, val[0], val[1], vbs)
                 logs.update({f"val_{k}": v for k, v in ev.items()})
             return logs
 
-        return self._loop(run_epoch, epochs, initial_epoch, callbacks, progress, params,
+        return run_epochs(self, run_epoch, epochs, initial_epoch, callbacks, progress, params,
                           self.learnables)
 
     def _metric_list(self) -> list[tuple[str, MetricFn, int]]:
@@ -501,166 +462,6 @@ class Trainer:
         if several and self.metrics and self.graph is not None:
             out = [m for m in out if m[2] in self.graph.trained or m[0] in self.output_metrics]
         return out
-
-    def _loop(
-        self,
-        run_epoch: Callable[[int, CallbackList, StopOnInterrupt], dict[str, float]],
-        epochs: int,
-        initial_epoch: int,
-        callbacks: Iterable[Callback],
-        progress: bool | str,
-        params: dict[str, Any],
-        learnables: Sequence[gc.Node],
-    ) -> History:
-        """The epochs around ``run_epoch``: callbacks, Ctrl-C, and the non-finite guard."""
-        history = History()  # last: it records the logs the other callbacks extended
-        cbs = CallbackList(
-            [*callbacks, *progress_callbacks(progress), history], trainer=self, params=params
-        )
-        snapshot = Snapshot(self.model, learnables, self.solver)
-        self.stop_training = False
-        interrupted = False
-        try:
-            with StopOnInterrupt() as sigint:
-                cbs.on_train_begin({})
-                for epoch in range(initial_epoch, epochs):
-                    snapshot.take()
-                    cbs.on_epoch_begin(epoch, {})
-                    logs = run_epoch(epoch, cbs, sigint)
-                    if not weights_finite(learnables):
-                        raise Diverged(epoch, None, None, "weights")
-                    if sigint.requested:
-                        raise KeyboardInterrupt
-                    cbs.on_epoch_end(epoch, logs)
-                    if self.stop_training:
-                        break
-        except KeyboardInterrupt:
-            for w in learnables:  # a batch cut short leaves partial gradients
-                if w.has_grad:
-                    w.zero_grad()
-            interrupted = True
-            if progress:
-                done = len(history)
-                print(
-                    f"golgi: interrupted (Ctrl-C); stopping with {done} epoch"
-                    f"{'s' if done != 1 else ''} done this run",
-                    file=sys.stderr,
-                )
-        except Diverged as bad:
-            snapshot.restore()
-            error = self._diverged_error(bad, initial_epoch)
-            error.history = history
-            history.diverged = True
-            if cbs.terminate_on_nan:
-                if progress:
-                    print(f"golgi: {error}", file=sys.stderr)
-                cbs.on_train_end({"interrupted": False, "diverged": True})
-                return history
-            cbs.on_train_error(error)
-            raise error from None
-        except BaseException as error:
-            cbs.on_train_error(error)
-            raise
-        cbs.on_train_end({"interrupted": interrupted})
-        return history
-
-    def _diverged_error(self, bad: Diverged, initial_epoch: int) -> NonFiniteLossError:
-        back = (
-            "where this fit started"
-            if bad.epoch == initial_epoch
-            else f"at the end of epoch {bad.epoch} (the last finite one)"
-        )
-        if bad.name == "weights":
-            what = f"the weights stopped being finite (NaN or infinite) by {bad.where()}"
-        else:
-            what = f"the training {bad.name} became {bad.value} at {bad.where()}"
-        rate = getattr(self.solver, "learn_rate", None)
-        hint = f"lower the learn rate (it is {rate:g})" if rate is not None else "lower the rate"
-        return NonFiniteLossError(
-            f"fit: {what}; the weights, layer state and solver state are back as they were "
-            f"{back}. To train on: {hint}, clip the gradients (gc.WithClip(5)), or look for "
-            f"extreme values in the data",
-            epoch=bad.epoch,
-            batch=bad.batch,
-            value=bad.value,
-        )
-
-    def _fit_custom(
-        self,
-        step_fn: TrainStep,
-        x: Any,
-        y: Any,
-        epochs: int,
-        bs: int,
-        vbs: int,
-        validation_data: Any,
-        validation_split: float,
-        callbacks: Iterable[Callback],
-        seed: int,
-        shuffle: bool,
-        progress: bool | str,
-        initial_epoch: int,
-        check_data: bool,
-        drop_last: bool,
-    ) -> History:
-        if validation_split:
-            raise ValueError("fit: validation_split needs the default step; give validation_data")
-        arrays = [*_leaves(x), *_leaves(y)]
-        if not arrays:
-            raise ValueError("fit: no training data (x is empty)")
-        n = len(arrays[0])
-        n_x = len(_leaves(x))
-        for k, a in enumerate(arrays):
-            if len(a) != n:
-                raise ValueError(f"fit: the arrays of x and y hold {n} and {len(a)} samples")
-            if check_data and a.dtype.kind in "fc":
-                check_finite("fit: x" if k < n_x else "fit: y", a)
-        if n == 0:
-            raise ValueError("fit: no training samples (x is empty)")
-        if drop_last and n < bs:
-            raise ValueError(
-                f"fit: drop_last=True with {n} samples and batch_size={bs} leaves no batch"
-            )
-        if self.loss is not None and y is not None:
-            self._ensure_io(x, seed)
-            self._ensure_losses(self._raw_targets(y))
-            self._ensure_machine(False).claim_grads()
-        val = None
-        if validation_data is not None:
-            if self.graph is None:
-                raise ValueError(
-                    "fit: validation_data with a train_step needs the loss to evaluate it: "
-                    "give fit a loss too"
-                )
-            ends = self.ends
-            assert ends is not None
-            xv = self._data("fit: validation x", validation_data[0], ends.inputs,
-                            ends.input_names, ends.input_form, check_data)
-            yv = self._targets_for("fit: validation y", validation_data[1], check_data)
-            val = (xv, yv)
-        learnables = list(self.model.model()) if hasattr(self.model, "model") else []
-        plan = Plan(n=n - n % bs if drop_last else n, batch_size=bs, seed=seed, shuffle=shuffle,
-                    total=n)
-        batch = Batch()
-        batch.trainer = self
-        data = (_as_arrays(x), _as_arrays(y))
-        params = {
-            "epochs": epochs,
-            "steps": -(-plan.n // bs),
-            "batch_size": bs,
-            "samples": plan.n,
-            "metrics": None,  # whatever the step returns
-        }
-
-        def run_epoch(epoch: int, cbs: CallbackList, sigint: StopOnInterrupt) -> dict[str, float]:
-            logs = custom_epoch(step_fn, batch, plan, data, epoch, cbs, sigint, self)
-            if val is not None and not sigint.requested:
-                ev = self._evaluate(val[0], val[1], vbs)
-                logs.update({f"val_{k}": v for k, v in ev.items()})
-            return logs
-
-        return self._loop(run_epoch, epochs, initial_epoch, callbacks, progress, params,
-                          learnables)
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         """The default training step on one batch, for custom steps to build on: feed
@@ -688,9 +489,9 @@ class Trainer:
         if ends is None or tg is None or self.solver is None:
             raise TypeError("Trainer.train_step needs a model, a loss and a solver given to fit")
         mt = self._ensure_machine(False)
-        X = self._data("train_step: x", batch.x, ends.inputs, ends.input_names, ends.input_form,
+        X = data_arrays("train_step: x", batch.x, ends.inputs, ends.input_names, ends.input_form,
                        False)
-        Y = self._targets_for("train_step: y", batch.y, False)
+        Y = target_arrays("train_step: y", self.ends, self.graph, batch.y, False)
         for node, a in [*zip(ends.inputs, X), *zip(tg.targets, Y)]:
             gc.Let(node, a)
         mt.vm.run_all()
@@ -699,55 +500,6 @@ class Trainer:
         return {"loss": loss}
 
     # ----- evaluation ---------------------------------------------------------------------------
-    def _eval_copy(self) -> EvalCopy:
-        ends, tg = self.ends, self.graph
-        assert ends is not None and tg is not None
-        return per_thread(
-            self,
-            "evaluate",
-            lambda: EvalCopy([*ends.inputs, *tg.targets], ends.outputs, [tg.cost, *tg.loss_nodes]),
-        )
-
-    def _evaluate(
-        self, X: list[np.ndarray], Y: list[np.ndarray], bs: int, metrics: Any = None
-    ) -> dict[str, float]:
-        ends, tg = self.ends, self.graph
-        assert ends is not None and tg is not None
-        copy = self._eval_copy()
-        copy.sync()
-        ins = copy.inputs
-        cost, parts = copy.extra[0], copy.extra[1:]
-        outs = copy.outputs
-        chosen = self._metric_list() if metrics is None else [
-            (name, fn, i) for i in tg.trained for name, fn in resolve_metrics(metrics).items()
-        ]
-        keep = sorted({i for _, _, i in chosen})
-        n = len(X[0])
-        loss_sum = 0.0
-        part_sums = [0.0] * len(parts)
-        preds: dict[int, np.ndarray] = {}
-        feeds = list(zip(ins, [*X, *Y]))
-        for s in range(0, n, bs):
-            b = min(bs, n - s)
-            for node, a in feeds:
-                put_rows(node, a[s : s + b])
-            copy.run()
-            loss_sum += float(cost.value) * b
-            for j, p in enumerate(parts):
-                part_sums[j] += float(p.value) * b
-            for i in keep:
-                v = outs[i].value
-                if i not in preds:
-                    preds[i] = np.empty((n, *v.shape[1:]), v.dtype)
-                preds[i][s : s + b] = v
-        res = {"loss": loss_sum / n}
-        if len(tg.trained) > 1:
-            for j, i in enumerate(tg.trained):
-                res[f"{ends.output_names[i]}_loss"] = part_sums[j] / n
-        for name, fn, i in chosen:
-            res[name] = float(fn(preds[i], Y[tg.trained.index(i)]))
-        return res
-
     def evaluate(
         self, x: Any, y: Any, batch_size: int = 256, metrics: Any = None
     ) -> dict[str, float]:
@@ -773,15 +525,15 @@ class Trainer:
         """
         bs = check_batch_size("evaluate", batch_size)
         ends = self._ensure_io(x)
-        X = self._data("evaluate: x", x, ends.inputs, ends.input_names, ends.input_form, False)
-        self._ensure_losses(self._raw_targets(y))
-        Y = self._targets_for("evaluate: y", y, False)
+        X = data_arrays("evaluate: x", x, ends.inputs, ends.input_names, ends.input_form, False)
+        self._ensure_losses(raw_targets(y, self.ends))
+        Y = target_arrays("evaluate: y", self.ends, self.graph, y, False)
         if any(len(a) != len(X[0]) for a in (*X, *Y)) or len(X[0]) == 0:
             raise ValueError(
                 f"evaluate: x and y must hold the same, non-zero number of samples "
                 f"(got {len(X[0])} and {len(Y[0])})"
             )
-        return self._evaluate(X, Y, bs, metrics)
+        return eval_arrays(self, X, Y, bs, metrics)
 
     def predict(self, x: Any, batch_size: int = 256) -> Any:
         """The model's outputs for ``x`` in eval mode, at any batch size (see :func:`predict`).
@@ -802,7 +554,7 @@ class Trainer:
         bs = check_batch_size("predict", batch_size)
         ends = self._ensure_io(x)
         pred = per_thread(self, "predict", lambda: Predictor(ends.inputs, ends.outputs))
-        X = self._data("predict: x", x, ends.inputs, ends.input_names, ends.input_form, False)
+        X = data_arrays("predict: x", x, ends.inputs, ends.input_names, ends.input_form, False)
         return shaped_like(ends.output_form, ends.output_names, pred(X, bs))
 
     def __repr__(self) -> str:
@@ -816,53 +568,6 @@ class Trainer:
             f"Trainer({type(self.model).__name__}, loss={shown}, "
             f"solver={type(self.solver).__name__}, metrics={list(self.metrics)})"
         )
-
-
-_fitting: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-@contextlib.contextmanager
-def _one_fit_at_a_time(model: Any) -> Iterator[None]:
-    """Refuse a second ``fit`` of one model while the first runs (in another thread): they
-    would feed and step the same weights, and one would corrupt the other's batches."""
-    with BUILD_LOCK:
-        try:
-            busy = model in _fitting
-            if not busy:
-                _fitting.add(model)
-        except TypeError:  # not weakly referable: nothing to track
-            yield
-            return
-    if busy:
-        raise gc.MachineBusyError(
-            f"fit: this {type(model).__name__} is being trained by another fit (in another "
-            f"thread); train a copy of it (copy.deepcopy(model)) or wait for that fit to end"
-        )
-    try:
-        yield
-    finally:
-        with BUILD_LOCK:
-            _fitting.discard(model)
-
-
-def _leaves(data: Any) -> list[np.ndarray]:
-    if data is None:
-        return []
-    if isinstance(data, Mapping):
-        return [np.asarray(v) for v in data.values()]
-    if isinstance(data, (list, tuple)) and data and isinstance(data[0], np.ndarray):
-        return [np.asarray(v) for v in data]
-    return [np.asarray(data)]
-
-
-def _as_arrays(data: Any) -> Any:
-    if data is None:
-        return None
-    if isinstance(data, Mapping):
-        return {k: np.asarray(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)) and data and isinstance(data[0], np.ndarray):
-        return [np.asarray(v) for v in data]
-    return np.asarray(data)
 
 
 def takes_fit_options(fn: F) -> F:
