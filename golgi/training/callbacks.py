@@ -35,7 +35,9 @@ class Callback:
     ``self.params`` holds ``epochs``, ``steps`` (batches per epoch), ``batch_size``,
     ``samples`` and ``metrics`` (the names the epoch logs will have).
     ``on_batch_end`` gets running means over the epoch so far (``loss``, metrics) and
-    ``size`` (this batch's size); it must not run machines on the model (no ``predict``).
+    ``size`` (this batch's size); keep it cheap. ``predict`` and ``evaluate`` are safe in any
+    hook (they run their own machine on a copy of the graph); a machine of your own on the
+    model's graph is not, during training (it would repoint the nodes' values).
 
     The hooks do nothing unless overridden; ``fit`` calls them in this order (8 samples,
     batches of 5, one epoch):
@@ -191,7 +193,8 @@ class Callback:
         """After each batch (solver step included); ``batch`` counts from 0 in each epoch.
 
         ``logs`` holds running means over the epoch so far and ``size`` (this batch's size).
-        Override it for per-batch progress; keep it cheap and run no machine on the model.
+        Override it for per-batch progress; keep it cheap (``predict`` is safe, but costs a
+        forward pass per call).
 
         Example:
             >>> import numpy as np, graphcore as gc, golgi as G

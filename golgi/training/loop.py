@@ -127,13 +127,15 @@ def train_epoch(
         step(vgs)
         seen += b
         loss_sum += loss * b
-        for j, (_, node) in enumerate(parts):
-            part_sums[j] += float(node.value) * b
+        if parts:
+            for j, (_, node) in enumerate(parts):
+                part_sums[j] += float(node.value) * b
         if metrics:
             for j, (_, score, out, t) in enumerate(metrics):
                 sums[j] += score(out.value, t.value, idx) * b
-        for buf, out in collect:
-            buf[s : s + b] = out.value
+        if collect:
+            for buf, out in collect:
+                buf[s : s + b] = out.value
         if batch_end is not None:
             blogs["loss"] = loss_sum / seen
             for j, (name, _) in enumerate(parts):
