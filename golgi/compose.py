@@ -27,7 +27,7 @@ from graphcore.shapes import broadcast_shapes, fmt_shape
 from .layer import Layer
 from .options import LayerOpt
 from .summary import SummaryTable
-from .term import Term, Thunk
+from .term import TRANSIENT, Term, Thunk
 
 __all__ = [
     "Composition",
@@ -182,7 +182,8 @@ class Composition(Term):
             (True, False)
         """
         state = dict(self.__dict__)
-        state.pop("_golgi_trainer", None)
+        for k in TRANSIENT:
+            state.pop(k, None)
         state["_cache"] = {}
         state["out"] = None
         x = self.input
@@ -307,7 +308,8 @@ class Join(Term):
     def __getstate__(self) -> dict[str, Any]:
         """The branches and the combining op; the nodes it built are built again."""
         state = dict(self.__dict__)
-        state.pop("_golgi_trainer", None)
+        for k in TRANSIENT:
+            state.pop(k, None)
         state["_cache"] = {}
         return state
 

@@ -30,7 +30,11 @@ from .summary import SummaryTable
 if TYPE_CHECKING:  # annotations only: layer.py builds on this module
     from .layer import Layer
 
-__all__ = ["Term", "Thunk", "layer_names", "claim_name", "release_name"]
+__all__ = ["Term", "Thunk", "layer_names", "claim_name", "release_name", "TRANSIENT"]
+
+#: Attributes the training functions keep on a model (its trainer, with machines and compiled
+#: plans; trainers ``evaluate`` made for other losses): never pickled.
+TRANSIENT = ("_golgi_trainer", "_golgi_evaluators")
 
 
 class Term:
@@ -377,7 +381,8 @@ class Term:
             True
         """
         state = dict(self.__dict__)
-        state.pop("_golgi_trainer", None)
+        for k in TRANSIENT:
+            state.pop(k, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

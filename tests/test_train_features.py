@@ -351,3 +351,20 @@ def test_a_trainer_subclass_overrides_the_step_keras_style():
                                                       progress=False)
     assert h.keys() == ["loss", "twice", "val_loss"]
     assert h["twice"] == pytest.approx([2 * v for v in h["loss"]])
+
+
+def test_evaluate_with_another_loss_leaves_fits_trainer_alone():
+    x, labels = cls_data()
+    net = linear()
+    h = fit(net, x, labels, loss=G.CrossEntropy, solver="adam", progress=False, seed=0)
+    n_nodes = len(net.input.graph)
+    onehot = np.eye(3)[labels]
+    a = G.evaluate(net, x, onehot, loss=G.MSE)
+    b = G.evaluate(net, x, onehot, loss=G.MSE)  # the aside trainer is reused: no new nodes
+    assert a == b and len(net.input.graph) > n_nodes
+    n_nodes = len(net.input.graph)
+    G.evaluate(net, x, onehot, loss=G.MSE)
+    assert len(net.input.graph) == n_nodes
+    assert net._golgi_trainer is h.trainer
+    h2 = fit(net, x, labels, loss=G.CrossEntropy, solver="adam", progress=False, seed=0)
+    assert h2.trainer is h.trainer and h.trainer.solver.num_steps == 2

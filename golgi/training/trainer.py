@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -602,9 +603,7 @@ def _same_loss(a: Any, b: Any) -> bool:
     return a is b
 
 
-def model_trainer(
-    model: Any, loss: Any, solver: Any, input: Any, metrics: Any, keep_metrics: bool = False
-) -> Trainer:
+def model_trainer(model: Any, loss: Any, solver: Any, input: Any, metrics: Any) -> Trainer:
     """The Trainer ``fit`` and ``evaluate`` use for ``model``: the one kept on the model by an
     earlier ``fit`` with the same loss and input (so training continues on the same graph
     and machines), else a new one, kept there.
@@ -639,8 +638,7 @@ def model_trainer(
     ):
         trainer.solver = resolve_solver(solver)
         trainer.solver_name = solver if isinstance(solver, str) else None
-    if not keep_metrics:
-        trainer.set_metrics(metrics)
+    trainer.set_metrics(metrics)
     return trainer
 
 
@@ -726,10 +724,26 @@ def evaluate(
         >>> sorted(G.evaluate(net, X, Y, loss="mse", metrics=["mae"]))
         ['loss', 'mae']
     """
-    if loss is None and not isinstance(getattr(model, "_golgi_trainer", None), Trainer):
+    kept = getattr(model, "_golgi_trainer", None)
+    if loss is None and not isinstance(kept, Trainer):
         raise TypeError(
             "evaluate: give a loss (loss=golgi.CrossEntropy, 'mse'...); this model has not "
             "been trained with fit, whose loss it would use"
         )
-    trainer = model_trainer(model, loss, None, input, metrics, keep_metrics=True)
+    lf = None if loss is None else resolve_losses(loss, model)
+    if isinstance(kept, Trainer) and (lf is None or _same_loss(kept.loss, lf)) and (
+        kept.input_spec is input
+    ):
+        trainer = kept
+    else:  # another loss: a trainer of its own, kept aside so fit's stays as it is
+        if not hasattr(model, "_golgi_evaluators"):
+            with contextlib.suppress(AttributeError):
+                model._golgi_evaluators = []
+        aside = getattr(model, "_golgi_evaluators", [])
+        trainer = next(
+            (t for t in aside if _same_loss(t.loss, lf) and t.input_spec is input), None
+        )
+        if trainer is None:
+            trainer = Trainer(model, lf, None, input=input)
+            aside.append(trainer)
     return trainer.evaluate(x, y, batch_size=batch_size, metrics=metrics)
