@@ -368,3 +368,13 @@ def test_evaluate_with_another_loss_leaves_fits_trainer_alone():
     assert net._golgi_trainer is h.trainer
     h2 = fit(net, x, labels, loss=G.CrossEntropy, solver="adam", progress=False, seed=0)
     assert h2.trainer is h.trainer and h.trainer.solver.num_steps == 2
+
+
+def test_metrics_for_every_output_skip_an_output_without_targets():
+    x, y = two_head_data()
+    h = fit(two_heads(), x, {"cls": y["cls"]}, loss={"cls": G.CrossEntropy}, solver="adam",
+            metrics=["accuracy"], progress=False, seed=0)
+    assert h.keys() == ["loss", "cls_accuracy"]
+    with pytest.raises(ValueError, match="for output 'reg', which has no loss"):
+        fit(two_heads(), x, {"cls": y["cls"]}, loss={"cls": G.CrossEntropy}, solver="adam",
+            metrics={"reg": ["mae"]}, progress=False)

@@ -456,12 +456,15 @@ class Trainer:
         ends = self.ends
         assert ends is not None
         several = len(ends.outputs) > 1
+        trained = self.graph.trained if self.graph is not None else range(len(ends.outputs))
         out = []
         for i, oname in enumerate(ends.output_names):
-            for name, fn in {**self.metrics, **self.output_metrics.get(oname, {})}.items():
+            # metrics for every output: those with targets; metrics named for an output: all
+            # (fit refuses one for an output without targets)
+            mine = dict(self.metrics) if i in trained else {}
+            mine.update(self.output_metrics.get(oname, {}))
+            for name, fn in mine.items():
                 out.append((f"{oname}_{name}" if several else name, fn, i))
-        if several and self.metrics and self.graph is not None:
-            out = [m for m in out if m[2] in self.graph.trained or m[0] in self.output_metrics]
         return out
 
     def train_step(self, batch: Batch) -> dict[str, float]:
