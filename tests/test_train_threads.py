@@ -99,7 +99,7 @@ def test_threads_evaluate_and_predict_through_one_trainer():
 def train(predicting: bool):
     x, y = data(seed=1)
     net = bn_model(seed=3)
-    done = threading.Event()
+    done, warm = threading.Event(), threading.Event()
     errors: list[BaseException] = []
     calls = [0]
 
@@ -111,12 +111,15 @@ def train(predicting: bool):
                     assert p.shape == (s, 3)
                     G.evaluate(net, x[:20], y[:20], loss=G.CrossEntropy)
                     calls[0] += 1
+                    warm.set()
         except BaseException as e:  # noqa: BLE001 - reported by the test
             errors.append(e)
+            warm.set()
 
     thread = threading.Thread(target=predictor)
     if predicting:
         thread.start()
+        assert warm.wait(60)  # it predicts before fit starts, and goes on while fit runs
     try:
         h = fit(net, x, y, loss=G.CrossEntropy, solver="adam", epochs=4, batch_size=16,
                 validation_data=(x[:60], y[:60]), seed=7, progress=False)
