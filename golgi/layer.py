@@ -23,9 +23,17 @@ import numpy as np
 
 import graphcore as gc
 from graphcore.extend import building_in
+from graphcore.rng import get_rng
 from graphcore.shapes import fmt_shape
 
-from .options import OPTION_NAMES, LayerOpt, check_option_value, fn_name, is_activation_like
+from .options import (
+    OPTION_NAMES,
+    LayerOpt,
+    WithName,
+    check_option_value,
+    fn_name,
+    is_activation_like,
+)
 from .summary import SummaryTable
 from .term import Term, Thunk, claim_name, layer_names, release_name
 
@@ -53,6 +61,9 @@ class Layer(Term):
        the layer), and create learnables with ``self.learnable("W", shape, init=...)`` (node
        named ``"<layer>/W"``, in ``self.graph``, dtype ``self.dtype``) or share a node with
        ``self.adopt("W", node)``. Non-learnable arrays to save go in ``self.add_state(key, arr)``.
+       Option values arrive as the builders store them: sizes are tuples
+       (``WithShape(250)`` gives ``self.opts["shape"] == (250,)``, so the size is
+       ``self.opts["shape"][-1]``; ``WithStride(2)`` gives ``(2, 2)``).
     3. Override ``forward(self, x)``: build and return the output node from graphcore ops
        (``fwd`` adds caching and calls ``check_input`` first).
     4. Optionally override ``check_input(self, x)`` (default: same rank, dtype and non-batch
@@ -589,6 +600,69 @@ class Layer(Term):
                 for k, v in self.state().items()
             },
         }
+
+    # ----- pickling: rebuilt from its constructor, options, weights and state ----------------
+    def __getstate__(self) -> dict[str, Any]:
+        """What ``pickle`` keeps of a layer: its class, options, input shape and dtype, weights
+        and state (not its graph: graph ops are not all picklable, and a layer rebuilt from
+        its constructor is the same layer). A composition rebuilds its layers in one new
+        graph; a layer unpickled alone gets a graph of its own.
+
+        Example:
+            >>> import pickle, numpy as np, graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
+            >>> fc = G.ConsFC(x, G.WithShape(2), G.WithName("h"), G.WithActivation(gc.Tanh))
+            >>> copy = pickle.loads(pickle.dumps(fc))
+            >>> copy, np.array_equal(copy.params["W"].value, fc.params["W"].value)
+            (FC(name='h', size=2, activation=Tanh, bias=True), True)
+        """
+        pending = getattr(self, "_pending", None)
+        if pending is not None:
+            return pending
+        return {
+            "name": self.name,
+            "opts": tuple(LayerOpt(k, v) for k, v in self.opts.items()
+                          if k not in ("name", "weights")),
+            "input": (tuple(self.input_shape), self.input_dtype),
+            "values": {k: n.value for k, n in self.params.items()},
+            "state": self.state(),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._pending: dict[str, Any] | None = state
+        shape, dtype = state["input"]
+        x = gc.NewTensor(gc.NewGraph(), dtype, len(shape), gc.WithShape(*shape),
+                         gc.WithName("x"))
+        self._rebuild(x)
+
+    def _rehome(self) -> None:
+        """Forget the graph: the next ``instantiate(x)`` builds the layer again on ``x``, with
+        its current weights and state (a composition being unpickled moves its layers into
+        one graph this way)."""
+        if getattr(self, "_pending", None) is None:
+            self._pending = self.__getstate__()
+
+    def _rebuild(self, x: gc.Node) -> None:
+        p = self._pending
+        assert p is not None
+        rng = get_rng()
+        drawn = rng.bit_generator.state
+        try:  # the initial weights it draws are replaced: leave the seeded stream as it was
+            Layer.__init__(self, x, *p["opts"], WithName(p["name"]))
+        finally:
+            rng.bit_generator.state = drawn
+        for k, v in p["values"].items():
+            gc.Let(self.params[k], v)
+        if p["state"]:
+            self.load_state(p["state"])
+        self._pending = None
+
+    def instantiate(self, x: gc.Node) -> Term:
+        """The layer itself (built on ``x`` first when it was just unpickled)."""
+        if getattr(self, "_pending", None) is not None:
+            self._rebuild(x)
+        return self
 
     def __repr__(self) -> str:
         parts = []

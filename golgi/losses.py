@@ -7,6 +7,9 @@
 - ``RMS(pred, y)``: a real root mean square error, ``sqrt(MSE)``.
 
 Every loss is a mean over the batch (and, for BCE/MSE/RMS, over every element).
+``reduction="none"`` gives one loss per sample instead (shape ``(batch,)``: BCE and MSE
+average over the other axes), which ``fit`` weighs with ``sample_weight`` and
+``class_weight``.
 
 Example:
     >>> import graphcore as gc
@@ -24,7 +27,15 @@ from typing import Any
 
 import graphcore as gc
 
-__all__ = ["CrossEntropy", "BinaryCrossEntropy", "MSE", "RMS", "LossFn", "resolve_loss"]
+__all__ = [
+    "CrossEntropy",
+    "BinaryCrossEntropy",
+    "MSE",
+    "RMS",
+    "LossFn",
+    "resolve_loss",
+    "per_sample_loss",
+]
 
 #: A loss: (output node, target node) -> scalar node.
 LossFn = Callable[[gc.Node, gc.Node], gc.Node]
@@ -46,7 +57,21 @@ def _same_shape(who: str, a: gc.Node, b: gc.Node) -> None:
         )
 
 
-def CrossEntropy(logits: gc.Node, y: gc.Node) -> gc.Node:
+def _check_reduction(who: str, reduction: str) -> None:
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"{who}: reduction must be 'mean' or 'none', got {reduction!r}")
+
+
+def _per_sample(who: str, elementwise: gc.Node) -> gc.Node:
+    """The mean over every axis but the batch: (batch, ...) -> (batch,)."""
+    if elementwise.ndim < 1:
+        raise gc.ShapeError(f"{who}: reduction='none' needs a batch axis, got a scalar loss")
+    if elementwise.ndim == 1:
+        return elementwise
+    return gc.Mean(elementwise, tuple(range(1, elementwise.ndim)))
+
+
+def CrossEntropy(logits: gc.Node, y: gc.Node, reduction: str = "mean") -> gc.Node:
     """Mean softmax cross-entropy of ``logits`` (batch, classes) against targets ``y``.
 
     ``y``: one-hot (or probability) rows of the logits' shape, or integer class indices
@@ -54,7 +79,7 @@ def CrossEntropy(logits: gc.Node, y: gc.Node) -> gc.Node:
 
     Takes logits, not probabilities: softmax and log are fused (``gc.SoftmaxCrossEntropy``),
     so it stays finite for any logits. Do not put ``WithActivation(gc.SoftMax)`` on the last
-    layer when you use it.
+    layer when you use it. ``reduction="none"``: one loss per sample, shape (batch,).
 
     Example:
         >>> import graphcore as gc
@@ -69,11 +94,12 @@ def CrossEntropy(logits: gc.Node, y: gc.Node) -> gc.Node:
         raise gc.ShapeError(
             f"CrossEntropy: logits must be (batch, classes), got {logits.describe()}"
         )
-    return gc.SoftmaxCrossEntropy(logits, y, reduction="mean")
+    _check_reduction("CrossEntropy", reduction)
+    return gc.SoftmaxCrossEntropy(logits, y, reduction=reduction)
 
 
 def BinaryCrossEntropy(
-    x: gc.Node, y: gc.Node, from_logits: bool = True, eps: float = 1e-7
+    x: gc.Node, y: gc.Node, from_logits: bool = True, eps: float = 1e-7, reduction: str = "mean"
 ) -> gc.Node:
     """Mean binary cross-entropy of predictions ``x`` against 0/1 (or soft) targets ``y``.
 
@@ -81,7 +107,8 @@ def BinaryCrossEntropy(
     (``gc.SigmoidBinaryCrossEntropy``), stable for any logits. ``from_logits=False``: ``x`` are
     probabilities (e.g. after ``gc.Sigmoid``); they are clipped to ``[eps, 1 - eps]`` before
     the logs, so the loss stays finite, and its gradient is zero where the clip is active
-    (as in Keras). Prefer logits: they need no clip.
+    (as in Keras). Prefer logits: they need no clip. ``reduction="none"``: one loss per
+    sample (the mean over its elements), shape (batch,).
 
     Example:
         >>> import graphcore as gc
@@ -93,17 +120,24 @@ def BinaryCrossEntropy(
     """
     x, y = _node(x, "BinaryCrossEntropy"), _node(y, "BinaryCrossEntropy")
     _same_shape("BinaryCrossEntropy", x, y)
+    _check_reduction("BinaryCrossEntropy", reduction)
     if from_logits:
+        if reduction == "none":
+            elementwise = gc.SigmoidBinaryCrossEntropy(x, y, reduction="none")
+            return _per_sample("BinaryCrossEntropy", elementwise)
         return gc.SigmoidBinaryCrossEntropy(x, y, reduction="mean")
     if not 0.0 < eps < 0.5:
         raise ValueError(f"BinaryCrossEntropy: eps must be in (0, 0.5), got {eps}")
     p = gc.Maximum(gc.Minimum(x, 1.0 - eps), eps)
     ll = gc.Add(gc.HadamardProd(y, gc.Log(p)), gc.HadamardProd(gc.Sub(1.0, y), gc.Log1p(gc.Neg(p))))
+    if reduction == "none":
+        return gc.Neg(_per_sample("BinaryCrossEntropy", ll))
     return gc.Neg(gc.Mean(ll))
 
 
-def MSE(pred: gc.Node, y: gc.Node) -> gc.Node:
-    """Mean squared error over every element: ``mean((pred - y)**2)``.
+def MSE(pred: gc.Node, y: gc.Node, reduction: str = "mean") -> gc.Node:
+    """Mean squared error over every element: ``mean((pred - y)**2)``
+    (``reduction="none"``: per sample, shape (batch,)).
 
     Example:
         >>> import graphcore as gc
@@ -113,7 +147,9 @@ def MSE(pred: gc.Node, y: gc.Node) -> gc.Node:
     """
     pred, y = _node(pred, "MSE"), _node(y, "MSE")
     _same_shape("MSE", pred, y)
-    return gc.Mean(gc.Square(gc.Sub(pred, y)))
+    _check_reduction("MSE", reduction)
+    sq = gc.Square(gc.Sub(pred, y))
+    return _per_sample("MSE", sq) if reduction == "none" else gc.Mean(sq)
 
 
 def RMS(pred: gc.Node, y: gc.Node) -> gc.Node:
@@ -156,3 +192,40 @@ def resolve_loss(loss: LossFn | str) -> LossFn:
             f"golgi.CrossEntropy, got {loss!r}"
         )
     return loss
+
+
+def per_sample_loss(loss: LossFn, out: gc.Node, target: gc.Node) -> gc.Node:
+    """``loss(out, target, reduction="none")``, checked: one value per sample, shape (batch,).
+
+    golgi's losses take ``reduction``; a loss of your own needs the same keyword to be
+    weighted per sample (``fit(sample_weight=..., class_weight=...)``).
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> p = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("p"))
+        >>> y = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("y"))
+        >>> per_sample_loss(MSE, p, y).shape
+        (None,)
+        >>> per_sample_loss(lambda a, b: MSE(a, b), p, y)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        TypeError: sample weights need one loss per sample: the loss <lambda> must take ...
+    """
+    name = getattr(loss, "__name__", repr(loss))
+    try:
+        node = loss(out, target, reduction="none")  # type: ignore[call-arg]
+    except TypeError as e:
+        if "reduction" not in str(e):
+            raise
+        raise TypeError(
+            f"sample weights need one loss per sample: the loss {name} must take "
+            f"reduction='none' and return shape (batch,), as golgi.CrossEntropy does"
+        ) from None
+    if not isinstance(node, gc.Node) or node.ndim != 1:
+        raise gc.ShapeError(
+            f"the loss {name} with reduction='none' must return one value per sample, shape "
+            f"(batch,), got "
+            f"{node.describe() if isinstance(node, gc.Node) else type(node).__name__}"
+        )
+    return node

@@ -24,12 +24,17 @@ import numpy as np
 import graphcore as gc
 from graphcore.rng import get_rng
 
+from . import io, training
 from .summary import SummaryTable
 
 if TYPE_CHECKING:  # annotations only: layer.py builds on this module
     from .layer import Layer
 
-__all__ = ["Term", "Thunk", "layer_names", "claim_name", "release_name"]
+__all__ = ["Term", "Thunk", "layer_names", "claim_name", "release_name", "TRANSIENT"]
+
+#: Attributes the training functions keep on a model (its trainer, with machines and compiled
+#: plans; trainers ``evaluate`` made for other losses): never pickled.
+TRANSIENT = ("_golgi_trainer", "_golgi_evaluators")
 
 
 class Term:
@@ -361,6 +366,73 @@ class Term:
             )
         """
         return repr(self)
+
+    # ----- training, Keras style: the same calls as golgi.fit, golgi.predict, ... -----------
+    def fit(self, x: Any, y: Any = None, **options: Any) -> Any:
+        """``golgi.fit(self, x, y, **options)``: train; returns the ``History``.
+
+        Example:
+            >>> import numpy as np, golgi as G
+            >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(1))))
+            >>> h = net.fit(np.ones((8, 2)), np.ones((8, 1)), loss="mse", solver="adam",
+            ...             epochs=2, progress=False)
+            >>> len(h), net.predict(np.ones((3, 2))).shape, sorted(net.evaluate(
+            ...     np.ones((8, 2)), np.ones((8, 1))))
+            (2, (3, 1), ['loss'])
+        """
+        return training.fit(self, x, y, **options)
+
+    def predict(self, x: Any, batch_size: int = 256, input: Any = None) -> Any:
+        """``golgi.predict(self, x, ...)``: the outputs in eval mode (any thread)."""
+        return training.predict(self, x, batch_size=batch_size, input=input)
+
+    def evaluate(self, x: Any, y: Any, **options: Any) -> dict[str, float]:
+        """``golgi.evaluate(self, x, y, ...)``: loss and metrics in eval mode (any thread)."""
+        return training.evaluate(self, x, y, **options)
+
+    def save(self, path: Any, **options: Any) -> None:
+        """``golgi.save(self, path, ...)``: weights, layer state (and a solver's) to ``.npz``.
+
+        Example:
+            >>> import os, tempfile, numpy as np, golgi as G
+            >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(1))))
+            >>> _ = net.fit(np.ones((4, 2)), np.ones((4, 1)), loss="mse", solver="sgd",
+            ...             progress=False)
+            >>> path = os.path.join(tempfile.mkdtemp(), "net.npz"); net.save(path)
+            >>> sorted(net.load(path))[:2]
+            ['extra', 'format']
+        """
+        io.save(self, path, **options)
+
+    def load(self, path: Any, **options: Any) -> dict[str, Any]:
+        """``golgi.load(self, path, ...)``: weights and layer state back, in place."""
+        return io.load(self, path, **options)
+
+    # ----- pickling: the model, not its machines -------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """What ``pickle`` keeps: the term with its layers, options and graph (weights, layer
+        state); not the trainer ``fit`` keeps on it (machines, compiled plans), which the
+        next ``fit`` builds again.
+
+        Example:
+            >>> import pickle, numpy as np, golgi as G
+            >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(2))))
+            >>> _ = net.fit(np.ones((4, 3)), np.ones((4, 2)), loss="mse", solver="adam",
+            ...             progress=False)
+            >>> copy = pickle.loads(pickle.dumps(net))
+            >>> np.allclose(copy.predict(np.ones((2, 3))), net.predict(np.ones((2, 3))))
+            True
+        """
+        state = dict(self.__dict__)
+        for k in TRANSIENT:
+            state.pop(k, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        cache = state.get("_cache")
+        if isinstance(cache, dict):  # keyed by the id of each input node: ids change
+            self._cache = {id(x): (x, out) for x, out in cache.values()}
 
 
 

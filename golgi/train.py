@@ -9,15 +9,21 @@ Example:
 """
 
 from .training import (
+    Batch,
     Callback,
     CallbackList,
+    CSVLogger,
     EarlyStopping,
     EpochLogger,
     History,
     LearningRateScheduler,
     ModelCheckpoint,
+    NonFiniteLossError,
     ProgressBar,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
     Trainer,
+    evaluate,
     fit,
     predict,
 )
@@ -29,9 +35,15 @@ __all__ = [
     "ModelCheckpoint",
     "EarlyStopping",
     "LearningRateScheduler",
+    "ReduceLROnPlateau",
+    "CSVLogger",
+    "TerminateOnNaN",
     "ProgressBar",
     "EpochLogger",
     "Trainer",
+    "Batch",
+    "NonFiniteLossError",
     "fit",
+    "evaluate",
     "predict",
 ]

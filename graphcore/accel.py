@@ -2,7 +2,7 @@
 
 A solver update is a chain of elementwise passes; numpy runs each over memory on its own, so
 RMSProp over the talk's 222k parameters reads and writes ~13 MB per step where one fused loop
-moves ~4 MB. With the ``fast`` extra installed (``pip install 'golgi[fast]'``, which brings
+moves ~4 MB. With the ``fast`` extra installed (``pip install 'golgi-dl[fast]'``, which brings
 numba), every solver update but Barzilai-Borwein's runs as one compiled loop per parameter,
 and so do the sigmoid, the ReLU gradient and the sigmoid and softmax cross-entropies (value,
 saved intermediates, gradient): :mod:`graphcore.kernels.compiled`, the same kernels as the

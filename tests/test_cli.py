@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import golgi as G
 from golgi.cli import main
 from tests.datasets_helpers import synthetic, write_dataset
 
@@ -150,3 +153,117 @@ def test_module_entry_point_has_no_traceback():
         timeout=120,
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr and "--batch-size" in r.stderr
+
+
+# ----- paths, seeds, divergence and Ctrl-C ---------------------------------------------------
+
+
+def small(data_dir, *more):
+    return ["--limit", "100", "--data-dir", data_dir, "--epochs", "1", *more]
+
+
+def test_a_negative_seed_names_the_flag(capsys):
+    code, out, err = run(capsys, "train", "mlp", "--seed", "-1")
+    assert code == 2 and "--seed" in err and "non-negative" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("model", ["mlp", "autoencoder"])
+def test_a_folder_or_a_missing_folder_for_save_is_refused_before_training(
+    capsys, tmp_path, data_dir, model
+):
+    for path, says in ((tmp_path, "is a folder"), (tmp_path / "no" / "m.npz", "does not exist")):
+        code, out, err = run(capsys, "train", model, *small(data_dir, "--save", str(path)))
+        assert code == 2 and says in err and "--save" in err, err
+        assert "MNIST" not in out and "Traceback" not in err  # refused before loading data
+
+
+def test_bad_png_paths_are_refused_before_training(capsys, tmp_path, data_dir):
+    pytest.importorskip("matplotlib")
+    for path, says in (
+        (tmp_path, "is a folder"),
+        (tmp_path / "missing" / "a.png", "does not exist"),
+        (tmp_path / "a.xyz", "cannot write .xyz"),
+    ):
+        code, out, err = run(capsys, "train", "autoencoder", *small(data_dir, "--png", str(path)))
+        assert code == 2 and says in err and "--png" in err and "MNIST" not in out, err
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes anywhere")
+def test_an_unwritable_folder_is_refused_before_training(capsys, tmp_path, data_dir):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        code, _, err = run(capsys, "train", "mlp", *small(data_dir, "--save",
+                                                          str(locked / "m.npz")))
+    finally:
+        locked.chmod(0o700)
+    assert code == 2 and "cannot write" in err
+
+
+def test_a_picture_that_cannot_be_written_keeps_the_model(capsys, tmp_path, data_dir,
+                                                           monkeypatch):
+    pytest.importorskip("matplotlib")
+    import golgi.cli as cli
+
+    def fail(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(cli, "_write_png", fail)
+    ckpt = tmp_path / "ae.npz"
+    code, _, err = run(capsys, "train", "autoencoder",
+                       *small(data_dir, "--png", str(tmp_path / "ae.png"), "--save", str(ckpt)))
+    assert code == 1 and "disk full" in err and str(ckpt) in err
+    assert ckpt.exists()
+
+
+def test_a_diverging_run_exits_1_and_saves_nothing_non_finite(capsys, tmp_path, data_dir):
+    ckpt = tmp_path / "mlp.npz"
+    code, _, err = run(capsys, "train", "mlp", "--limit", "300", "--data-dir", data_dir,
+                       "--lr", "1e30", "--save", str(ckpt), "--quiet")
+    assert code == 1 and "diverged" in err and "Traceback" not in err
+    assert "no checkpoint was written yet" in err and not ckpt.exists()
+
+
+def test_a_divergence_after_a_good_epoch_keeps_the_finite_checkpoint(capsys, tmp_path,
+                                                                     data_dir, monkeypatch):
+    import golgi.cli as cli
+
+    real = cli._solver
+
+    class Boom(G.Callback):
+        def on_epoch_begin(self, epoch, logs):
+            if epoch == 1:
+                self.trainer.solver.learn_rate = 1e30
+
+    monkeypatch.setattr(cli, "_progress_callbacks", lambda quiet, line: [Boom()])
+    monkeypatch.setattr(cli, "_solver", real)
+    ckpt = tmp_path / "mlp.npz"
+    code, _, err = run(capsys, "train", "mlp", "--limit", "100", "--data-dir", data_dir,
+                       "--epochs", "3", "--save", str(ckpt))
+    assert code == 1 and "diverged" in err and "finite weights" in err
+    with np.load(ckpt) as f:
+        assert all(np.isfinite(f[k]).all() for k in f.files if k.startswith("param/"))
+
+
+def test_ctrl_c_in_the_first_epoch_names_no_checkpoint_that_does_not_exist(
+    capsys, tmp_path, data_dir, monkeypatch
+):
+    import golgi.cli as cli
+
+    class CtrlC(G.Callback):
+        def on_batch_end(self, batch, logs):
+            raise KeyboardInterrupt
+
+    earlier = tmp_path / "earlier.npz"
+    code, _, _ = run(capsys, "train", "mlp", *small(data_dir, "--save", str(earlier), "--quiet"))
+    assert code == 0 and earlier.exists()
+    monkeypatch.setattr(cli, "_progress_callbacks", lambda quiet, line: [CtrlC()])
+    ckpt = tmp_path / "mlp.npz"
+    code, _, err = run(capsys, "train", "mlp", *small(data_dir, "--save", str(ckpt)))
+    assert code == 130 and not ckpt.exists()
+    assert "no checkpoint was written yet" in err and "the last checkpoint is" not in err
+    # with a checkpoint from an earlier run, it says that one is still there
+    code, _, err = run(capsys, "train", "mlp", *small(data_dir, "--save", str(earlier)))
+    assert code == 130 and "holds the one it held before" in err

@@ -289,3 +289,17 @@ def test_learnables_train_through_a_solver():
         costs.append(float(loss.value))
         solver.step(gc.NodesToValueGrads(net.model()))
     assert costs[-1] < 0.5 * costs[0]
+
+
+def test_the_repr_of_a_residual_model_shows_layers_not_internal_nodes():
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 4), gc.WithName("x"))
+    block = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(4), G.WithName("a"))),
+                         G.L(G.ConsFC(G.WithShape(4), G.WithName("b"))))
+    res = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(4), G.WithName("stem"))), G.Add(G.I, block))
+    text = repr(res)
+    assert text.splitlines()[1].strip() == "x,"  # the user's input node is shown
+    assert "name='a'" in text and "name='b'" in text
+    internal = [n.name for n in g.nodes if n.op is not None]
+    assert not any(f"{name}," in text for name in internal), text
+    assert "Add_" not in repr(block)

@@ -438,7 +438,7 @@ def test_bad_arguments_are_clear_errors():
     with pytest.raises(TypeError, match="loss must be a function"):
         fit(net, x, y, loss=3, solver=adam())
     with pytest.raises(ValueError, match="unknown metric"):
-        fit(net, x, y, metrics=["f1"], **kw)
+        fit(net, x, y, metrics=["recal"], **kw)  # "f1" is a metric now
     with pytest.raises(gc.ShapeError, match="scalar"):
         fit(net, x, y, loss=lambda out, t: out - t, solver=adam(), progress=False)
     with pytest.raises(TypeError, match="built already"):

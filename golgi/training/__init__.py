@@ -1,10 +1,21 @@
 """Training: ``fit``, ``predict``, ``Trainer``, ``History`` and callbacks, Keras style.
 
-- ``trainer``: :class:`Trainer` (one model, one loss, its graph and machines) and :func:`fit`;
+- ``trainer``: :class:`Trainer` (one model, its losses, its graph and machines), :func:`fit`
+  and :func:`evaluate`;
+- ``build``: the training graph (targets, losses, weighted cost, gradients, machine);
+- ``loop``: the default epoch loop, and the frame around every epoch (callbacks, Ctrl-C,
+  the snapshot put back on a non-finite loss);
+- ``custom``, ``steps``: custom ``train_step`` functions and the :class:`Batch` they get;
+- ``evaluation``: loss and metrics in eval mode;
 - ``predict``: :func:`predict`, the model's outputs in eval mode at any batch size;
+- ``copies``: each thread's copy of the graph for predicting and evaluating;
+- ``structure``: a model's named inputs and outputs, and the forms data takes;
 - ``data``: the model's input and output nodes, checked arrays, batches;
+- ``safety``: snapshots, :class:`NonFiniteLossError`, batch norm batch checks;
+- ``weights``: ``sample_weight`` and ``class_weight``; ``solvers``: solvers by name;
 - ``callbacks``: the :class:`Callback` protocol and the :class:`CallbackList` the loop calls;
-- ``history``, ``model_checkpoint``, ``early_stopping``, ``lr_schedule``: one callback each;
+- ``history``, ``model_checkpoint``, ``early_stopping``, ``lr_schedule``, ``reduce_lr``,
+  ``csv_logger``, ``terminate_on_nan``: one callback each;
 - ``progress``: the progress bar, the epoch logger and the Ctrl-C guard.
 
 Example:
@@ -21,13 +32,18 @@ Example:
 """
 
 from .callbacks import Callback, CallbackList
+from .csv_logger import CSVLogger
 from .early_stopping import EarlyStopping
 from .history import History
 from .lr_schedule import LearningRateScheduler
 from .model_checkpoint import ModelCheckpoint
 from .predict import predict
 from .progress import EpochLogger, ProgressBar
-from .trainer import Trainer, fit
+from .reduce_lr import ReduceLROnPlateau
+from .safety import NonFiniteLossError
+from .steps import Batch
+from .terminate_on_nan import TerminateOnNaN
+from .trainer import Trainer, evaluate, fit
 
 __all__ = [
     "History",
@@ -36,9 +52,15 @@ __all__ = [
     "ModelCheckpoint",
     "EarlyStopping",
     "LearningRateScheduler",
+    "ReduceLROnPlateau",
+    "CSVLogger",
+    "TerminateOnNaN",
     "ProgressBar",
     "EpochLogger",
     "Trainer",
+    "Batch",
+    "NonFiniteLossError",
     "fit",
+    "evaluate",
     "predict",
 ]

@@ -35,7 +35,9 @@ class Callback:
     ``self.params`` holds ``epochs``, ``steps`` (batches per epoch), ``batch_size``,
     ``samples`` and ``metrics`` (the names the epoch logs will have).
     ``on_batch_end`` gets running means over the epoch so far (``loss``, metrics) and
-    ``size`` (this batch's size); it must not run machines on the model (no ``predict``).
+    ``size`` (this batch's size); keep it cheap. ``predict`` and ``evaluate`` are safe in any
+    hook (they run their own machine on a copy of the graph); a machine of your own on the
+    model's graph is not, during training (it would repoint the nodes' values).
 
     The hooks do nothing unless overridden; ``fit`` calls them in this order (8 samples,
     batches of 5, one epoch):
@@ -78,6 +80,10 @@ class Callback:
     #: back at the training machine's results after the batch's callbacks (one cheap call per
     #: batch); callbacks that read only ``logs`` (the progress bar) set it False.
     reads_node_values: ClassVar[bool] = True
+    #: When the loss or the weights stop being finite, ``fit`` puts back the last finite
+    #: epoch and raises ``NonFiniteLossError``; a callback that sets this (``TerminateOnNaN``)
+    #: makes it return the history instead, as a normal end of training.
+    stops_on_nonfinite: ClassVar[bool] = False
 
     @property
     def wants_batch_end(self) -> bool:
@@ -187,7 +193,8 @@ class Callback:
         """After each batch (solver step included); ``batch`` counts from 0 in each epoch.
 
         ``logs`` holds running means over the epoch so far and ``size`` (this batch's size).
-        Override it for per-batch progress; keep it cheap and run no machine on the model.
+        Override it for per-batch progress; keep it cheap (``predict`` is safe, but costs a
+        forward pass per call).
 
         Example:
             >>> import numpy as np, graphcore as gc, golgi as G
@@ -282,6 +289,8 @@ class CallbackList:
         self._batch_hooks: tuple[BatchHook, ...] = tuple(cb.on_batch_end for cb in batch)
         self.wants_batch_end = bool(batch)
         self.reads_node_values = any(cb.reads_node_values for cb in batch)
+        #: Whether a callback asks ``fit`` to return, not raise, on a non-finite loss.
+        self.terminate_on_nan = any(cb.stops_on_nonfinite for cb in cbs)
         #: What the loop calls after each batch, chosen once: None when no callback wants
         #: batch events, the hook itself when one does (the usual progress bar: no dispatch
         #: cost per batch), else :meth:`on_batch_end`.
@@ -357,6 +366,8 @@ def require_logged(who: str, monitor: str, params: Mapping[str, Any]) -> None:
         ValueError: EarlyStopping: monitor='val_loss' is not logged by this fit ...
     """
     names = params.get("metrics", [])
+    if names is None:  # a custom train step: its names are known once it has run
+        return
     if monitor not in names:
         hint = "; pass validation_data to fit" if monitor.startswith("val_") else ""
         raise ValueError(

@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,9 @@ __all__ = [
     "gather_rows",
     "put_rows",
     "check_batch_size",
+    "check_finite",
+    "all_finite",
+    "first_where",
 ]
 
 # A model with a fixed batch dimension gets one free input node, kept as long as the model.
@@ -73,6 +76,37 @@ def _cached_free(key: Any, make: Callable[[], gc.Node]) -> gc.Node:
     return node
 
 
+def _input_of_shape(model: Any, input: Sequence[int | None]) -> gc.Node:
+    """A new input node of the built model's graph for samples of shape ``input`` (a leading
+    None is the batch), made once per model and shape: the model applied to it shares its
+    weights (predicting a part of a bigger model, built on an intermediate node)."""
+    shape = tuple(input)
+    if shape and shape[0] is None:
+        shape = shape[1:]
+    first = model.layers[0]
+    want = tuple(first.input_shape[1:])
+    if len(shape) != len(want) or any(w is not None and w != d for w, d in zip(want, shape)):
+        raise gc.ShapeError(
+            f"input={tuple(input)}: the model takes samples of shape {want} (its first layer "
+            f"{first.name!r} was built for {first.input_shape})"
+        )
+    try:
+        table = _shaped_inputs.get(model)
+        if table is None:
+            table = _shaped_inputs[model] = {}
+    except TypeError:
+        table = {}
+    node = table.get(shape)
+    if node is None:
+        node = table[shape] = new_input(first.graph, first.input_dtype, (None, *shape), "input")
+    return node
+
+
+_shaped_inputs: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], gc.Node]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def is_built(model: Any) -> bool:
     """Whether ``model`` has its layers (a composition of thunks has none before its first use).
 
@@ -81,6 +115,8 @@ def is_built(model: Any) -> bool:
         >>> is_built(G.ComposeSeq(G.L(G.ConsFC(G.WithShape(2)))))
         False
     """
+    if isinstance(getattr(model, "outputs", None), Mapping):
+        return True  # a golgi.Model is made of built nodes
     built = getattr(model, "built", True)
     return bool(built) and bool(model.layers)
 
@@ -90,12 +126,15 @@ def model_input(
     input: gc.Node | Sequence[int | None] | None,
     sample_shape: tuple[int, ...] | None,
     dtype: gc.Dtype | None,
+    shape_ok: bool = False,
 ) -> gc.Node:
     """The model's input node with a free batch dimension (made when needed).
 
     ``input`` is the node or sample shape the user gave (or None); an unbuilt model gets a
     new graph whose input is shaped from ``input`` or else from ``sample_shape`` (the data's).
     A fixed batch dimension is freed with a new input node of the same graph, once per model.
+    ``shape_ok``: a built model given a sample shape gets a new input node of that shape in
+    its graph (``predict`` on a part of a bigger model); otherwise that is refused.
 
     Example:
         >>> import graphcore as gc, golgi as G
@@ -109,13 +148,23 @@ def model_input(
     if isinstance(input, gc.Node):
         node: gc.Node | None = input
     elif input is not None and is_built(model):
-        raise TypeError(
-            "input: this model is built already, so it has an input; leave input out (or "
-            "pass an input node of its graph)"
-        )
+        if not shape_ok:
+            raise TypeError(
+                "input: this model is built already, so it has an input; leave input out (or "
+                "pass an input node of its graph)"
+            )
+        return _input_of_shape(model, input)
     else:
         node = getattr(model, "input", None) if input is None else None
     if node is not None:
+        if node.op is not None and input is None:
+            first = model.layers[0]
+            raise gc.GraphError(
+                f"the model's input {node.describe()} is computed by the graph: this model is "
+                f"a part of a bigger one, built on an intermediate node; pass "
+                f"input={(None, *first.input_shape[1:])} to run it on an input of its own "
+                f"(same weights), or use the whole model"
+            )
         if node.shape and node.shape[0] is None:
             return node
         if not node.shape:
@@ -219,7 +268,122 @@ def as_data(a: Any, node: gc.Node, what: str) -> np.ndarray:
             arr.dtype.kind == "f" and dt.kind in "iub"
         ):
             raise gc.DtypeError(f"{what}: cannot use {arr.dtype} data for {node.describe()}")
+        return _narrow(arr, dt, what, node)
+    return np.ascontiguousarray(arr)
+
+
+def _narrow(arr: np.ndarray, dt: np.dtype, what: str, node: gc.Node) -> np.ndarray:
+    """``arr`` cast to ``dt``, refused (as ``gc.Let`` refuses it) where a value does not
+    survive: a float that overflows to inf, an integer out of range."""
+    if arr.dtype.kind == "f" and dt.kind == "f" and arr.dtype.itemsize > dt.itemsize:
+        with np.errstate(over="ignore"):
+            out = np.ascontiguousarray(arr, dtype=dt)
+        if not all_finite(out):
+            big = np.finfo(dt).max
+            pos = first_where(arr, lambda a: np.isfinite(a) & (np.abs(a) > big))
+            if pos is not None:
+                row, col, count = pos
+                raise gc.DtypeError(
+                    f"{what}: {_at(row, col, arr)} holds {arr[(row, *col)]:.4g}, which "
+                    f"overflows {node.describe()} (largest {float(big):.3g}; {count} such "
+                    f"value{'s' if count != 1 else ''}); rescale the data or use a Float64 model"
+                )
+        return out
+    if arr.dtype.kind in "iu" and dt.kind in "iu" and arr.size:
+        info = np.iinfo(dt)
+        if arr.min() < info.min or arr.max() > info.max:
+            pos = first_where(arr, lambda a: (a < info.min) | (a > info.max))
+            assert pos is not None
+            row, col, count = pos
+            raise gc.DtypeError(
+                f"{what}: {_at(row, col, arr)} holds {arr[(row, *col)]}, which does not fit "
+                f"{node.describe()} (range [{info.min}, {info.max}]; {count} such value"
+                f"{'s' if count != 1 else ''}); use a wider dtype"
+            )
     return np.ascontiguousarray(arr, dtype=dt)
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """Whether every value of ``a`` is finite (integers always are): one pass, no temporary
+    array of the data's size (a sum is finite exactly when no value is NaN or infinite,
+    unless it overflows: then the values are looked at one by one).
+
+    Example:
+        >>> import numpy as np
+        >>> all_finite(np.ones(3)), all_finite(np.array([1.0, np.nan])), all_finite(np.arange(3))
+        (True, False, True)
+        >>> all_finite(np.array([3e38, 3e38], np.float32))  # the sum overflows; values do not
+        True
+    """
+    if a.dtype.kind not in "fc" or a.size == 0:
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(a.sum()):
+            return True
+    return first_where(a, lambda c: ~np.isfinite(c)) is None
+
+
+def first_where(
+    a: np.ndarray, test: Callable[[np.ndarray], np.ndarray]
+) -> tuple[int, tuple[int, ...], int] | None:
+    """The first (row, position in the sample, number of such values) where the elementwise
+    ``test`` holds, or None; rows are tested in blocks, so no temporary is as large as ``a``.
+
+    Example:
+        >>> import numpy as np
+        >>> first_where(np.array([[1.0, 2.0], [np.inf, np.nan]]), lambda c: ~np.isfinite(c))
+        (1, (0,), 2)
+    """
+    if a.ndim == 0:
+        a = a.reshape(1)
+    flat = a.reshape(len(a), -1)
+    step = max(1, (1 << 20) // max(1, flat.shape[1]))
+    found: tuple[int, int] | None = None
+    count = 0
+    with np.errstate(invalid="ignore", over="ignore"):
+        for s in range(0, len(flat), step):
+            hit = test(flat[s : s + step])
+            n = int(np.count_nonzero(hit))
+            if n and found is None:
+                r, c = np.argwhere(hit)[0]
+                found = (s + int(r), int(c))
+            count += n
+    if found is None:
+        return None
+    col = tuple(int(i) for i in np.unravel_index(found[1], a.shape[1:])) if a.ndim > 1 else ()
+    return found[0], col, count
+
+
+def _at(row: int, col: tuple[int, ...], arr: np.ndarray) -> str:
+    if arr.ndim <= 1:
+        return f"row {row}"
+    if arr.ndim == 2:
+        return f"row {row}, column {col[0]}"
+    return f"row {row}, position {col}"
+
+
+def check_finite(what: str, arr: np.ndarray) -> None:
+    """Raise ``ValueError`` naming ``what`` and the first row and column holding NaN or
+    infinity (once per fit, vectorised: the training loop itself checks nothing).
+
+    Example:
+        >>> import numpy as np
+        >>> check_finite("fit: x", np.array([[0.0, 1.0], [2.0, np.nan]]))
+        Traceback (most recent call last):
+        ...
+        ValueError: fit: x holds nan at row 1, column 1 (1 non-finite value in all); ...
+    """
+    if all_finite(arr):
+        return
+    pos = first_where(arr, lambda c: ~np.isfinite(c))
+    assert pos is not None
+    row, col, count = pos
+    raise ValueError(
+        f"{what} holds {arr[(row, *col)]} at {_at(row, col, arr)} ({count} non-finite "
+        f"value{'s' if count != 1 else ''} in all); training on it would make the weights "
+        f"NaN. Clean the data (drop those rows, np.nan_to_num), or pass check_data=False "
+        f"to fit to train on it anyway"
+    )
 
 
 def _owned(node: gc.Node) -> np.ndarray | None:

@@ -27,6 +27,8 @@ class History(Callback):
     ``history["loss"]``, ``history["val_accuracy"]``... (``history.history`` is the dict);
     ``epoch`` (0-based epoch numbers), ``times`` (seconds per epoch, validation included),
     ``interrupted`` (Ctrl-C), ``stopped_early`` (a callback set ``trainer.stop_training``),
+    ``diverged`` (the loss became NaN or infinite; the model is back at the last finite
+    epoch),
     ``trainer`` (the :class:`~golgi.training.trainer.Trainer` that trained).
 
     It is itself a callback, the last of each ``fit``: it records each epoch's logs after
@@ -44,6 +46,7 @@ class History(Callback):
         self.times: list[float] = []
         self.interrupted = False
         self.stopped_early = False
+        self.diverged = False
         self.trainer: Trainer | None = None
         self._t0 = 0.0
 
@@ -140,5 +143,5 @@ class History(Callback):
 
     def __repr__(self) -> str:
         last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.history.items() if v)
-        flags = " interrupted" if self.interrupted else ""
+        flags = " interrupted" if self.interrupted else " diverged" if self.diverged else ""
         return f"History({len(self)} epochs{': ' + last if last else ''}{flags})"

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..io import save
 from .callbacks import Callback, monitor_better, require_logged
+from .safety import weights_finite
 
 __all__ = ["ModelCheckpoint"]
 
@@ -24,6 +25,8 @@ class ModelCheckpoint(Callback):
     ``save_best_only``: save only when ``monitor`` improves (``mode`` "min", "max" or "auto":
     max for accuracies). The write is atomic, so Ctrl-C never leaves a broken file; the file's
     ``extra`` holds ``epoch`` (epochs completed, for ``fit(initial_epoch=...)``) and the logs.
+    Weights that are not finite are never saved. ``last_saved`` and ``last_epoch`` name the
+    last file written (None before the first).
 
     Example:
         >>> cb = ModelCheckpoint("best.npz", monitor="val_accuracy", save_best_only=True)
@@ -46,6 +49,7 @@ class ModelCheckpoint(Callback):
         self.verbose = verbose
         self.best: float | None = None
         self.last_saved: str | None = None
+        self.last_epoch: int | None = None
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
         """With ``save_best_only``, check that ``monitor`` is logged."""
@@ -64,8 +68,14 @@ class ModelCheckpoint(Callback):
         assert self.trainer is not None
         path = self.path.format(epoch=epoch + 1, **logs) if "{" in self.path else self.path
         extra = {"epoch": epoch + 1, "logs": dict(logs), "monitor": self.monitor}
-        save(self.trainer.model, path, solver=self.trainer.solver, extra=extra)
-        self.last_saved = path
+        model = self.trainer.model
+        if not weights_finite(model.model()):  # fit stops before this; a callback may not
+            raise ValueError(
+                f"ModelCheckpoint: the weights are not finite (NaN or infinite) after epoch "
+                f"{epoch + 1}; not saving {path}"
+            )
+        save(model, path, solver=self.trainer.solver, extra=extra)
+        self.last_saved, self.last_epoch = path, epoch + 1
         if self.verbose:
             print(f"epoch {epoch + 1}: saved {path}")
 

@@ -1,4 +1,8 @@
-"""Prediction: the model's outputs in eval mode, in batches of any size.
+"""Prediction: the model's outputs in eval mode, in batches of any size, from any thread.
+
+Each thread predicts with its own machine on its own copy of the model's graph, sharing
+the weights and the layers' state (see :mod:`golgi.training.copies`): any number of threads
+may predict with one model at once, and while ``fit`` trains it in another.
 
 Example:
     >>> import numpy as np, graphcore as gc, golgi as G
@@ -11,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,14 +22,19 @@ import numpy as np
 
 import graphcore as gc
 
-from .data import as_data, check_batch_size, is_built, model_input, model_output
+from .copies import BUILD_LOCK, EvalCopy, per_thread
+from .data import as_data, check_batch_size, is_built
+from .structure import Ends, arrays_for, model_ends, shaped_like
 
 __all__ = ["Predictor", "predict"]
 
 
 class Predictor:
-    """An eval-mode machine on the model's output ``out`` for input ``x``, run in batches of
-    any size; calling it returns the outputs for every row of ``data``.
+    """An eval-mode machine computing ``out`` from ``x`` (or several outputs from several
+    inputs), on a copy of the graph that shares the model's weights; calling it returns the
+    outputs for every row of ``data``, in batches of ``batch_size``.
+
+    One Predictor serves one thread (``predict`` keeps one per thread and model).
 
     Example:
         >>> import numpy as np, graphcore as gc, golgi as G
@@ -37,34 +45,79 @@ class Predictor:
         (5, 2)
     """
 
-    def __init__(self, x: gc.Node, out: gc.Node) -> None:
-        self.x, self.out = x, out
-        self.vm = gc.NewTapeMachine(x.graph.subgraph_roots(out), gc.EvalMode())
+    def __init__(self, x: gc.Node | Sequence[gc.Node], out: gc.Node | Sequence[gc.Node]) -> None:
+        self.sources = [x] if isinstance(x, gc.Node) else list(x)
+        self.many = not isinstance(out, gc.Node)
+        outs = list(out) if self.many else [out]  # type: ignore[list-item]
+        self.copy = EvalCopy(self.sources, outs)
+        self.inputs, self.outputs = self.copy.inputs, self.copy.outputs
+        self.x, self.out = self.inputs[0], self.outputs[0]
+        self.vm = self.copy.vm
 
-    def __call__(self, data: np.ndarray, batch_size: int) -> np.ndarray:
-        x, out, vm = self.x, self.out, self.vm
-        n = len(data)
-        result: np.ndarray | None = None
-        if n and None not in out.shape[1:]:  # the result's shape is known: fill it in place
-            result = np.empty((n, *out.shape[1:]), out.dtype.np)
-        for s in range(0, n, batch_size):
-            rows = data[s : s + batch_size]
-            # lent, not copied: a machine whose input only feeds products reads it in place
-            gc.Let(x, rows, copy=False)
-            if result is not None:  # the last step writes the rows straight into the result
+    def __call__(self, data: Any, batch_size: int) -> Any:
+        """The outputs for ``data`` (one array per input, or a list of them)."""
+        arrays = data if isinstance(data, list) else [data]
+        if len(arrays) != len(self.inputs):
+            raise ValueError(f"predict: the model has {len(self.inputs)} inputs, got {len(arrays)}")
+        n = len(arrays[0])
+        for a in arrays[1:]:
+            if len(a) != n:
+                raise ValueError(
+                    f"predict: the inputs hold different numbers of samples ({n} and {len(a)})"
+                )
+        self.copy.sync()
+        outs = self.outputs
+        results: list[np.ndarray | None] = [
+            np.empty((n, *o.shape[1:]), o.dtype.np) if n and None not in o.shape[1:] else None
+            for o in outs
+        ]
+        known = all(r is not None for r in results)
+        vm, inputs = self.vm, self.inputs
+        if known and len(inputs) == 1 and len(outs) == 1:  # the usual case, lean per batch
+            x, out, data, result = inputs[0], outs[0], arrays[0], results[0]
+            assert result is not None
+            for s in range(0, n, batch_size):
+                rows = data[s : s + batch_size]
+                gc.Let(x, rows, copy=False)
                 vm.run_all(into={out: result[s : s + len(rows)]})
+            return [result] if self.many else result
+        for s in range(0, n, batch_size):
+            b = min(batch_size, n - s)
+            for node, a in zip(inputs, arrays):
+                # lent, not copied: a machine whose input only feeds products reads it in place
+                gc.Let(node, a[s : s + b], copy=False)
+            if known:  # the last step writes the rows straight into the results
+                vm.run_all(into={o: r[s : s + b] for o, r in zip(outs, results)})  # type: ignore[index]
                 continue
             vm.run_all()
-            if s == 0:  # another machine on this graph may have published its buffers since
-                vm.publish()
-                result = np.empty((n, *out.value.shape[1:]), out.value.dtype)
-            result[s : s + len(rows)] = out.value
-        if result is None:
-            result = np.empty((0, *(d or 0 for d in out.shape[1:])), out.dtype.np)
-        return result
+            for j, o in enumerate(outs):
+                if results[j] is None:
+                    results[j] = np.empty((n, *o.value.shape[1:]), o.value.dtype)
+                results[j][s : s + b] = o.value  # type: ignore[index]
+        final = [
+            r if r is not None else np.empty((0, *(d or 0 for d in o.shape[1:])), o.dtype.np)
+            for r, o in zip(results, outs)
+        ]
+        return final if self.many else final[0]
 
 
-_predictors: weakref.WeakKeyDictionary[Any, Predictor] = weakref.WeakKeyDictionary()
+class _ModelPredictor:
+    """A model's ends and this thread's Predictor for them."""
+
+    def __init__(self, model: Any, input: Any) -> None:
+        with BUILD_LOCK:
+            self.ends: Ends = model_ends(model, input, None, None, shape_ok=True)
+            self.predictor = Predictor(self.ends.inputs, self.ends.outputs)
+
+    def __call__(self, x: Any, batch_size: int) -> Any:
+        ends = self.ends
+        arrays = arrays_for("predict: x", x, ends.input_names, ends.input_form)
+        data = [
+            as_data(a, node, f"predict: x[{name!r}]" if not ends.single else "predict: x")
+            for a, node, name in zip(arrays, ends.inputs, ends.input_names)
+        ]
+        outs = self.predictor(data, batch_size)
+        return shaped_like(ends.output_form, ends.output_names, outs)
 
 
 def predict(
@@ -72,11 +125,18 @@ def predict(
     x: Any,
     batch_size: int = 256,
     input: gc.Node | Sequence[int | None] | None = None,
-) -> np.ndarray:
+) -> Any:
     """The model's outputs for ``x`` (eval mode: no dropout, batch norm running statistics).
 
     Works at any batch size and for any number of samples: the model's input batch
-    dimension is freed if it was fixed. Returns a new numpy array (n, ...).
+    dimension is freed if it was fixed. Returns a new numpy array (n, ...); for a
+    ``golgi.Model`` with several outputs, a dict (or list) of them, as its outputs were given.
+    ``x`` is an array, or for several inputs a dict keyed by their names (or a list).
+    ``input``: a node, or a sample shape such as ``(None, 50)`` to run a part of a bigger
+    model (built on an intermediate node) on an input of its own.
+
+    Safe from any number of threads at once (each has its own machine on its own copy of
+    the graph, on the same weights), also while ``fit`` trains the model in another thread.
 
     Example:
         >>> import numpy as np, graphcore as gc, golgi as G
@@ -92,16 +152,7 @@ def predict(
             "predict: the model is not built yet (no layers have weights); give ComposeSeq its "
             "input node or train it with fit first"
         )
-    try:
-        pred = _predictors.get(model) if input is None else None
-    except TypeError:
-        pred = None
-    if pred is None:
-        xn = model_input(model, input, None, None)
-        pred = Predictor(xn, model_output(model, xn))
-        if input is None:
-            try:
-                _predictors[model] = pred
-            except TypeError:
-                pass
-    return pred(as_data(x, pred.x, "predict: x"), bs)
+    spec = id(input) if isinstance(input, gc.Node) else None if input is None else tuple(input)
+    key = ("predict", spec)
+    pred = per_thread(model, key, lambda: _ModelPredictor(model, input))
+    return pred(x, bs)

@@ -19,7 +19,14 @@ from typing import Any
 
 from .callbacks import Callback
 
-__all__ = ["ProgressBar", "EpochLogger", "progress_callbacks", "bar_wanted", "StopOnInterrupt"]
+__all__ = [
+    "ProgressBar",
+    "EpochLogger",
+    "progress_callbacks",
+    "progress_from_verbose",
+    "bar_wanted",
+    "StopOnInterrupt",
+]
 
 
 def _fmt_logs(logs: Mapping[str, float]) -> str:
@@ -142,6 +149,20 @@ def progress_callbacks(progress: bool | str) -> list[Callback]:
         out.append(ProgressBar())
     out.append(EpochLogger())
     return out
+
+
+def progress_from_verbose(verbose: int | str) -> bool | str:
+    """``fit(progress=...)`` for Keras's ``verbose``: 0 silent, 1 a progress bar (where one
+    can be drawn) and a line per epoch, 2 a line per epoch; "auto" is 1.
+
+    Example:
+        >>> [progress_from_verbose(v) for v in (0, 1, 2, "auto")]
+        [False, True, 'epoch', True]
+    """
+    table: dict[Any, bool | str] = {0: False, 1: True, 2: "epoch", "auto": True}
+    if isinstance(verbose, bool) or verbose not in table:
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return table[verbose]
 
 
 def bar_wanted() -> bool:

@@ -1,11 +1,14 @@
-"""The trainer: ``Trainer`` (one model, one loss, its training graph and machines) and ``fit``.
+"""The trainer: ``Trainer`` (one model, its losses, its training graph and machines) and ``fit``.
 
 ``fit`` builds one training graph for the model (a free batch dimension, so the last partial
-batch is trained, not dropped), one compiled tape machine for training and one in eval mode
-for validation, then loops: shuffle (seeded), gather each batch into the input buffers, run,
-step the solver. Everything else is a callback (history, checkpoints, early stopping, learn
-rate schedules, progress), called through a :class:`~golgi.training.callbacks.CallbackList`.
-Ctrl-C stops after the current batch and returns the history.
+batch is trained, not dropped) and one compiled tape machine for training, then loops:
+shuffle (seeded), gather each batch into the input buffers, run, check the loss, step the
+solver. Validation, ``evaluate`` and ``predict`` run eval-mode machines on copies of the
+graph that share the weights (one per thread). Everything else is a callback (history,
+checkpoints, early stopping, learn rate schedules, progress), called through a
+:class:`~golgi.training.callbacks.CallbackList`. Ctrl-C stops after the current batch and
+returns the history; a NaN or infinite loss stops training with the model as it was at
+the end of the last finite epoch.
 
 Example:
     >>> import numpy as np, graphcore as gc, golgi as G
@@ -23,52 +26,69 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
 import graphcore as gc
 
-from ..losses import LossFn, resolve_loss
-from ..metrics import batch_scorer, resolve_metrics
+from ..losses import LossFn
+from ..metrics import MetricFn, resolve_metrics
+from .build import TrainGraph, TrainMachine, build_losses, build_machine, resolve_losses
 from .callbacks import Callback, CallbackList
+from .copies import BUILD_LOCK, one_fit_at_a_time, per_thread
+from .custom import fit_custom
 from .data import (
-    as_data,
     check_batch_size,
     data_dtype,
-    gather_rows,
     is_built,
-    model_input,
-    model_output,
-    new_input,
-    put_rows,
 )
+from .evaluation import eval_arrays
 from .history import History
+from .loop import Plan, run_epochs, train_epoch
 from .predict import Predictor
-from .progress import StopOnInterrupt, progress_callbacks
+from .progress import StopOnInterrupt, progress_callbacks, progress_from_verbose
+from .safety import batchnorm_batch_problem
+from .solvers import resolve_solver
+from .steps import Batch, TrainStep
+from .structure import (
+    Ends,
+    data_arrays,
+    is_multi,
+    model_ends,
+    raw_targets,
+    shaped_like,
+    target_arrays,
+)
+from .weights import sample_weights
 
-__all__ = ["Trainer", "fit", "takes_fit_options"]
+__all__ = ["Trainer", "fit", "evaluate", "takes_fit_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Trainer:
-    """Trains one model with one loss: holds the training graph and its machines.
+    """Trains one model with its loss: holds the training graph and its machines.
 
     ``fit`` can be called again to continue training (the graph and compiled plans are
-    kept); ``evaluate`` and ``predict`` run in eval mode. ``golgi.fit`` makes (and reuses) a
-    Trainer for you.
+    kept); ``evaluate`` and ``predict`` run in eval mode, from any thread. ``golgi.fit``
+    makes (and reuses) a Trainer for you.
 
-    - ``model``: a golgi layer or composition (``fwd(node)``, ``model()``);
-    - ``loss``: a function (output node, target node) -> scalar node, e.g. ``golgi.CrossEntropy``
-      (from logits), or "cross_entropy", "bce", "mse";
-    - ``solver``: a graphcore solver (``gc.NewRMSPropSolver()``...);
+    - ``model``: a golgi layer, composition or ``golgi.Model`` (several inputs and outputs);
+    - ``loss``: a function (output node, target node) -> scalar node, e.g.
+      ``golgi.CrossEntropy`` (from logits), or "cross_entropy", "bce", "mse"; for a model with
+      several outputs, one loss for all or a dict output name -> loss (outputs left out are
+      not trained and need no targets); None for a custom ``train_step`` that needs none;
+    - ``solver``: a graphcore solver (``gc.NewRMSPropSolver()``...) or a name ("adam",
+      "rmsprop", "sgd", ...: see :data:`~golgi.training.solvers.SOLVERS`);
     - ``input``: the input node or shape; default: the model's own input (its batch dimension
       is freed if it was fixed), or for an unbuilt model the shape of the training data;
-    - ``metrics``: "accuracy", functions ``(pred, y) -> float`` or a dict name -> function;
+    - ``metrics``: names ("accuracy", "f1", "auc"...), functions ``(pred, y) -> float``, or a
+      dict name -> function; for several outputs, these apply to each (logged as
+      ``<output>_<metric>``), or give a dict output name -> metrics;
     - ``dtype``: for an unbuilt model, the input dtype (default: Float64 for float64 data,
       else Float32).
 
@@ -86,94 +106,117 @@ class Trainer:
     def __init__(
         self,
         model: Any,
-        loss: LossFn | str,
-        solver: Any,
+        loss: LossFn | str | Mapping[str, Any] | None = None,
+        solver: Any = None,
         *,
         input: gc.Node | Sequence[int | None] | None = None,
         metrics: Any = None,
         dtype: gc.Dtype | None = None,
     ) -> None:
-        if not hasattr(model, "fwd") or not hasattr(model, "model"):
+        if not is_multi(model) and (not hasattr(model, "fwd") or not hasattr(model, "model")):
             raise TypeError(
-                f"Trainer: the model must be a golgi layer or composition (with fwd and model), "
-                f"got {type(model).__name__}"
+                f"Trainer: the model must be a golgi layer, composition or Model (with fwd and "
+                f"model), got {type(model).__name__}"
             )
         self.model = model
-        self.loss = resolve_loss(loss)
-        self.solver = solver
+        self.loss: Any = resolve_losses(loss, model)
+        self.solver = None if solver is None else resolve_solver(solver)
+        self.solver_name = solver if isinstance(solver, str) else None
         self.input_spec = input
-        self.metrics = resolve_metrics(metrics)
+        self.metrics: dict[str, MetricFn] = {}
+        self.output_metrics: dict[str, dict[str, MetricFn]] = {}
+        self.set_metrics(metrics)
         self.dtype = dtype
         self.stop_training = False
+        self.ends: Ends | None = None
         self.x: gc.Node | None = None
         self.out: gc.Node | None = None
         self.target: gc.Node | None = None
         self.cost: gc.Node | None = None
         self.learnables: list[gc.Node] = []
-        self._grads: list[gc.Node] = []
-        self._train_vm: gc.TapeMachine | None = None
-        self._eval_vm: gc.TapeMachine | None = None
-        self._predictor: Predictor | None = None
-        self._vgs: list[Any] = []
+        self.graph: TrainGraph | None = None  # the losses, targets, unweighted cost
+        self._machines: dict[bool, TrainMachine] = {}  # weighted? -> its cost and machine
+
+    # ----- settings -----------------------------------------------------------------------------
+    def set_metrics(self, metrics: Any) -> None:
+        """Set the metrics (as the constructor takes them).
+
+        Example:
+            >>> import golgi as G
+            >>> t = Trainer(G.ComposeSeq(G.L(G.ConsFC(G.WithShape(2)))), "mse", "sgd")
+            >>> t.set_metrics(["mae"]); list(t.metrics)
+            ['mae']
+        """
+        outs = list(self.model.outputs) if is_multi(self.model) else []
+        if (
+            outs
+            and isinstance(metrics, Mapping)
+            and metrics
+            and all(k in outs for k in metrics)
+        ):
+            self.metrics = {}
+            self.output_metrics = {k: resolve_metrics(v) for k, v in metrics.items()}
+        else:
+            self.metrics = resolve_metrics(metrics)
+            self.output_metrics = {}
+
+    @property
+    def machine(self) -> gc.TapeMachine | None:
+        """The training machine (built by the first ``fit`` with a loss), or None."""
+        tg = self._machines.get(False)
+        return None if tg is None else tg.vm
 
     # ----- building -----------------------------------------------------------------------------
-    def _ensure_io(self, data: np.ndarray | None = None, seed: int | None = None) -> None:
-        if self.x is not None:
-            return
-        if not is_built(self.model) and seed is not None:
-            gc.SetSeed(seed)  # the layers fit builds draw their initial weights from it
-        sample = None if data is None else tuple(np.shape(data)[1:])
-        dtype = self.dtype or (None if data is None else data_dtype(np.asarray(data)))
-        x = model_input(self.model, self.input_spec, sample, dtype)
-        self.out = model_output(self.model, x)
-        self.x = x
+    def _ensure_io(self, x: Any = None, seed: int | None = None) -> Ends:
+        if self.ends is not None:
+            return self.ends
+        with BUILD_LOCK:
+            if self.ends is not None:
+                return self.ends
+            if not is_built(self.model) and seed is not None:
+                gc.SetSeed(seed)  # the layers fit builds draw their initial weights from it
+            first = None
+            if x is not None and not is_multi(self.model):
+                first = next(iter(x.values())) if isinstance(x, Mapping) and len(x) == 1 else x
+                first = np.asarray(first)
+            sample = None if first is None else tuple(first.shape[1:])
+            dtype = self.dtype or (None if first is None else data_dtype(first))
+            ends = model_ends(self.model, self.input_spec, sample, dtype)
+            self.x, self.out = ends.inputs[0], ends.outputs[0]
+            self.ends = ends
+            return ends
 
-    def _ensure_train(self, y: np.ndarray) -> None:
-        assert self.x is not None and self.out is not None
-        if self.target is not None:
-            return
-        y = np.asarray(y)
-        if y.ndim == 0:
-            raise gc.ShapeError("fit: y must hold one target per sample, got a scalar")
-        if y.dtype.kind in "iu":
-            dt = gc.Int32 if y.dtype == np.int32 else gc.Int64
-        elif y.dtype.kind in "fb":
-            dt = self.out.dtype
-        else:
-            raise gc.DtypeError(f"fit: targets of dtype {y.dtype} are not supported")
-        g = self.x.graph
-        target = new_input(g, dt, (None, *y.shape[1:]), "y")
-        cost = self.loss(self.out, target)
-        if not isinstance(cost, gc.Node) or cost.shape != ():
-            raise gc.ShapeError(
-                f"the loss must return a scalar node (shape ()), got "
-                f"{cost.describe() if isinstance(cost, gc.Node) else type(cost).__name__}; "
-                f"reduce it with gc.Mean"
+    def _ensure_losses(self, ys: Sequence[Any | None]) -> TrainGraph:
+        ends = self.ends
+        assert ends is not None
+        if self.graph is not None:
+            return self.graph
+        if self.loss is None:
+            raise TypeError(
+                "fit: give a loss (loss=golgi.CrossEntropy, 'mse'...), or a train_step that "
+                "trains the model its own way"
             )
-        learnables = list(self.model.model())
-        if not learnables:
-            raise gc.GraphError("fit: the model has no learnables to train")
-        grads = gc.Grad(cost, *learnables)
-        self._train_vm = gc.NewTapeMachine(
-            g.subgraph_roots(cost, *grads),
-            gc.BindDualValues(*learnables),
-            gc.WithWatchlist(cost, self.out),
-        )
-        self.target, self.cost, self.learnables, self._grads = target, cost, learnables, grads
-        self._vgs = gc.NodesToValueGrads(learnables)
+        with BUILD_LOCK:
+            if self.graph is None:
+                tg = build_losses(ends, self.loss, ys)
+                self.target, self.cost = tg.targets[0], tg.cost
+                self.graph = tg
+        return self.graph
 
-    def _claim_grads(self) -> None:
-        # Another Grad on the same learnables (a second Trainer) repoints w.deriv; plans this
-        # machine compiles later must see this trainer's gradient nodes.
-        for w, d in zip(self.learnables, self._grads, strict=True):
-            if w.deriv is not d:
-                w.deriv, d.deriv_of = d, w
+    def _ensure_machine(self, weighted: bool) -> TrainMachine:
+        tg = self._machines.get(weighted)
+        if tg is None:
+            assert self.graph is not None
+            with BUILD_LOCK:
+                tg = self._machines[weighted] = build_machine(self.graph, self.model, weighted)
+                self.learnables = tg.learnables
+        return tg
 
-    # ----- public -------------------------------------------------------------------------------
+    # ----- training -----------------------------------------------------------------------------
     def fit(
         self,
         x: Any,
-        y: Any,
+        y: Any = None,
         *,
         epochs: int = 1,
         batch_size: int = 32,
@@ -184,15 +227,45 @@ class Trainer:
         progress: bool | str = True,
         initial_epoch: int = 0,
         validation_batch_size: int | None = None,
+        verbose: int | str | None = None,
+        validation_split: float = 0.0,
+        sample_weight: Any = None,
+        class_weight: Mapping[int, float] | None = None,
+        loss_weights: Mapping[str, float] | Sequence[float] | None = None,
+        check_data: bool = True,
+        drop_last: bool = False,
+        train_step: TrainStep | None = None,
     ) -> History:
         """Train for epochs ``initial_epoch .. epochs-1``; return the :class:`History`.
 
         Every epoch: shuffle (``seed`` makes the shuffles, dropout masks and weights of layers
         fit builds reproducible, bit for bit), train on every sample (the last batch may be
-        smaller), then evaluate ``validation_data`` in eval mode (``val_loss``, ``val_<metric>``).
-        ``progress``: True (a tqdm bar when available and a line per epoch), "bar", "epoch"
-        (lines only) or False. Ctrl-C stops after the current batch: the history so far is
-        returned with ``interrupted=True`` (checkpoints already written stay intact).
+        smaller; ``drop_last=True`` leaves it out), then evaluate the validation data in
+        eval mode (``val_loss``, ``val_<metric>``).
+
+        - ``x``, ``y``: arrays; for a model with several inputs or outputs, dicts keyed by
+          their names (or lists in order);
+        - ``validation_data``: ``(x_val, y_val)``; or ``validation_split``: the fraction of
+          the samples (the last ones, before shuffling) to hold out for validation;
+        - ``sample_weight``: one weight per sample; ``class_weight``: a dict class -> weight
+          (each sample weighs its class's weight); the loss is the batch mean of the
+          weighted per-sample losses (as Keras); validation stays unweighted;
+        - ``loss_weights``: for several outputs, the weight of each output's loss in the
+          total (a dict by output name or a list in order; default 1 each);
+        - ``verbose``: 0 silent, 1 a progress bar and a line per epoch, 2 a line per epoch
+          (as Keras); or ``progress``: True (a tqdm bar when available and a line per
+          epoch), "bar", "epoch" (lines only) or False;
+        - ``check_data``: refuse NaN or infinite values in the data (naming the array, the
+          row and the column), checked once per fit; False trains on them anyway;
+        - ``train_step``: a function ``step(batch) -> {name: value}`` that trains on one
+          batch its own way (see :mod:`golgi.training.steps`); ``fit`` still batches,
+          shuffles, logs and calls the callbacks.
+
+        Ctrl-C stops after the current batch: the history so far is returned with
+        ``interrupted=True`` (checkpoints already written stay intact). A NaN or infinite
+        loss (or weight) stops training: the weights, layer state and solver state go back
+        to the end of the last finite epoch, and :class:`NonFiniteLossError` is raised
+        (with a ``TerminateOnNaN`` callback, the history is returned instead).
 
         Example:
             >>> import numpy as np, graphcore as gc, golgi as G
@@ -216,164 +289,229 @@ class Trainer:
         if not 0 <= initial_epoch <= max(epochs, 0):
             raise ValueError(f"fit: initial_epoch={initial_epoch} must be in [0, epochs={epochs}]")
         vbs = check_batch_size("fit", validation_batch_size or bs)
-        self._ensure_io(x, seed)
-        assert self.x is not None
-        X = as_data(x, self.x, "fit: x")
-        self._ensure_train(np.asarray(y))
-        assert self.target is not None and self._train_vm is not None
-        Y = as_data(y, self.target, "fit: y")
-        if len(X) != len(Y):
-            raise ValueError(f"fit: x has {len(X)} samples but y has {len(Y)}")
-        if len(X) == 0:
-            raise ValueError("fit: no training samples (x is empty)")
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("fit: validation_data must be a pair (x_val, y_val)")
-            xv = as_data(validation_data[0], self.x, "fit: validation x")
-            yv = as_data(validation_data[1], self.target, "fit: validation y")
-            if len(xv) != len(yv) or len(xv) == 0:
-                raise ValueError(
-                    f"fit: validation x and y must hold the same, non-zero number of samples "
-                    f"(got {len(xv)} and {len(yv)})"
-                )
-            val = (xv, yv)
-        self._claim_grads()
-        names = ["loss", *self.metrics]
-        names += [f"val_{k}" for k in names] if val is not None else []
-        steps = -(-len(X) // bs)
-        params = {
-            "epochs": epochs,
-            "steps": steps,
-            "batch_size": bs,
-            "samples": len(X),
-            "metrics": names,
-        }
-        history = History()  # last: it records the logs the other callbacks extended
-        cbs = CallbackList(
-            [*callbacks, *progress_callbacks(progress), history], trainer=self, params=params
-        )
+        if verbose is not None:
+            if progress is not True:
+                raise TypeError("fit: give verbose or progress, not both")
+            progress = progress_from_verbose(verbose)
+        progress_callbacks(progress)  # check it now, before any work
+        if not (isinstance(validation_split, (int, float)) and 0.0 <= validation_split < 1.0):
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
+        if validation_split and validation_data is not None:
+            raise ValueError("fit: give validation_data or validation_split, not both")
+        step_fn = train_step
+        if step_fn is None and type(self).train_step is not Trainer.train_step:
+            step_fn = self.train_step  # a subclass's own step
+        if step_fn is not None and not callable(step_fn):
+            raise TypeError(
+                f"fit: train_step must be a function step(batch) -> dict, got {step_fn!r}"
+            )
+        if step_fn is None and self.loss is None:
+            raise TypeError(
+                "fit: give a loss (loss=golgi.CrossEntropy, 'mse'...), or a train_step that "
+                "trains the model its own way"
+            )
+        if step_fn is None and self.solver is None:
+            raise TypeError(
+                "fit: give a solver: a name ('adam', 'rmsprop', 'sgd') or a solver object "
+                "(gc.NewAdamSolver(gc.WithLearnRate(0.01)))"
+            )
+        if y is None and step_fn is None:
+            raise TypeError("fit: give the targets y (or a train_step that needs none)")
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
-        self.stop_training = False
-        interrupted = False
-        try:
-            with StopOnInterrupt() as sigint:
-                cbs.on_train_begin({})
-                for epoch in range(initial_epoch, epochs):
-                    cbs.on_epoch_begin(epoch, {})
-                    logs = self._train_epoch(X, Y, bs, epoch, seed, shuffle, cbs, sigint)
-                    if sigint.requested:
-                        raise KeyboardInterrupt
-                    if val is not None:
-                        ev = self._evaluate(val[0], val[1], vbs)
-                        logs.update({f"val_{k}": v for k, v in ev.items()})
-                    cbs.on_epoch_end(epoch, logs)
-                    if self.stop_training:
-                        break
-        except KeyboardInterrupt:
-            for w in self.learnables:  # a batch cut short leaves partial gradients
-                w.grad.fill(0)
-            interrupted = True
-            if progress:
-                done = len(history)
-                print(
-                    f"golgi: interrupted (Ctrl-C); stopping with {done} epoch"
-                    f"{'s' if done != 1 else ''} done this run",
-                    file=sys.stderr,
-                )
-        except BaseException as error:
-            cbs.on_train_error(error)
-            raise
-        cbs.on_train_end({"interrupted": interrupted})
-        return history
+        with one_fit_at_a_time(self.model):
+            return self._fit(
+                step_fn, x, y, epochs, bs, vbs, validation_data, validation_split, callbacks,
+                seed, shuffle, progress, initial_epoch, check_data, drop_last, sample_weight,
+                class_weight, loss_weights,
+            )
 
-    def _train_epoch(
+    def _fit(
         self,
-        X: np.ndarray,
-        Y: np.ndarray,
+        step_fn: TrainStep | None,
+        x: Any,
+        y: Any,
+        epochs: int,
         bs: int,
-        epoch: int,
+        vbs: int,
+        validation_data: Any,
+        validation_split: float,
+        callbacks: Iterable[Callback],
         seed: int,
         shuffle: bool,
-        cbs: CallbackList,
-        sigint: StopOnInterrupt,
-    ) -> dict[str, float]:
-        x, t, cost, out = self.x, self.target, self.cost, self.out
-        vm, step, vgs = self._train_vm, self.solver.step, self._vgs
-        assert x is not None and t is not None and cost is not None and out is not None
-        assert vm is not None
-        n = len(X)
-        perm = np.random.default_rng((seed, epoch)).permutation(n) if shuffle else np.arange(n)
-        vm.rng = np.random.default_rng((seed, epoch, 1))  # dropout masks, per epoch
-        metrics = [(name, batch_scorer(fn, Y, out.shape)) for name, fn in self.metrics.items()]
-        sums = [0.0] * len(metrics)
-        batch_end = cbs.batch_end
-        republish = cbs.reads_node_values
-        blogs: dict[str, float] = {}
-        loss_sum, seen = 0.0, 0
-        vm.publish()  # an eval run since the last epoch pointed values elsewhere
-        for bi, s in enumerate(range(0, n, bs)):
-            idx = perm[s : s + bs]
-            b = idx.shape[0]
-            gather_rows(x, X, idx)
-            gather_rows(t, Y, idx)
-            vm.run_all()
-            step(vgs)
-            seen += b
-            loss_sum += float(cost.value) * b
-            if metrics:
-                pred, truth = out.value, t.value
-                for j, (_, score) in enumerate(metrics):
-                    sums[j] += score(pred, truth, idx) * b
-            if batch_end is not None:
-                blogs["loss"] = loss_sum / seen
-                for j, (name, _) in enumerate(metrics):
-                    blogs[name] = sums[j] / seen
-                blogs["size"] = b
-                batch_end(bi, blogs)
-                if republish:
-                    vm.publish()
-            if sigint.requested or self.stop_training:
-                break
-        logs = {"loss": loss_sum / seen}
-        for j, (name, _) in enumerate(metrics):
-            logs[name] = sums[j] / seen
-        return logs
-
-    def _evaluate(self, X: np.ndarray, Y: np.ndarray, bs: int) -> dict[str, float]:
-        x, t, cost, out = self.x, self.target, self.cost, self.out
-        assert x is not None and t is not None and cost is not None and out is not None
-        if self._eval_vm is None:
-            self._eval_vm = gc.NewTapeMachine(
-                x.graph.subgraph_roots(out, cost), gc.EvalMode(), gc.WithWatchlist(out, cost)
+        progress: bool | str,
+        initial_epoch: int,
+        check_data: bool,
+        drop_last: bool,
+        sample_weight: Any,
+        class_weight: Any,
+        loss_weights: Any,
+    ) -> History:
+        if step_fn is not None:
+            return fit_custom(
+                self, step_fn, x, y, epochs, bs, vbs, validation_data, validation_split,
+                callbacks, seed, shuffle, progress, initial_epoch, check_data, drop_last,
             )
-        vm = self._eval_vm
-        n = len(X)
-        loss_sum = 0.0
-        pred: np.ndarray | None = None
-        for s in range(0, n, bs):
-            rows = X[s : s + bs]
-            b = len(rows)
-            put_rows(x, rows)
-            put_rows(t, Y[s : s + b])
-            vm.run_all()
-            if s == 0:
-                vm.publish()
-                if self.metrics:
-                    pred = np.empty((n, *out.value.shape[1:]), out.value.dtype)
-            loss_sum += float(cost.value) * b
-            if pred is not None:
-                pred[s : s + b] = out.value
-        res = {"loss": loss_sum / n}
-        for name, fn in self.metrics.items():
-            res[name] = float(fn(pred, Y))
-        return res
+        ends = self._ensure_io(x, seed)
+        X = data_arrays("fit: x", x, ends.inputs, ends.input_names, ends.input_form, check_data)
+        tg = self._ensure_losses(raw_targets(y, self.ends))
+        Y = target_arrays("fit: y", self.ends, self.graph, y, check_data)
+        n = len(X[0])
+        for what, a in [*zip(ends.input_names, X), *(("y", t) for t in Y)]:
+            if len(a) != n:
+                raise ValueError(f"fit: x has {n} samples but {what} has {len(a)}")
+        if n == 0:
+            raise ValueError("fit: no training samples (x is empty)")
+        W = sample_weights(
+            n, sample_weight, class_weight, Y[0] if len(Y) == 1 else None, ends.outputs[0].dtype.np
+        )
+        if class_weight is not None and len(Y) > 1:
+            raise ValueError("fit: class_weight is for one output; use sample_weight")
+        val = None
+        if validation_split:
+            n_val = int(round(n * validation_split))
+            if n_val == 0 or n_val == n:
+                raise ValueError(
+                    f"fit: validation_split={validation_split} of {n} samples leaves "
+                    f"{n - n_val} to train on and {n_val} to validate on; both need some"
+                )
+            cut = n - n_val
+            val = ([a[cut:] for a in X], [a[cut:] for a in Y])
+            X, Y = [a[:cut] for a in X], [a[:cut] for a in Y]
+            W = None if W is None else W[:cut]
+            n = cut
+        elif validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("fit: validation_data must be a pair (x_val, y_val)")
+            xv = data_arrays("fit: validation x", validation_data[0], ends.inputs,
+                            ends.input_names, ends.input_form, check_data)
+            yv = target_arrays(
+                "fit: validation y", self.ends, self.graph, validation_data[1], check_data
+            )
+            if any(len(a) != len(xv[0]) for a in (*xv, *yv)) or len(xv[0]) == 0:
+                raise ValueError(
+                    f"fit: validation x and y must hold the same, non-zero number of samples "
+                    f"(got {len(xv[0])} and {len(yv[0])})"
+                )
+            val = (xv, yv)
+        if drop_last and n < bs:
+            raise ValueError(
+                f"fit: drop_last=True with {n} samples and batch_size={bs} leaves no batch; "
+                f"use a smaller batch_size"
+            )
+        problem = batchnorm_batch_problem([tg.cost], n, bs, drop_last)
+        if problem is not None:
+            raise ValueError(f"fit: {problem}")
+        lw = tg.loss_weight_values(loss_weights)
+        mt = self._ensure_machine(W is not None)
+        mt.claim_grads()
+        for node, v in zip(tg.loss_weight_nodes, lw):
+            gc.Let(node, np.asarray(v, node.dtype.np))
+        plan = Plan(n=n - n % bs if drop_last else n, batch_size=bs, seed=seed, shuffle=shuffle,
+                    total=n)
+        plan.feeds = [*zip(ends.inputs, X), *zip(tg.targets, Y)]
+        if W is not None:
+            assert mt.weight is not None
+            plan.feeds.append((mt.weight, W))
+        plan.vm, plan.step, plan.vgs, plan.cost = mt.vm, self.solver.step, mt.vgs, mt.cost
+        multi = len(tg.trained) > 1
+        if multi:
+            plan.parts = [(f"{ends.output_names[i]}_loss", node)
+                          for i, node in zip(tg.trained, mt.loss_nodes)]
+        for name, fn, i in self._metric_list():
+            j = tg.trained.index(i) if i in tg.trained else None
+            if j is None:
+                raise ValueError(
+                    f"fit: metric {name!r} is for output {ends.output_names[i]!r}, which has "
+                    f"no loss and so no targets"
+                )
+            out = ends.outputs[i]
+            if getattr(fn, "per_epoch", False):
+                buf = np.empty((plan.n, *out.shape[1:]), out.dtype.np)
+                plan.epoch_metrics.append((name, fn, out, Y[j], buf))
+            else:
+                plan.metrics.append((name, fn, out, tg.targets[j], Y[j]))
+        names = ["loss", *(name for name, _ in plan.parts), *(m[0] for m in self._metric_list())]
+        names += [f"val_{k}" for k in names] if val is not None else []
+        params = {
+            "epochs": epochs,
+            "steps": -(-plan.n // bs),
+            "batch_size": bs,
+            "samples": plan.n,
+            "metrics": names,
+        }
 
-    def evaluate(self, x: Any, y: Any, batch_size: int = 256) -> dict[str, float]:
+        def run_epoch(epoch: int, cbs: CallbackList, sigint: StopOnInterrupt) -> dict[str, float]:
+            logs = train_epoch(plan, epoch, cbs, sigint, self)
+            if val is not None and not sigint.requested:
+                ev = eval_arrays(self, val[0], val[1], vbs)
+                logs.update({f"val_{k}": v for k, v in ev.items()})
+            return logs
+
+        return run_epochs(self, run_epoch, epochs, initial_epoch, callbacks, progress, params,
+                          self.learnables)
+
+    def _metric_list(self) -> list[tuple[str, MetricFn, int]]:
+        """(log name, metric, output index) for every metric of every output."""
+        ends = self.ends
+        assert ends is not None
+        several = len(ends.outputs) > 1
+        trained = self.graph.trained if self.graph is not None else range(len(ends.outputs))
+        out = []
+        for i, oname in enumerate(ends.output_names):
+            # metrics for every output: those with targets; metrics named for an output: all
+            # (fit refuses one for an output without targets)
+            mine = dict(self.metrics) if i in trained else {}
+            mine.update(self.output_metrics.get(oname, {}))
+            for name, fn in mine.items():
+                out.append((f"{oname}_{name}" if several else name, fn, i))
+        return out
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        """The default training step on one batch, for custom steps to build on: feed
+        ``batch.x`` and ``batch.y``, run the training machine, step the solver; return
+        ``{"loss": ...}``. (``fit`` itself runs an equivalent loop that allocates nothing.)
+
+        A subclass of ``Trainer`` may override it: ``fit`` then calls the override for every
+        batch (as Keras's ``Model.train_step``).
+
+        Example:
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> class Logged(Trainer):
+            ...     def train_step(self, batch):
+            ...         logs = super().train_step(batch)
+            ...         logs["lr"] = self.solver.learn_rate
+            ...         return logs
+            >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(1))))
+            >>> t = Logged(net, "mse", "sgd")
+            >>> h = t.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=2, batch_size=4,
+            ...           seed=0, progress=False)
+            >>> h.keys(), h["lr"]
+            (['loss', 'lr'], [0.01, 0.01])
+        """
+        ends, tg = self.ends, self.graph
+        if ends is None or tg is None or self.solver is None:
+            raise TypeError("Trainer.train_step needs a model, a loss and a solver given to fit")
+        mt = self._ensure_machine(False)
+        X = data_arrays("train_step: x", batch.x, ends.inputs, ends.input_names, ends.input_form,
+                       False)
+        Y = target_arrays("train_step: y", self.ends, self.graph, batch.y, False)
+        for node, a in [*zip(ends.inputs, X), *zip(tg.targets, Y)]:
+            gc.Let(node, a)
+        mt.vm.run_all()
+        loss = float(mt.cost.value)
+        self.solver.step(mt.vgs)
+        return {"loss": loss}
+
+    # ----- evaluation ---------------------------------------------------------------------------
+    def evaluate(
+        self, x: Any, y: Any, batch_size: int = 256, metrics: Any = None
+    ) -> dict[str, float]:
         """Loss and metrics on ``(x, y)`` in eval mode, as a dict (``{"loss": ..., ...}``).
 
-        The loss is the mean over samples; metrics are computed on all predictions at once.
+        The loss is the mean over samples (for several outputs, the weighted total and each
+        ``<output>_loss``); metrics (the trainer's, or ``metrics`` given here) are computed
+        on all predictions at once. Safe from any thread, also while ``fit`` runs.
 
         Example:
             >>> import numpy as np, graphcore as gc, golgi as G
@@ -390,20 +528,18 @@ class Trainer:
             (['accuracy', 'loss'], True)
         """
         bs = check_batch_size("evaluate", batch_size)
-        self._ensure_io(x)
-        assert self.x is not None
-        X = as_data(x, self.x, "evaluate: x")
-        self._ensure_train(np.asarray(y))
-        assert self.target is not None
-        Y = as_data(y, self.target, "evaluate: y")
-        if len(X) != len(Y) or len(X) == 0:
+        ends = self._ensure_io(x)
+        X = data_arrays("evaluate: x", x, ends.inputs, ends.input_names, ends.input_form, False)
+        self._ensure_losses(raw_targets(y, self.ends))
+        Y = target_arrays("evaluate: y", self.ends, self.graph, y, False)
+        if any(len(a) != len(X[0]) for a in (*X, *Y)) or len(X[0]) == 0:
             raise ValueError(
                 f"evaluate: x and y must hold the same, non-zero number of samples "
-                f"(got {len(X)} and {len(Y)})"
+                f"(got {len(X[0])} and {len(Y[0])})"
             )
-        return self._evaluate(X, Y, bs)
+        return eval_arrays(self, X, Y, bs, metrics)
 
-    def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
+    def predict(self, x: Any, batch_size: int = 256) -> Any:
         """The model's outputs for ``x`` in eval mode, at any batch size (see :func:`predict`).
 
         Example:
@@ -420,16 +556,20 @@ class Trainer:
             ((12, 3), dtype('float32'), True)
         """
         bs = check_batch_size("predict", batch_size)
-        self._ensure_io(x)
-        assert self.x is not None and self.out is not None
-        if self._predictor is None:
-            self._predictor = Predictor(self.x, self.out)
-        return self._predictor(as_data(x, self.x, "predict: x"), bs)
+        ends = self._ensure_io(x)
+        pred = per_thread(self, "predict", lambda: Predictor(ends.inputs, ends.outputs))
+        X = data_arrays("predict: x", x, ends.inputs, ends.input_names, ends.input_form, False)
+        return shaped_like(ends.output_form, ends.output_names, pred(X, bs))
 
     def __repr__(self) -> str:
-        loss = getattr(self.loss, "__name__", repr(self.loss))
+        loss = self.loss
+        shown = (
+            {k: getattr(v, "__name__", repr(v)) for k, v in loss.items()}
+            if isinstance(loss, Mapping)
+            else getattr(loss, "__name__", repr(loss))
+        )
         return (
-            f"Trainer({type(self.model).__name__}, loss={loss}, "
+            f"Trainer({type(self.model).__name__}, loss={shown}, "
             f"solver={type(self.solver).__name__}, metrics={list(self.metrics)})"
         )
 
@@ -460,14 +600,59 @@ def takes_fit_options(fn: F) -> F:
     return fn
 
 
+def _same_loss(a: Any, b: Any) -> bool:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(a[k] is b[k] for k in a)
+    return a is b
+
+
+def model_trainer(model: Any, loss: Any, solver: Any, input: Any, metrics: Any) -> Trainer:
+    """The Trainer ``fit`` and ``evaluate`` use for ``model``: the one kept on the model by an
+    earlier ``fit`` with the same loss and input (so training continues on the same graph
+    and machines), else a new one, kept there.
+
+    ``loss=None`` takes the kept trainer's loss; ``solver=None`` its solver, and a solver
+    name the same as before keeps the solver (and its state).
+
+    Example:
+        >>> import golgi as G
+        >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(2))))
+        >>> t = model_trainer(net, "mse", "adam", None, None)
+        >>> model_trainer(net, None, None, None, None) is t
+        True
+    """
+    # Kept on the model (a Trainer refers to its model, so a weak-keyed table would keep the
+    # model alive forever; an attribute makes a cycle the garbage collector frees).
+    trainer = getattr(model, "_golgi_trainer", None)
+    lf = None if loss is None else resolve_losses(loss, model)
+    if (
+        not isinstance(trainer, Trainer)
+        or (lf is not None and not _same_loss(trainer.loss, lf))
+        or trainer.input_spec is not input
+    ):
+        trainer = Trainer(model, lf, solver, input=input, metrics=metrics)
+        try:
+            model._golgi_trainer = trainer
+        except AttributeError:  # no __dict__: no reuse
+            pass
+        return trainer
+    if solver is not None and not (
+        isinstance(solver, str) and solver == trainer.solver_name and trainer.solver is not None
+    ):
+        trainer.solver = resolve_solver(solver)
+        trainer.solver_name = solver if isinstance(solver, str) else None
+    trainer.set_metrics(metrics)
+    return trainer
+
+
 @takes_fit_options
 def fit(
     model: Any,
     x: Any,
-    y: Any,
+    y: Any = None,
     *,
-    loss: LossFn | str,
-    solver: Any,
+    loss: LossFn | str | Mapping[str, Any] | None = None,
+    solver: Any = None,
     input: gc.Node | Sequence[int | None] | None = None,
     metrics: Any = None,
     **options: Any,
@@ -475,11 +660,13 @@ def fit(
     """Train ``model`` on ``(x, y)``; a :class:`Trainer` in one call. Returns the History.
 
     ``loss`` takes (output node, target node) and returns a scalar node (``golgi.CrossEntropy``
-    from logits, ``golgi.BinaryCrossEntropy``, ``golgi.MSE``, or your own). ``solver`` is a
-    graphcore solver. The other keyword arguments (``epochs``, ``batch_size``, ``callbacks``...)
-    go to :meth:`Trainer.fit`. Calling ``fit`` again on the same model with the same loss
-    continues training with the graph and machines already built (``history.trainer`` is that
-    Trainer: ``evaluate``, ``predict``).
+    from logits, ``golgi.BinaryCrossEntropy``, ``golgi.MSE``, or your own); for several
+    outputs, a dict output name -> loss. ``solver`` is a graphcore solver or a name ("adam",
+    "rmsprop", "sgd"...). The other keyword arguments (``epochs``, ``batch_size``,
+    ``callbacks``...) go to :meth:`Trainer.fit`. Calling ``fit`` again on the same model with
+    the same loss continues training with the graph and machines already built (and, for a
+    solver given by the same name, the same solver state); ``history.trainer`` is that
+    Trainer. ``model.fit(...)`` is the same call.
 
     Example:
         >>> import numpy as np, graphcore as gc, golgi as G
@@ -499,23 +686,12 @@ def fit(
     unknown = options.keys() - _FIT_OPTIONS
     if unknown:
         raise TypeError(f"fit() got an unexpected keyword argument {min(unknown)!r}")
-    lf = resolve_loss(loss)
-    # Kept on the model (a Trainer refers to its model, so a weak-keyed table would keep the
-    # model alive forever; an attribute makes a cycle the garbage collector frees).
-    trainer = getattr(model, "_golgi_trainer", None)
-    if (
-        not isinstance(trainer, Trainer)
-        or trainer.loss is not lf
-        or trainer.input_spec is not input
-    ):
-        trainer = Trainer(model, lf, solver, input=input, metrics=metrics)
-        try:
-            model._golgi_trainer = trainer
-        except AttributeError:  # no __dict__: no reuse
-            pass
-    else:
-        trainer.solver = solver
-        trainer.metrics = resolve_metrics(metrics)
+    if loss is None and options.get("train_step") is None:
+        raise TypeError(
+            "fit() needs a loss (loss=golgi.CrossEntropy, 'mse'...), or a train_step that "
+            "trains the model its own way"
+        )
+    trainer = model_trainer(model, loss, solver, input, metrics)
     return trainer.fit(x, y, **options)
 
 
@@ -524,3 +700,53 @@ _FIT_OPTIONS = frozenset(
     for name, p in inspect.signature(Trainer.fit).parameters.items()
     if p.kind is inspect.Parameter.KEYWORD_ONLY
 )
+
+
+def evaluate(
+    model: Any,
+    x: Any,
+    y: Any,
+    *,
+    loss: LossFn | str | Mapping[str, Any] | None = None,
+    metrics: Any = None,
+    batch_size: int = 256,
+    input: gc.Node | Sequence[int | None] | None = None,
+) -> dict[str, float]:
+    """Loss and metrics of ``model`` on ``(x, y)`` in eval mode: ``{"loss": ..., ...}``.
+
+    Without ``loss`` (and ``metrics``), those of the model's last ``fit`` are used. Safe from
+    any number of threads, also while ``fit`` trains the model. ``model.evaluate(...)`` is
+    the same call.
+
+    Example:
+        >>> import numpy as np, graphcore as gc, golgi as G
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+        >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(1))))
+        >>> X = np.ones((6, 2)); Y = np.zeros((6, 1))
+        >>> sorted(G.evaluate(net, X, Y, loss="mse", metrics=["mae"]))
+        ['loss', 'mae']
+    """
+    kept = getattr(model, "_golgi_trainer", None)
+    if loss is None and not isinstance(kept, Trainer):
+        raise TypeError(
+            "evaluate: give a loss (loss=golgi.CrossEntropy, 'mse'...); this model has not "
+            "been trained with fit, whose loss it would use"
+        )
+    lf = None if loss is None else resolve_losses(loss, model)
+    if isinstance(kept, Trainer) and (lf is None or _same_loss(kept.loss, lf)) and (
+        kept.input_spec is input
+    ):
+        trainer = kept
+    else:  # another loss: a trainer of its own, kept aside so fit's stays as it is
+        if not hasattr(model, "_golgi_evaluators"):
+            with contextlib.suppress(AttributeError):
+                model._golgi_evaluators = []
+        aside = getattr(model, "_golgi_evaluators", [])
+        trainer = next(
+            (t for t in aside if _same_loss(t.loss, lf) and t.input_spec is input), None
+        )
+        if trainer is None:
+            trainer = Trainer(model, lf, None, input=input)
+            aside.append(trainer)
+    return trainer.evaluate(x, y, batch_size=batch_size, metrics=metrics)
