@@ -1,0 +1,233 @@
+"""Gorgonia's other NN ops: Conv1d, Im2Col, MaxPool1D, AveragePool1D, GlobalAveragePool2D,
+Upsample2D, GroupNorm, Sparsemax, BinaryXent, CTCLoss: values against direct numpy
+references, first and second derivatives (float64), free batch sizes and build-time errors.
+PyTorch comparisons are in test_ops_nn_torch.py."""
+
+import numpy as np
+import pytest
+
+import graphcore as gc
+from tests.gradcheck import check_hvp, check_op
+
+rng = np.random.default_rng(11)
+
+
+def r(*shape, lo=None):
+    a = rng.standard_normal(shape)
+    return a if lo is None else np.abs(a) + lo
+
+
+def value(build, *arrays):
+    """``build`` applied to input nodes holding ``arrays``, run once on a tape machine."""
+    g = gc.NewGraph()
+    nodes = [gc.NodeFromAny(g, a, gc.WithName(f"in{i}")) for i, a in enumerate(arrays)]
+    y = build(*nodes)
+    gc.NewTapeMachine(g, gc.WithWatchlist(y)).run_all()
+    return y.value.copy()
+
+
+def signal(shape, dt=gc.Float64, name="x"):
+    g = gc.NewGraph()
+    return g, gc.NewTensor(g, dt, len(shape), gc.WithShape(None, *shape[1:]), gc.WithName(name))
+
+
+# ----- Conv1d ----------------------------------------------------------------------------------
+
+
+def ref_conv1d(x, w, pad, stride, dil):
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad)))
+    co, _, k = w.shape
+    lo = (x.shape[2] + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    out = np.zeros((x.shape[0], co, lo))
+    for i in range(lo):
+        patch = xp[:, :, i * stride : i * stride + dil * (k - 1) + 1 : dil]
+        out[:, :, i] = np.einsum("ncl,ocl->no", patch, w)
+    return out
+
+
+CONV1D_CASES = [(0, 1, 1), (1, 2, 1), (2, 1, 2), (0, 3, 2)]
+
+
+@pytest.mark.parametrize("pad,stride,dil", CONV1D_CASES)
+def test_conv1d_values_and_gradients(pad, stride, dil):
+    x, w = r(2, 3, 11), r(4, 3, 3)
+    got = value(lambda a, b: gc.Conv1d(a, b, pad=pad, stride=stride, dilation=dil), x, w)
+    np.testing.assert_allclose(got, ref_conv1d(x, w, pad, stride, dil), rtol=1e-12, atol=1e-12)
+    conv = lambda a, b: gc.Conv1d(a, b, 3, pad, stride, dil)  # noqa: E731 (Gorgonia's order)
+    check_op(conv, [x, w])
+    check_hvp(lambda a, b: gc.Tanh(conv(a, b)), [x, w * 0.5])
+
+
+def test_conv1d_free_batch_and_shape():
+    w = r(4, 3, 3)
+    check_op(lambda a: gc.Conv1d(a, gc.NewConstant(w, dtype=a.dtype), pad=1), [r(3, 3, 8)],
+             free_batch=True)
+    g, x = signal((1, 3, 8))
+    assert gc.Conv1d(x, gc.NewConstant(w), pad=1, stride=2).shape == (None, 4, 4)
+
+
+def test_conv1d_errors_name_the_op_shapes_and_fix():
+    g, x = signal((1, 3, 8))
+    w = gc.NewTensor(g, gc.Float64, 3, gc.WithShape(5, 2, 3), gc.WithName("filt"))
+    with pytest.raises(gc.ShapeError, match=r"Conv1d: input 'x' \(None, 3, 8\).*3 channels.*"
+                                             r"'filt' \(5, 2, 3\)"):
+        gc.Conv1d(x, w)
+    img = gc.NewTensor(g, gc.Float64, 4, gc.WithShape(None, 3, 1, 8), gc.WithName("img"))
+    w3 = gc.NewTensor(g, gc.Float64, 3, gc.WithShape(5, 3, 3), gc.WithName("w3"))
+    with pytest.raises(gc.ShapeError, match=r"Conv1d: input 'img' \(None, 3, 1, 8\).*3-D NCL"):
+        gc.Conv1d(img, w3)
+    with pytest.raises(gc.ShapeError, match=r"Conv1d: kernel=5 does not match.*'w3'"):
+        gc.Conv1d(x, w3, kernel=5)
+    with pytest.raises(gc.ShapeError, match=r"Conv1d: the length of 'x'.*smaller than the "
+                                             r"kernel's reach \(9\)"):
+        gc.Conv1d(x, w3, dilation=4)
+    with pytest.raises(ValueError, match="Conv1d: stride must be an int >= 1"):
+        gc.Conv1d(x, w3, stride=0)
+    w32 = gc.NewTensor(g, gc.Float32, 3, gc.WithShape(5, 3, 3), gc.WithName("w32"))
+    with pytest.raises(gc.DtypeError, match="Conv1d"):
+        gc.Conv1d(x, w32)
+
+
+# ----- Im2Col ----------------------------------------------------------------------------------
+
+
+def ref_im2col(x, k, p, s, d):
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
+    ho = (x.shape[2] + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    wo = (x.shape[3] + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    out = np.zeros((x.shape[0], ho, wo, x.shape[1] * k[0] * k[1]))
+    for i in range(ho):
+        for j in range(wo):
+            patch = xp[:, :, i * s[0] : i * s[0] + d[0] * (k[0] - 1) + 1 : d[0],
+                       j * s[1] : j * s[1] + d[1] * (k[1] - 1) + 1 : d[1]]
+            out[:, i, j] = patch.reshape(x.shape[0], -1)
+    return out
+
+
+IM2COL_CASES = [((2, 2), (0, 0), (1, 1), (1, 1)), ((3, 2), (1, 0), (2, 1), (1, 2)),
+                ((2, 3), (1, 2), (3, 2), (2, 1))]
+
+
+@pytest.mark.parametrize("k,p,s,d", IM2COL_CASES)
+def test_im2col_values_and_gradients(k, p, s, d):
+    x = r(2, 3, 7, 8)
+    got = value(lambda a: gc.Im2Col(a, k, p, s, d), x)
+    np.testing.assert_array_equal(got, ref_im2col(x, k, p, s, d))
+    check_op(lambda a: gc.Im2Col(a, k, p, s, d), [x], free_batch=True)
+    hv = check_hvp(lambda a: gc.Im2Col(a, k, p, s, d), [x])
+    assert not hv.any()  # linear
+    check_hvp(lambda a: gc.Square(gc.Im2Col(a, k, p, s, d)), [x])
+
+
+def test_im2col_gradient_counts_each_pixels_patches():
+    g = gc.NewGraph()
+    x = gc.NodeFromAny(g, np.zeros((1, 1, 3, 3)), gc.WithName("x"))
+    (dx,) = gc.Grad(gc.Sum(gc.Im2Col(x, 2)), x)
+    gc.NewTapeMachine(g).run_all()
+    np.testing.assert_array_equal(dx.value[0, 0], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+
+
+def test_im2col_errors():
+    g, x = signal((1, 3, 8))
+    with pytest.raises(gc.ShapeError, match=r"Im2Col: input 'x' \(None, 3, 8\).*4-D NCHW"):
+        gc.Im2Col(x, 2)
+    img = gc.NewTensor(g, gc.Float64, 4, gc.WithShape(None, 1, 4, 4), gc.WithName("img"))
+    with pytest.raises(gc.ShapeError, match="Im2Col: the height of 'img'.*smaller than the kernel"):
+        gc.Im2Col(img, 5)
+    with pytest.raises(ValueError, match="Im2Col: kernel must be"):
+        gc.Im2Col(img, 0)
+
+
+# ----- 1-D pooling -----------------------------------------------------------------------------
+
+
+def ref_pool1d(x, k, p, s, mode):
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p)), constant_values=-np.inf if mode == "max" else 0.0)
+    lo = (x.shape[2] + 2 * p - k) // s + 1
+    wins = np.stack([xp[:, :, i * s : i * s + k] for i in range(lo)], axis=2)
+    return wins.max(axis=3) if mode == "max" else wins.mean(axis=3)
+
+
+POOL1D_CASES = [(2, 0, 2), (3, 1, 2), (3, 2, 1), (2, 1, 3)]
+
+
+@pytest.mark.parametrize("mode,fn", [("max", gc.MaxPool1D), ("avg", gc.AveragePool1D)])
+@pytest.mark.parametrize("k,p,s", POOL1D_CASES)
+def test_pool1d_values_and_gradients(mode, fn, k, p, s):
+    x = rng.permutation(2 * 3 * 9).reshape(2, 3, 9) / 7.0  # no ties: finite differences hold
+    got = value(lambda a: fn(a, k, p, s), x)
+    np.testing.assert_allclose(got, ref_pool1d(x, k, p, s, mode), rtol=1e-12, atol=1e-12)
+    check_op(lambda a: fn(a, k, p, s), [x], free_batch=True)
+    hv = check_hvp(lambda a: fn(a, k, p, s), [x])
+    assert not hv.any()  # piecewise linear
+    check_hvp(lambda a: gc.Square(fn(a, k, p, s)), [x])
+
+
+def test_pool1d_names_defaults_and_errors():
+    assert gc.AvgPool1D is gc.AveragePool1D
+    g, x = signal((1, 2, 9))
+    assert gc.MaxPool1D(x).shape == (None, 2, 4)  # kernel 2, stride 2, floor
+    with pytest.raises(ValueError, match="MaxPool1D: pad 2 must be smaller than the kernel 2"):
+        gc.MaxPool1D(x, kernel=2, pad=2)
+    with pytest.raises(gc.ShapeError, match=r"AveragePool1D: the length of 'x' \(None, 2, 9\)"):
+        gc.AveragePool1D(x, kernel=12, pad=1)
+    img = gc.NewTensor(g, gc.Float64, 4, gc.WithShape(None, 2, 3, 3), gc.WithName("img"))
+    with pytest.raises(gc.ShapeError, match=r"MaxPool1D: input 'img' .* 3-D NCL"):
+        gc.MaxPool1D(img)
+    with pytest.raises(ValueError, match="MaxPool1D: stride must be an int >= 1, got 0"):
+        gc.MaxPool1D(x, stride=0)
+
+
+# ----- GlobalAveragePool2D ---------------------------------------------------------------------
+
+
+def test_global_average_pool_values_and_gradients():
+    x = r(2, 3, 4, 5)
+    got = value(gc.GlobalAveragePool2D, x)
+    np.testing.assert_allclose(got, x.mean(axis=(2, 3), keepdims=True), rtol=1e-12)
+    check_op(gc.GlobalAveragePool2D, [x], free_batch=True)
+    assert not check_hvp(gc.GlobalAveragePool2D, [x]).any()  # linear
+    check_hvp(lambda a: gc.Square(gc.GlobalAveragePool2D(a)), [x])
+
+
+def test_global_average_pool_errors():
+    g, x = signal((1, 3, 8))
+    with pytest.raises(gc.ShapeError, match=r"GlobalAveragePool2D: input 'x' \(None, 3, 8\).*4-D"):
+        gc.GlobalAveragePool2D(x)
+    with pytest.raises(gc.ShapeError, match="empty H x W plane"):
+        gc.GlobalAveragePool2D(gc.NewConstant(np.zeros((1, 2, 0, 3))))
+
+
+# ----- Upsample2D ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [1, 2, (3, 2)])
+def test_upsample_values_and_gradients(scale):
+    x = r(2, 3, 3, 4)
+    sh, sw = (scale, scale) if isinstance(scale, int) else scale
+    got = value(lambda a: gc.Upsample2D(a, scale), x)
+    np.testing.assert_array_equal(got, x.repeat(sh, axis=2).repeat(sw, axis=3))
+    check_op(lambda a: gc.Upsample2D(a, scale), [x], free_batch=True)
+    assert not check_hvp(lambda a: gc.Upsample2D(a, scale), [x]).any()  # linear
+    check_hvp(lambda a: gc.Square(gc.Upsample2D(a, scale)), [x])
+
+
+def test_upsample_gradient_sums_each_block_of_a_strided_gradient():
+    g = gc.NewGraph()
+    x = gc.NodeFromAny(g, np.zeros((1, 1, 2, 2)), gc.WithName("x"))
+    w = gc.NewConstant(np.arange(16.0).reshape(1, 1, 4, 4))
+    # the upstream gradient of a transposed upsampling reaches the op as a strided view
+    y = gc.Transpose(gc.Upsample2D(x, 2), (0, 1, 3, 2))
+    (dx,) = gc.Grad(gc.Sum(y * w), x)
+    gc.NewTapeMachine(g).run_all()
+    wt = np.arange(16.0).reshape(4, 4).T
+    np.testing.assert_array_equal(dx.value[0, 0], wt.reshape(2, 2, 2, 2).sum(axis=(1, 3)))
+
+
+def test_upsample_errors():
+    g, x = signal((1, 3, 8))
+    with pytest.raises(gc.ShapeError, match=r"Upsample2D: input 'x' \(None, 3, 8\).*4-D NCHW"):
+        gc.Upsample2D(x, 2)
+    img = gc.NewTensor(g, gc.Float64, 4, gc.WithShape(None, 1, 4, 4), gc.WithName("img"))
+    with pytest.raises(ValueError, match="Upsample2D: scale must be an int or a pair of ints >= 1"):
+        gc.Upsample2D(img, 0)
