@@ -152,6 +152,7 @@ from .ops import (
     Softmax,
     SoftmaxCrossEntropy,
     Softplus,
+    Sparsemax,
     Sqrt,
     Square,
     Sub,
@@ -238,7 +239,7 @@ __all__ = [
     "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
     "Conv1d", "Im2Col", "MaxPool1D", "AveragePool1D", "AvgPool1D", "GlobalAveragePool2D",
-    "Upsample2D",
+    "Upsample2D", "Sparsemax",
     # initializers
     "InitWFn", "Initializer", "Zeroes", "Ones", "ValuesOf", "RangedFrom", "Gaussian", "Uniform",
     "GlorotN", "GlorotU", "HeN", "HeU",

@@ -231,3 +231,62 @@ def test_upsample_errors():
     img = gc.NewTensor(g, gc.Float64, 4, gc.WithShape(None, 1, 4, 4), gc.WithName("img"))
     with pytest.raises(ValueError, match="Upsample2D: scale must be an int or a pair of ints >= 1"):
         gc.Upsample2D(img, 0)
+
+
+# ----- Sparsemax -------------------------------------------------------------------------------
+
+
+def ref_sparsemax(x, axis=-1):
+    """The projection onto the simplex by bisection on tau: sum(max(z - tau, 0)) = 1."""
+    z = np.moveaxis(np.asarray(x, float), axis, -1)
+    lo, hi = z.min(axis=-1, keepdims=True) - 1.0, z.max(axis=-1, keepdims=True)
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        big = np.maximum(z - mid, 0).sum(axis=-1, keepdims=True) > 1
+        lo, hi = np.where(big, mid, lo), np.where(big, hi, mid)
+    return np.moveaxis(np.maximum(z - (lo + hi) / 2, 0), -1, axis)
+
+
+def away_from_kinks(x, axis, gap=1e-3):
+    """``x``, checked to have every entry at least ``gap`` from its slice's threshold tau
+    (finite differences that straddle a change of support are wrong)."""
+    support = ref_sparsemax(x, axis) > 0
+    tau = ((x * support).sum(axis, keepdims=True) - 1) / support.sum(axis, keepdims=True)
+    assert np.abs(x - tau).min() > gap
+    return x
+
+
+@pytest.mark.parametrize("shape,axis", [((4, 5), -1), ((4, 5), 0), ((2, 3, 4), 1), ((6,), 0)])
+def test_sparsemax_matches_the_projection(shape, axis):
+    x = r(*shape) * 2
+    got = value(lambda a: gc.Sparsemax(a, axis), x)
+    np.testing.assert_allclose(got, ref_sparsemax(x, axis), atol=1e-12)
+    np.testing.assert_allclose(got.sum(axis=axis), 1.0, rtol=1e-12)
+    assert (got == 0).any()  # sparse, unlike softmax
+
+
+def test_sparsemax_ties_large_values_and_float32():
+    x = np.array([[1.0, 1.0, 1.0], [1e6, 1e6 - 0.5, -1e6], [3.0, 0.0, 0.0]])
+    got = value(gc.Sparsemax, x)
+    np.testing.assert_allclose(got, [[1 / 3] * 3, [0.75, 0.25, 0.0], [1.0, 0.0, 0.0]])
+    got32 = value(gc.Sparsemax, x.astype(np.float32))
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32, got, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,axis", [((4, 5), -1), ((2, 3, 4), 1)])
+def test_sparsemax_gradients(shape, axis):
+    x = away_from_kinks(np.random.default_rng(3).standard_normal(shape), axis)
+    check_op(lambda a: gc.Sparsemax(a, axis), [x], free_batch=axis != 0)
+    assert not check_hvp(lambda a: gc.Sparsemax(a, axis), [x]).any()  # piecewise linear
+    check_hvp(lambda a: gc.Square(gc.Sparsemax(a, axis)), [x])
+
+
+def test_sparsemax_errors():
+    g, x = signal((1, 3, 8))
+    with pytest.raises(gc.ShapeError, match=r"Sparsemax: axis 0 of 'x' \(None, 3, 8\).*free"):
+        gc.Sparsemax(x, 0)
+    with pytest.raises(gc.ShapeError, match="Sparsemax axis"):
+        gc.Sparsemax(x, 3)
+    with pytest.raises(gc.DtypeError, match="Sparsemax needs a Float32 or Float64"):
+        gc.Sparsemax(gc.NewConstant(np.arange(3)))

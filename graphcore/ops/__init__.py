@@ -9,7 +9,7 @@ import sys
 from .. import operators
 from .. import rewrite as _rewrite  # noqa: F401 - registers the rewrites with apply_op
 from ..graph import Node
-from .activation import LogSoftMax, LogSoftmax, SoftMax, Softmax
+from .activation import LogSoftMax, LogSoftmax, SoftMax, Softmax, Sparsemax
 from .base import ExecContext, Op, TypeInfo, apply_op
 from .broadcast import (
     BroadcastAdd,
@@ -101,7 +101,7 @@ __all__ = [
     "BroadcastEq", "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
     "Conv1d", "Im2Col", "MaxPool1D", "AveragePool1D", "AvgPool1D", "GlobalAveragePool2D",
-    "Upsample2D",
+    "Upsample2D", "Sparsemax",
 ]
 
 operators.install(Node, sys.modules[__name__])
