@@ -75,6 +75,7 @@ from .ops import (
     AvgPool2D,
     BatchedMatMul,
     BatchNorm,
+    BinaryXent,
     BinomialRandomNode,
     BroadcastAdd,
     BroadcastEq,
@@ -239,7 +240,7 @@ __all__ = [
     "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
     "Conv1d", "Im2Col", "MaxPool1D", "AveragePool1D", "AvgPool1D", "GlobalAveragePool2D",
-    "Upsample2D", "Sparsemax",
+    "Upsample2D", "Sparsemax", "BinaryXent",
     # initializers
     "InitWFn", "Initializer", "Zeroes", "Ones", "ValuesOf", "RangedFrom", "Gaussian", "Uniform",
     "GlorotN", "GlorotU", "HeN", "HeU",

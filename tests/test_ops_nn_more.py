@@ -290,3 +290,53 @@ def test_sparsemax_errors():
         gc.Sparsemax(x, 3)
     with pytest.raises(gc.DtypeError, match="Sparsemax needs a Float32 or Float64"):
         gc.Sparsemax(gc.NewConstant(np.arange(3)))
+
+
+# ----- BinaryXent ------------------------------------------------------------------------------
+
+
+def probs(*shape):
+    return rng.uniform(0.05, 0.95, shape)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_binary_xent_values_and_gradients(reduction):
+    p, t = probs(4, 3), rng.random((4, 3))
+    want = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+    want = {"none": want, "mean": want.mean(), "sum": want.sum()}[reduction]
+    got = value(lambda a, b: gc.BinaryXent(a, b, reduction), p, t)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    check_op(lambda a, b: gc.BinaryXent(a, b, reduction), [p, t], free_batch=True)
+    check_hvp(lambda a, b: gc.BinaryXent(a, b, reduction), [p, t])
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_binary_xent_is_finite_at_0_and_1(dt):
+    # Gorgonia's log(1 + 1e-16 - p) rounds to log(0) = -inf here; the logs are floored
+    p = np.array([0.0, 0.0, 1.0, 1.0, 0.5], dt)
+    t = np.array([1.0, 0.0, 0.0, 1.0, 0.5], dt)
+    g = gc.NewGraph()
+    pn = gc.NodeFromAny(g, p, gc.WithName("p"))
+    tn = gc.NodeFromAny(g, t, gc.WithName("t"))
+    loss = gc.BinaryXent(pn, tn)
+    dp, dt_ = gc.Grad(gc.Sum(loss), pn, tn)
+    gc.NewTapeMachine(g, gc.WithWatchlist(loss)).run_all()
+    cap = 100.0 if dt == np.float64 else -np.log(np.finfo(np.float32).tiny)  # 87.3
+    np.testing.assert_allclose(loss.value, [cap, 0.0, cap, 0.0, np.log(2)], rtol=1e-6)
+    # the floored loss is flat where a log is floored; elsewhere -t/p + (1-t)/(1-p)
+    np.testing.assert_allclose(dp.value, [0.0, 1.0, 0.0, -1.0, 0.0], atol=1e-6)
+    assert np.isfinite(dt_.value).all()
+
+
+def test_binary_xent_errors():
+    g = gc.NewGraph()
+    p = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("p"))
+    t = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("t"))
+    with pytest.raises(gc.ShapeError, match=r"BinaryXent: probabilities 'p' \(None, 3\).*"
+                                             r"targets 't' \(None, 2\)"):
+        gc.BinaryXent(p, t)
+    t32 = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 3), gc.WithName("t32"))
+    with pytest.raises(gc.DtypeError, match="BinaryXent.*'t32'.*convert the targets"):
+        gc.BinaryXent(p, t32)
+    with pytest.raises(ValueError, match="BinaryXent: reduction must be one of"):
+        gc.BinaryXent(p, p, "avg")

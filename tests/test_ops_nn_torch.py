@@ -97,3 +97,19 @@ def test_upsample_is_interpolate_nearest(dt, scale):
     factor = scale if isinstance(scale, int) else tuple(float(v) for v in scale)
     compare(lambda a: gc.Upsample2D(a, scale),
             lambda a: F.interpolate(a, scale_factor=factor, mode="nearest"), [r(2, 3, 3, 4)], dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_binary_xent_is_binary_cross_entropy(dt, reduction):
+    p, t = rng.uniform(0.02, 0.98, (5, 3)), rng.random((5, 3))
+    compare(lambda a, b: gc.BinaryXent(a, b, reduction),
+            lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction), [p, t], dt)
+
+
+def test_binary_xent_at_0_and_1_is_binary_cross_entropy_in_float64():
+    # both floor each log at -100; the gradients differ there (ours is the floored loss's)
+    p, t = np.array([0.0, 0.0, 1.0, 1.0]), np.array([1.0, 0.3, 0.0, 0.6])
+    y, _, _ = ours(gc.BinaryXent, [p, t], gc.Float64)
+    want = F.binary_cross_entropy(torch.tensor(p), torch.tensor(t), reduction="none")
+    np.testing.assert_allclose(y, want.numpy(), rtol=1e-12)

@@ -68,7 +68,7 @@ from .elementwise import (
     Tanh,
 )
 from .linalg import BatchedMatMul, MatMul, Mul, OuterProd, Tensordot, Transpose
-from .loss import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
+from .loss import BinaryXent, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .norm import BatchNorm
 from .pool import (
     AveragePool1D,
@@ -101,7 +101,7 @@ __all__ = [
     "BroadcastEq", "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
     "Conv1d", "Im2Col", "MaxPool1D", "AveragePool1D", "AvgPool1D", "GlobalAveragePool2D",
-    "Upsample2D", "Sparsemax",
+    "Upsample2D", "Sparsemax", "BinaryXent",
 ]
 
 operators.install(Node, sys.modules[__name__])
