@@ -105,6 +105,7 @@ from .ops import (
     GaussianRandomNode,
     Gelu,
     GlobalAveragePool2D,
+    GroupNorm,
     Gt,
     Gte,
     HadamardDiv,
@@ -240,7 +241,7 @@ __all__ = [
     "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
     "Conv1d", "Im2Col", "MaxPool1D", "AveragePool1D", "AvgPool1D", "GlobalAveragePool2D",
-    "Upsample2D", "Sparsemax", "BinaryXent",
+    "Upsample2D", "Sparsemax", "BinaryXent", "GroupNorm",
     # initializers
     "InitWFn", "Initializer", "Zeroes", "Ones", "ValuesOf", "RangedFrom", "Gaussian", "Uniform",
     "GlorotN", "GlorotU", "HeN", "HeU",

@@ -340,3 +340,57 @@ def test_binary_xent_errors():
         gc.BinaryXent(p, t32)
     with pytest.raises(ValueError, match="BinaryXent: reduction must be one of"):
         gc.BinaryXent(p, p, "avg")
+
+
+# ----- GroupNorm -------------------------------------------------------------------------------
+
+
+def ref_group_norm(x, scale, bias, groups, eps):
+    n, c = x.shape[:2]
+    xg = x.reshape(n, groups, -1)
+    xhat = (xg - xg.mean(axis=2, keepdims=True)) / np.sqrt(xg.var(axis=2, keepdims=True) + eps)
+    tail = (1,) * (x.ndim - 2)
+    return xhat.reshape(x.shape) * scale.reshape((1, c) + tail) + bias.reshape((1, c) + tail)
+
+
+GN_CASES = [((3, 6), 3), ((2, 6, 5), 2), ((2, 4, 3, 3), 2), ((2, 4, 3, 3), 1), ((2, 4, 2, 2), 4)]
+
+
+@pytest.mark.parametrize("shape,groups", GN_CASES)
+def test_group_norm_values_and_gradients(shape, groups):
+    c = shape[1]
+    x, scale, bias = r(*shape) * 2 + 1, r(c, lo=0.5), r(c)
+    got = value(lambda a, s, b: gc.GroupNorm(a, s, b, groups, 1e-5), x, scale, bias)
+    np.testing.assert_allclose(got, ref_group_norm(x, scale, bias, groups, 1e-5), atol=1e-12)
+    check_op(lambda a, s, b: gc.GroupNorm(a, s, b, groups), [x, scale, bias])
+    check_hvp(lambda a, s, b: gc.Tanh(gc.GroupNorm(a, s, b, groups)), [x, scale, bias],
+              rtol=1e-5)
+
+
+def test_group_norm_free_batch_broadcast_parameters_and_float32():
+    scale, bias = r(1, 4, 1, 1, lo=0.5), r(1, 4, 1, 1)
+    check_op(lambda a: gc.GroupNorm(a, gc.NewConstant(scale, dtype=a.dtype),
+                                    gc.NewConstant(bias, dtype=a.dtype), 2),
+             [r(3, 4, 2, 3)], free_batch=True)
+    check_op(lambda a, s, b: gc.GroupNorm(a, s, b, 2), [r(2, 4, 2, 3), scale, bias])
+
+
+def test_group_norm_same_in_eval_and_errors():
+    x = r(3, 4, 2, 2)
+    g, xn = signal(x.shape)
+    y = gc.GroupNorm(xn, np.ones(4), np.zeros(4), 2)
+    gc.Let(xn, x)
+    vm = gc.NewTapeMachine(g, gc.EvalMode(), gc.WithWatchlist(y))
+    vm.run_all()
+    np.testing.assert_allclose(y.value, ref_group_norm(x, np.ones(4), np.zeros(4), 2, 1e-5))
+    with pytest.raises(gc.ShapeError, match=r"GroupNorm: 'x' \(None, 4, 2, 2\).*4 channels.*"
+                                             r"3 groups; use a number of groups that divides 4"):
+        gc.GroupNorm(xn, np.ones(4), np.zeros(4), 3)
+    with pytest.raises(gc.ShapeError, match=r"GroupNorm: scale .* must have shape \(4,\) or "
+                                             r"\(1, 4, 1, 1\)"):
+        gc.GroupNorm(xn, np.ones(2), np.zeros(4), 2)
+    with pytest.raises(ValueError, match="GroupNorm: groups must be an int >= 1"):
+        gc.GroupNorm(xn, np.ones(4), np.zeros(4), 0)
+    v = gc.NewVector(g, gc.Float64, gc.WithShape(None), gc.WithName("v"))
+    with pytest.raises(gc.ShapeError, match=r"GroupNorm: input 'v' \(None,\)"):
+        gc.GroupNorm(v, np.ones(4), np.zeros(4), 2)

@@ -113,3 +113,13 @@ def test_binary_xent_at_0_and_1_is_binary_cross_entropy_in_float64():
     y, _, _ = ours(gc.BinaryXent, [p, t], gc.Float64)
     want = F.binary_cross_entropy(torch.tensor(p), torch.tensor(t), reduction="none")
     np.testing.assert_allclose(y, want.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("shape,groups", [((3, 6), 3), ((2, 6, 5), 2), ((2, 4, 3, 3), 2),
+                                          ((2, 4, 3, 3), 1), ((2, 4, 2, 2), 4)])
+def test_group_norm(dt, shape, groups):
+    c = shape[1]
+    compare(lambda x, s, b: gc.GroupNorm(x, s, b, groups, 1e-5),
+            lambda x, s, b: F.group_norm(x, groups, s, b, 1e-5),
+            [r(*shape) * 2 + 1, r(c), r(c)], dt, tol=1e-10 if dt == gc.Float64 else 1e-4)

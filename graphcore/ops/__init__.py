@@ -69,7 +69,7 @@ from .elementwise import (
 )
 from .linalg import BatchedMatMul, MatMul, Mul, OuterProd, Tensordot, Transpose
 from .loss import BinaryXent, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
-from .norm import BatchNorm
+from .norm import BatchNorm, GroupNorm
 from .pool import (
     AveragePool1D,
     AveragePool2D,
@@ -101,7 +101,7 @@ __all__ = [
     "BroadcastEq", "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
     "Conv1d", "Im2Col", "MaxPool1D", "AveragePool1D", "AvgPool1D", "GlobalAveragePool2D",
-    "Upsample2D", "Sparsemax", "BinaryXent",
+    "Upsample2D", "Sparsemax", "BinaryXent", "GroupNorm",
 ]
 
 operators.install(Node, sys.modules[__name__])
