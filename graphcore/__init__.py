@@ -94,6 +94,7 @@ from .ops import (
     Conv1d,
     Conv2d,
     Cos,
+    CTCLoss,
     Cube,
     Div,
     Dropout,
@@ -242,6 +243,7 @@ __all__ = [
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
     "Conv1d", "Im2Col", "MaxPool1D", "AveragePool1D", "AvgPool1D", "GlobalAveragePool2D",
     "Upsample2D", "Sparsemax", "BinaryXent", "GroupNorm",
+    "CTCLoss",
     # initializers
     "InitWFn", "Initializer", "Zeroes", "Ones", "ValuesOf", "RangedFrom", "Gaussian", "Uniform",
     "GlorotN", "GlorotU", "HeN", "HeU",

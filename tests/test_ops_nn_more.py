@@ -3,6 +3,8 @@ Upsample2D, GroupNorm, Sparsemax, BinaryXent, CTCLoss: values against direct num
 references, first and second derivatives (float64), free batch sizes and build-time errors.
 PyTorch comparisons are in test_ops_nn_torch.py."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -394,3 +396,133 @@ def test_group_norm_same_in_eval_and_errors():
     v = gc.NewVector(g, gc.Float64, gc.WithShape(None), gc.WithName("v"))
     with pytest.raises(gc.ShapeError, match=r"GroupNorm: input 'v' \(None,\)"):
         gc.GroupNorm(v, np.ones(4), np.zeros(4), 2)
+
+
+# ----- CTCLoss ---------------------------------------------------------------------------------
+
+
+def ref_ctc(lp, tg, il, tl):
+    """Each example's CTC loss by enumerating every path of its steps (tiny T and C only)."""
+    out = []
+    for n in range(lp.shape[1]):
+        want, total = list(tg[n, : tl[n]]), -np.inf
+        for path in itertools.product(range(lp.shape[2]), repeat=int(il[n])):
+            collapsed = [k for k, _ in itertools.groupby(path) if k != 0]
+            if collapsed == want:
+                total = np.logaddexp(total, sum(lp[t, n, k] for t, k in enumerate(path)))
+        out.append(-total)
+    return np.array(out)
+
+
+def log_softmax(z):
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+# repeats (1, 1) need a blank between them; an empty target; inputs shorter than T
+CTC_TARGETS = np.array([[1, 2, 1], [1, 1, 0], [2, 0, 0], [0, 0, 0]])
+CTC_IN, CTC_TL = np.array([5, 4, 5, 3]), np.array([3, 2, 1, 0])
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_ctc_matches_enumerating_the_alignments(reduction):
+    lp = log_softmax(r(5, 4, 3))
+    per = ref_ctc(lp, CTC_TARGETS, CTC_IN, CTC_TL)
+    want = {"none": per, "sum": per.sum(), "mean": (per / np.maximum(CTC_TL, 1)).mean()}
+    got = value(lambda *a: gc.CTCLoss(*a, reduction=reduction), lp, CTC_TARGETS, CTC_IN, CTC_TL)
+    np.testing.assert_allclose(got, want[reduction], rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_ctc_gradients(reduction):
+    # the gradient is exact for any log-probs, normalised or not
+    for lp in (r(5, 4, 3), log_softmax(r(5, 4, 3))):
+        check_op(lambda *a: gc.CTCLoss(*a, reduction=reduction),
+                 [lp, CTC_TARGETS, CTC_IN, CTC_TL])
+    check_op(lambda z, *a: gc.CTCLoss(gc.LogSoftMax(z), *a, reduction=reduction),
+             [r(6, 4, 5), rng.integers(1, 5, (4, 3)), np.array([6, 6, 5, 4]),
+              np.array([3, 2, 0, 2])])
+
+
+def test_ctc_free_steps_and_batch_and_int32_lengths():
+    g = gc.NewGraph()
+    z = gc.NewTensor(g, gc.Float64, 3, gc.WithShape(None, None, 4), gc.WithName("z"))
+    tg = gc.NewMatrix(g, gc.Int32, gc.WithShape(None, 2), gc.WithName("tg"))
+    il = gc.NewVector(g, gc.Int32, gc.WithShape(None), gc.WithName("il"))
+    tl = gc.NewVector(g, gc.Int32, gc.WithShape(None), gc.WithName("tl"))
+    loss = gc.CTCLoss(gc.LogSoftMax(z), tg, il, tl, "none")
+    assert loss.shape == (None,)
+    (dz,) = gc.Grad(gc.Sum(loss), z)
+    vm = gc.NewTapeMachine(g, gc.WithWatchlist(loss))
+    for t_len, n in ((4, 3), (6, 2)):
+        zv = r(t_len, n, 4)
+        tgv, ilv = rng.integers(1, 4, (n, 2)).astype(np.int32), np.full(n, t_len, np.int32)
+        tlv = np.full(n, 2, np.int32)
+        for node, v in ((z, zv), (tg, tgv), (il, ilv), (tl, tlv)):
+            gc.Let(node, v)
+        vm.run_all()
+        np.testing.assert_allclose(loss.value, ref_ctc(log_softmax(zv), tgv, ilv, tlv))
+        assert dz.value.shape == (t_len, n, 4)
+
+
+def test_ctc_impossible_alignment_is_infinite_with_a_zero_gradient():
+    # two equal targets need 3 steps (1, blank, 1); 2 are given for example 0
+    lp = log_softmax(r(3, 2, 3))
+    g = gc.NewGraph()
+    lpn = gc.NodeFromAny(g, lp, gc.WithName("lp"))
+    args = [gc.NodeFromAny(g, np.array(a), gc.WithName(nm))
+            for a, nm in (([[1, 1], [1, 2]], "tg"), ([2, 3], "il"), ([2, 2], "tl"))]
+    loss = gc.CTCLoss(lpn, *args, reduction="none")
+    (d,) = gc.Grad(gc.Sum(loss), lpn)
+    gc.NewTapeMachine(g, gc.WithWatchlist(loss)).run_all()
+    assert loss.value[0] == np.inf and np.isfinite(loss.value[1])
+    assert np.isfinite(d.value).all() and not d.value[:, 0].any()
+
+
+def test_ctc_build_errors_name_operands_and_fix():
+    g = gc.NewGraph()
+    lp = gc.NewTensor(g, gc.Float64, 3, gc.WithShape(10, 4, 5), gc.WithName("lp"))
+    tg = gc.NewMatrix(g, gc.Int64, gc.WithShape(4, 3), gc.WithName("tg"))
+    il = gc.NewVector(g, gc.Int64, gc.WithShape(4), gc.WithName("il"))
+    tl = gc.NewVector(g, gc.Int64, gc.WithShape(4), gc.WithName("tl"))
+    with pytest.raises(gc.ShapeError, match=r"CTCLoss: 'tg3' \(3, 3\) Int64 has 3 examples but "
+                                             r"log_probs 'lp' \(10, 4, 5\) Float64 has 4"):
+        gc.CTCLoss(lp, gc.NewMatrix(g, gc.Int64, gc.WithShape(3, 3), gc.WithName("tg3")), il, tl)
+    ftg = gc.NewMatrix(g, gc.Float64, gc.WithShape(4, 3), gc.WithName("ftg"))
+    with pytest.raises(gc.DtypeError, match=r"CTCLoss: targets 'ftg' .* must be integers"):
+        gc.CTCLoss(lp, ftg, il, tl)
+    with pytest.raises(gc.ShapeError, match=r"CTCLoss: log_probs 'lp2' .* \(T, N, C\)"):
+        gc.CTCLoss(gc.NewTensor(g, gc.Float64, 2, gc.WithShape(4, 3), gc.WithName("lp2")),
+                   tg, il, tl)
+    with pytest.raises(gc.ShapeError, match=r"CTCLoss: input_lengths 'm' .* must be 1-D"):
+        gc.CTCLoss(lp, tg, gc.NewMatrix(g, gc.Int64, gc.WithShape(4, 1), gc.WithName("m")), tl)
+    with pytest.raises(ValueError, match="CTCLoss: reduction must be one of"):
+        gc.CTCLoss(lp, tg, il, tl, "avg")
+
+
+@pytest.mark.parametrize("bad,match", [
+    ({"tg": [[1, 5, 1]]}, r"target 5 \(example 0, position 1\) is not a class in \[1, 5\)"),
+    ({"tg": [[0, 2, 1]]}, r"target 0 .* class 0 is the blank"),
+    ({"il": [0]}, r"input lengths must lie in \[1, 6\]"),
+    ({"il": [7]}, r"input lengths must lie in \[1, 6\]"),
+    ({"tl": [4]}, r"target lengths must lie in \[0, 3\]"),
+])
+def test_ctc_run_errors_name_the_node(bad, match):
+    vals = {"tg": [[1, 2, 9]], "il": [6], "tl": [2]}  # 9 lies past the target length: ignored
+    vals.update(bad)
+    g = gc.NewGraph()
+    lp = gc.NodeFromAny(g, log_softmax(r(6, 1, 5)), gc.WithName("lp"))
+    ins = [gc.NodeFromAny(g, np.array(vals[k]), gc.WithName(k)) for k in ("tg", "il", "tl")]
+    loss = gc.CTCLoss(lp, *ins)
+    with pytest.raises(ValueError, match=match) as e:
+        gc.NewTapeMachine(g).run_all()
+    assert f"CTCLoss node {loss.name!r} (targets 'tg')" in str(e.value)
+
+
+def test_ctc_gradient_is_first_order_only():
+    g = gc.NewGraph()
+    lp = gc.NodeFromAny(g, log_softmax(r(4, 1, 3)), gc.WithName("lp"))
+    args = [gc.NodeFromAny(g, np.array(a), gc.WithName(nm))
+            for a, nm in (([[1, 2]], "tg"), ([4], "il"), ([2], "tl"))]
+    (d,) = gc.Grad(gc.CTCLoss(lp, *args), lp)
+    with pytest.raises(gc.GradError, match="CTCLossGrad.*not differentiable"):
+        gc.Grad(gc.Sum(gc.Square(d)), lp)

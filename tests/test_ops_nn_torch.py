@@ -123,3 +123,18 @@ def test_group_norm(dt, shape, groups):
     compare(lambda x, s, b: gc.GroupNorm(x, s, b, groups, 1e-5),
             lambda x, s, b: F.group_norm(x, groups, s, b, 1e-5),
             [r(*shape) * 2 + 1, r(c), r(c)], dt, tol=1e-10 if dt == gc.Float64 else 1e-4)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_ctc_loss_through_log_softmax(dt, reduction):
+    # through a log-softmax, since torch's gradient for the log-probs themselves differs from
+    # the true one by exp(log_probs), which the log-softmax's gradient removes
+    t_len, n, c, s = 12, 5, 6, 4
+    targets = rng.integers(1, c, (n, s))
+    targets[0, :2] = 3  # a repeat: needs a blank between
+    il, tl = np.array([12, 10, 12, 7, 9]), np.array([4, 3, 0, 2, 4])
+    compare(lambda z, *a: gc.CTCLoss(gc.LogSoftMax(z), *a, reduction=reduction),
+            lambda z, *a: F.ctc_loss(F.log_softmax(z, -1), *a, blank=0, reduction=reduction),
+            [r(t_len, n, c), targets, il, tl], dt, ints=(1, 2, 3),
+            tol=1e-10 if dt == gc.Float64 else 1e-4)

@@ -25,6 +25,7 @@ from .broadcast import (
     BroadcastSub,
 )
 from .conv import Conv1d, Conv2d, Im2Col
+from .ctc import CTCLoss
 from .dropout import Dropout
 from .elementwise import (
     Abs,
@@ -102,6 +103,7 @@ __all__ = [
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
     "Conv1d", "Im2Col", "MaxPool1D", "AveragePool1D", "AvgPool1D", "GlobalAveragePool2D",
     "Upsample2D", "Sparsemax", "BinaryXent", "GroupNorm",
+    "CTCLoss",
 ]
 
 operators.install(Node, sys.modules[__name__])
