@@ -4,6 +4,7 @@ references, first and second derivatives (float64), free batch sizes and build-t
 PyTorch comparisons are in test_ops_nn_torch.py."""
 
 import itertools
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -526,3 +527,33 @@ def test_ctc_gradient_is_first_order_only():
     (d,) = gc.Grad(gc.CTCLoss(lp, *args), lp)
     with pytest.raises(gc.GradError, match="CTCLossGrad.*not differentiable"):
         gc.Grad(gc.Sum(gc.Square(d)), lp)
+
+
+# ----- machines ----------------------------------------------------------------------------------
+
+
+def test_tape_runs_of_the_new_ops_allocate_no_activation_sized_buffers():
+    f = np.float32
+    g = gc.NewGraph()
+    x = gc.NodeFromAny(g, r(64, 4, 256).astype(f), gc.WithName("x"))
+    w = gc.NodeFromAny(g, (r(8, 4, 3) * 0.3).astype(f), gc.WithName("w"))
+    h = gc.Conv1d(x, w, pad=1)  # (64, 8, 256) float32: 512 KiB, like every activation below
+    h = gc.GroupNorm(h, np.ones(8, f), np.zeros(8, f), 4)
+    h = gc.Sparsemax(gc.MaxPool1D(gc.Tanh(h), 2, 0, 1), 1)
+    img = gc.Upsample2D(gc.Reshape(h, (64, 8, 15, 17)), 2)
+    cost = gc.Mean(gc.Square(gc.Im2Col(img, 3, 1, 1)))
+    half = gc.NewConstant(np.full((64, 8, 1, 1), 0.5, f))
+    cost = cost + gc.BinaryXent(gc.Sigmoid(gc.GlobalAveragePool2D(img)), half, "mean")
+    lp = gc.LogSoftMax(gc.Transpose(h[:, :, :128], (2, 0, 1)))  # (T, N, C) = (128, 64, 8)
+    labels = [gc.NodeFromAny(g, a, gc.WithName(nm)) for a, nm in (
+        (rng.integers(1, 8, (64, 6)), "tg"), (np.full(64, 128), "il"), (np.full(64, 6), "tl"))]
+    cost = cost + gc.CTCLoss(lp, *labels)
+    gc.Grad(cost, w)
+    vm = gc.NewTapeMachine(g, gc.BindDualValues(w))
+    vm.run_all()
+    tracemalloc.start()
+    vm.run_all()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # numpy's ufunc and copy buffers are bounded (8192 elements each) whatever the sizes
+    assert peak < 200_000, peak
