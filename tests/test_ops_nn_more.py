@@ -444,6 +444,19 @@ def test_ctc_gradients(reduction):
               np.array([3, 2, 0, 2])])
 
 
+def test_ctc_gradient_kernel_runs_the_forward_itself_without_a_saved_one():
+    lp = log_softmax(r(5, 4, 3))
+    ins = [lp, CTC_TARGETS, CTC_IN, CTC_TL]
+    g = gc.NewGraph()
+    nodes = [gc.NodeFromAny(g, a, gc.WithName(f"in{i}")) for i, a in enumerate(ins)]
+    (d,) = gc.Grad(gc.CTCLoss(*nodes), nodes[0])
+    assert d.op.name == "CTCLossGrad"
+    gc.NewTapeMachine(g).run_all()  # the gradient kernel reuses the forward's alphas
+    loss_value = np.zeros(())
+    alone = d.op.compute([*ins, np.array(1.0), loss_value], gc.ExecContext())  # nothing saved
+    np.testing.assert_allclose(alone, d.value, rtol=1e-12)
+
+
 def test_ctc_free_steps_and_batch_and_int32_lengths():
     g = gc.NewGraph()
     z = gc.NewTensor(g, gc.Float64, 3, gc.WithShape(None, None, 4), gc.WithName("z"))
