@@ -9,7 +9,7 @@ import sys
 from .. import operators
 from .. import rewrite as _rewrite  # noqa: F401 - registers the rewrites with apply_op
 from ..graph import Node
-from .activation import LogSoftMax, LogSoftmax, SoftMax, Softmax
+from .activation import LogSoftMax, LogSoftmax, SoftMax, Softmax, Sparsemax
 from .base import ExecContext, Op, TypeInfo, apply_op
 from .broadcast import (
     BroadcastAdd,
@@ -24,7 +24,8 @@ from .broadcast import (
     BroadcastPow,
     BroadcastSub,
 )
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d, Im2Col
+from .ctc import CTCLoss
 from .dropout import Dropout
 from .elementwise import (
     Abs,
@@ -68,13 +69,22 @@ from .elementwise import (
     Tanh,
 )
 from .linalg import BatchedMatMul, MatMul, Mul, OuterProd, Tensordot, Transpose
-from .loss import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
-from .norm import BatchNorm
-from .pool import AveragePool2D, AvgPool2D, MaxPool2D
+from .loss import BinaryXent, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
+from .norm import BatchNorm, GroupNorm
+from .pool import (
+    AveragePool1D,
+    AveragePool2D,
+    AvgPool1D,
+    AvgPool2D,
+    GlobalAveragePool2D,
+    MaxPool1D,
+    MaxPool2D,
+)
 from .random import BinomialRandomNode, GaussianRandomNode, OneHotVector, UniformRandomNode
 from .reduce import LogSumExp, Max, Mean, Min, Norm, Sum
 from .shape import ByIndices, Concat, Ravel, Reshape, S, Slice, Unconcat
 from .unbroadcast import BroadcastTo, SumTo
+from .upsample import Upsample2D
 
 __all__ = [
     "Op", "TypeInfo", "ExecContext", "apply_op",
@@ -91,6 +101,9 @@ __all__ = [
     "BroadcastPow", "BroadcastLt", "BroadcastGt", "BroadcastLte", "BroadcastGte",
     "BroadcastEq", "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
+    "Conv1d", "Im2Col", "MaxPool1D", "AveragePool1D", "AvgPool1D", "GlobalAveragePool2D",
+    "Upsample2D", "Sparsemax", "BinaryXent", "GroupNorm",
+    "CTCLoss",
 ]
 
 operators.install(Node, sys.modules[__name__])

@@ -1,5 +1,7 @@
 """2-D convolution of NCHW images: ``Conv2d(x, w)`` is two nodes, ``Im2Col(x)`` (the column
-matrix, read again by the filter gradient) and ``Conv2d(cols, w)`` (one GEMM).
+matrix, read again by the filter gradient) and ``Conv2d(cols, w)`` (one GEMM). ``Conv1d`` is
+``Conv2d`` on (N, C, 1, L) views; the public ``Im2Col`` gives the patches in Gorgonia's
+(N, Ho, Wo, C*kh*kw) layout.
 
 The gradient ops (``Col2Im``, ``ConvOutToCols``, ``Conv2dColsGrad``, ``Conv2dFilterGrad``)
 are fused GEMMs and copies; each is differentiable again, through its own rule or through its
@@ -32,10 +34,13 @@ from .images import (
     Geometry,
     Pair,
     check_image,
+    check_signal,
     contiguous,
     matmul_into,
+    out_length,
     padded,
     pair,
+    single,
     window_slices,
 )
 from .linalg import Tensordot, Transpose
@@ -43,7 +48,7 @@ from .shape import Reshape
 
 __all__ = [
     "Conv2d", "Im2ColOp", "Col2ImOp", "Conv2dOp", "ConvOutToColsOp", "Conv2dColsGradOp",
-    "Conv2dFilterGradOp",
+    "Conv2dFilterGradOp", "Conv1d", "Im2Col", "Im2ColRowsOp", "Col2ImRowsOp",
 ]
 
 
@@ -394,3 +399,214 @@ def Conv2d(
     cols = apply_op(Im2ColOp(geo.kernel_shape, geo.pad, geo.stride, geo.dilation), xn)
     node = apply_op(Conv2dOp(out_hw), cols, wn)
     return node
+
+
+def Conv1d(
+    x: Any,
+    w: Any,
+    kernel: int | None = None,
+    pad: int = 0,
+    stride: int = 1,
+    dilation: int = 1,
+) -> Node:
+    """1-D cross-correlation of NCL signals ``x`` with filters ``w`` (Cout, Cin, k); no bias.
+
+    Gorgonia's ``Conv1d(in, filter, kernel, pad, stride, dilation)``: the same ints, with
+    ``kernel`` optional (when given it must equal ``w``'s k). Output:
+    (N, Cout, (L + 2*pad - dilation*(k-1) - 1) // stride + 1). Built as ``Conv2d`` on (N, C, 1,
+    L) views with a (1, k) kernel (as Gorgonia does), so it shares Conv2d's kernels and
+    gradients, second derivatives included; the reshapes are views.
+
+    Example:
+        >>> import numpy as np, graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewTensor(g, gc.Float64, 3, gc.WithShape(None, 2, 10), gc.WithName("x"))
+        >>> w = gc.NewTensor(g, gc.Float64, 3, gc.WithShape(4, 2, 3), gc.WithName("w"),
+        ...                  gc.WithValue(np.ones((4, 2, 3))))
+        >>> y = gc.Conv1d(x, w, pad=1, stride=2); y.shape
+        (None, 4, 5)
+        >>> gc.Let(x, np.ones((1, 2, 10))); gc.NewTapeMachine(g).run_all()
+        >>> y.value[0, 0].tolist()
+        [4.0, 6.0, 6.0, 6.0, 6.0]
+    """
+    xn = as_node(x)
+    wn = as_node(w, xn)
+    xi = TypeInfo(xn.shape, xn.dtype, xn.name)
+    wi = TypeInfo(wn.shape, wn.dtype, wn.name)
+    check_signal("Conv1d", xi)
+    same_dtype("Conv1d", [xi, wi], float_only=True)
+    if len(wn.shape) != 3 or any(d is None for d in wn.shape):
+        raise ShapeError(
+            f"Conv1d: filter {describe(wi)} must be 3-D (out_channels, in_channels, k) with known "
+            f"sizes"
+        )
+    co, ci, k = wn.shape
+    if ci != xn.shape[1]:
+        raise ShapeError(
+            f"Conv1d: input {describe(xi)} has {xn.shape[1]} channels but filter {describe(wi)} "
+            f"expects {ci} (a filter is (out_channels, in_channels, k))"
+        )
+    if kernel is not None and single("Conv1d", "kernel", kernel, 1) != k:
+        raise ShapeError(
+            f"Conv1d: kernel={kernel!r} does not match filter {describe(wi)} (kernel {k}); drop "
+            f"the kernel argument or fix the filter"
+        )
+    p = single("Conv1d", "pad", pad, 0)
+    s = single("Conv1d", "stride", stride, 1)
+    d = single("Conv1d", "dilation", dilation, 1)
+    lo = out_length("Conv1d", xi, k, p, s, d)
+    n = xn.shape[0]
+    x4 = Reshape(xn, (n, ci, 1, xn.shape[2]))
+    w4 = Reshape(wn, (co, ci, 1, k))
+    y4 = Conv2d(x4, w4, pad=(0, p), stride=(1, s), dilation=(1, d))
+    return Reshape(y4, (n, co, lo))
+
+
+# ----- the public Im2Col: one row of patch values per output position ---------------------------
+
+
+class Im2ColRowsOp(Op):
+    """Gorgonia's ``Im2Col``: (N, C, H, W) -> (N, Ho, Wo, C*kh*kw), the patch each output
+    position of a convolution reads, flattened in (channel, kernel row, kernel column) order.
+
+    One copy from a strided view of the (padded) image. (``Conv2d`` uses ``Im2ColOp``, whose
+    (C*kh*kw, N, Ho*Wo) layout suits its GEMMs.) Linear; its gradient is ``Col2ImRows``.
+
+    Example:
+        >>> Im2ColRowsOp((3, 3), (1, 1), (1, 1), (1, 1)).name
+        'Im2Col'
+    """
+
+    name = "Im2Col"
+    arity = 1
+
+    def __init__(self, kernel: Pair, pad: Pair, stride: Pair, dilation: Pair) -> None:
+        self.kernel_shape = kernel
+        self.pad = pad
+        self.stride = stride
+        self.dilation = dilation
+
+    def _geo(self) -> Geometry:
+        return Geometry(self.kernel_shape, self.pad, self.stride, self.dilation)
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        (x,) = ins
+        check_image("Im2Col", x)
+        ho, wo = self._geo().out_hw("Im2Col", x)
+        kh, kw = self.kernel_shape
+        return (x.shape[0], ho, wo, x.shape[1] * kh * kw), x.dtype
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        x = xs[0]
+        n, c, _, _ = x.shape
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_shape, self.stride, self.dilation
+        ho, wo = self._geo().concrete_out_hw(x.shape)
+        src, refresh = padded(x, self.pad, 0.0)
+        s_n, s_c, s_h, s_w = src.strides
+        windows = as_strided(
+            src,
+            shape=(n, ho, wo, c, kh, kw),
+            strides=(s_n, s_h * sh, s_w * sw, s_c, s_h * dh, s_w * dw),
+            writeable=False,
+        )
+        out6 = out.reshape(n, ho, wo, c, kh, kw)
+
+        def run() -> None:
+            if refresh is not None:
+                refresh()
+            np.copyto(out6, windows)
+
+        return run
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        op = Col2ImRowsOp(self.kernel_shape, self.pad, self.stride, self.dilation)
+        return [apply_op(op, g, node.children[0])]
+
+
+class Col2ImRowsOp(Op):
+    """Fold (N, Ho, Wo, C*kh*kw) patch rows back into an (N, C, H, W) image, summing where
+    patches overlap: the gradient of ``Im2Col``. Operands: the rows and the image (read for its
+    shape only). Linear; its gradient is ``Im2Col`` again.
+
+    Example:
+        >>> Col2ImRowsOp((3, 3), (0, 0), (1, 1), (1, 1)).shape_only
+        (1,)
+    """
+
+    name = "Col2ImRows"
+    arity = 2
+    shape_only = (1,)
+
+    def __init__(self, kernel: Pair, pad: Pair, stride: Pair, dilation: Pair) -> None:
+        self.kernel_shape = kernel
+        self.pad = pad
+        self.stride = stride
+        self.dilation = dilation
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        return ins[1].shape, same_dtype(self.name, ins)
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        rows = xs[0]
+        n, c, h, w = out.shape
+        (kh, kw), (ph, pw) = self.kernel_shape, self.pad
+        ho, wo = rows.shape[1], rows.shape[2]
+        has_pad = bool(ph or pw)
+        acc = np.empty((n, c, h + 2 * ph, w + 2 * pw), out.dtype) if has_pad else out
+        rows6, refresh = contiguous(rows, (n, ho, wo, c, kh, kw))
+        dsts = window_slices(acc, self.kernel_shape, self.stride, self.dilation, (ho, wo))
+        # each kernel offset's (N, C, Ho, Wo) destination next to its values; within one offset
+        # the targets never overlap, so plain adds do (no np.add.at)
+        offsets = [(i, j) for i in range(kh) for j in range(kw)]
+        pairs = [
+            (d, rows6[:, :, :, :, i, j].transpose(0, 3, 1, 2))
+            for d, (i, j) in zip(dsts, offsets, strict=True)
+        ]
+        inner = acc[:, :, ph : ph + h, pw : pw + w]
+
+        def run() -> None:
+            if refresh is not None:
+                refresh()
+            acc.fill(0)
+            for d, s in pairs:
+                np.add(d, s, out=d)
+            if has_pad:
+                np.copyto(out, inner)
+
+        return run
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        op = Im2ColRowsOp(self.kernel_shape, self.pad, self.stride, self.dilation)
+        return [apply_op(op, g), None]
+
+
+def Im2Col(
+    x: Any,
+    kernel: int | Sequence[int],
+    pad: int | Sequence[int] = (0, 0),
+    stride: int | Sequence[int] = (1, 1),
+    dilation: int | Sequence[int] = (1, 1),
+) -> Node:
+    """The patches of NCHW images a convolution reads, one row per output position.
+
+    Gorgonia's ``Im2Col(x, kernel, pad, stride, dilation)``: (N, C, H, W) -> (N, Ho, Wo,
+    C*kh*kw), each row in (channel, kernel row, kernel column) order, padding read as zeros;
+    Ho and Wo as for ``Conv2d``. PyTorch's ``unfold`` gives the same values as
+    (N, C*kh*kw, Ho*Wo). Differentiable (the gradient folds the rows back, summing overlaps).
+
+    Example:
+        >>> import numpy as np, graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> x = gc.NodeFromAny(g, np.arange(16.0).reshape(1, 1, 4, 4), gc.WithName("x"))
+        >>> cols = gc.Im2Col(x, kernel=2, stride=2); cols.shape
+        (1, 2, 2, 4)
+        >>> gc.NewTapeMachine(g).run_all(); cols.value[0, 0, 1].tolist()
+        [2.0, 3.0, 6.0, 7.0]
+    """
+    geo = Geometry(
+        pair("Im2Col", "kernel", kernel, 1),
+        pair("Im2Col", "pad", pad, 0),
+        pair("Im2Col", "stride", stride, 1),
+        pair("Im2Col", "dilation", dilation, 1),
+    )
+    return apply_op(Im2ColRowsOp(geo.kernel_shape, geo.pad, geo.stride, geo.dilation), x)

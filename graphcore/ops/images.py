@@ -21,7 +21,7 @@ from .base import TypeInfo, describe
 
 __all__ = [
     "Pair", "pair", "check_image", "contiguous", "matmul_into", "padded", "window_slices",
-    "Geometry",
+    "Geometry", "single", "check_signal", "out_length",
 ]
 
 Pair = tuple[int, int]
@@ -38,6 +38,41 @@ def pair(op: str, what: str, v: Any, minimum: int) -> Pair:
     if not ok or min(a, b) < minimum:
         raise ValueError(f"{op}: {what} must be an int or a pair of ints >= {minimum}, got {v!r}")
     return int(a), int(b)
+
+
+def single(op: str, what: str, v: Any, minimum: int) -> int:
+    """``v`` as one int >= ``minimum`` (the 1-D ops' kernel, pad, stride, dilation)."""
+    if isinstance(v, (list, tuple)) and len(v) == 1:
+        v = v[0]
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+        raise ValueError(f"{op}: {what} must be an int >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def check_signal(op: str, x: TypeInfo, role: str = "input") -> None:
+    """``x`` is a float NCL batch of signals (batch, channels, length) with known C and L."""
+    if not x.dtype.is_float:
+        raise DtypeError(f"{op} needs a Float32 or Float64 {role}, got {describe(x)}")
+    if len(x.shape) != 3:
+        hint = (
+            "; for (N, C, 1, L) images use the 2-D op with a (1, k) kernel"
+            if len(x.shape) == 4 else ", e.g. Reshape(x, (None, 1, length))"
+        )
+        raise ShapeError(
+            f"{op}: {role} {describe(x)} must be 3-D NCL (batch, channels, length){hint}"
+        )
+    if any(d is None for d in x.shape[1:]):
+        raise ShapeError(
+            f"{op}: {role} {describe(x)} must have known channels and length; only the batch "
+            f"dimension may be None"
+        )
+
+
+def out_length(op: str, x: TypeInfo, k: int, p: int, s: int, d: int = 1) -> int:
+    """Output length of a 1-D window op over NCL ``x`` (``k`` taps ``d`` apart, padding ``p``
+    on each side, stride ``s``), or a ``ShapeError`` naming ``op`` when the window does not
+    fit."""
+    return _out_size(op, x, x.shape[2], k, p, s, d, "length")
 
 
 def check_image(op: str, x: TypeInfo, role: str = "input") -> None:

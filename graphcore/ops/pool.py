@@ -1,4 +1,5 @@
-"""2-D max and average pooling of NCHW images.
+"""Max and average pooling: 2-D of NCHW images, 1-D of NCL signals (the 2-D ops on
+(N, C, 1, L) views), and global average pooling.
 
 The gradient ops are linear in the upstream gradient, so each one's own gradient is its
 adjoint: ``MaxPool2DGrad`` (route to each window's maximum) pairs with ``MaxPool2DPick``
@@ -22,14 +23,29 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import Dtype
+from ..errors import ShapeError
 from ..graph import Node
 from ..shapes import Shape
-from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, same_dtype
-from .images import Geometry, Pair, check_image, padded, pair, window_slices
+from ..values import as_node
+from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
+from .images import (
+    Geometry,
+    Pair,
+    check_image,
+    check_signal,
+    out_length,
+    padded,
+    pair,
+    single,
+    window_slices,
+)
+from .shape import Reshape
+from .unbroadcast import BroadcastTo
 
 __all__ = [
     "MaxPool2D", "AvgPool2D", "AveragePool2D", "MaxPool2DOp", "MaxPool2DGradOp",
-    "MaxPool2DPickOp", "AvgPool2DOp", "AvgPool2DGradOp",
+    "MaxPool2DPickOp", "AvgPool2DOp", "AvgPool2DGradOp", "MaxPool1D", "AveragePool1D",
+    "AvgPool1D", "GlobalAveragePool2D", "GlobalAveragePool2DOp",
 ]
 
 
@@ -319,3 +335,122 @@ def AvgPool2D(
 
 
 AveragePool2D = AvgPool2D
+
+
+# ----- 1-D pooling: the 2-D ops on (N, C, 1, L) views ------------------------------------------
+
+
+def _pool1d(name: str, cls: type[_PoolOp], x: Any, kernel: Any, pad: Any, stride: Any) -> Node:
+    xn = as_node(x)
+    xi = TypeInfo(xn.shape, xn.dtype, xn.name)
+    check_signal(name, xi)
+    k = single(name, "kernel", kernel, 1)
+    p = single(name, "pad", pad, 0)
+    s = single(name, "stride", stride, 1)
+    if p >= k:
+        raise ValueError(
+            f"{name}: pad {p} must be smaller than the kernel {k}, so every window holds at "
+            f"least one input value"
+        )
+    lo = out_length(name, xi, k, p, s)
+    n, c, length = xn.shape
+    y = apply_op(cls((1, k), (0, p), (1, s)), Reshape(xn, (n, c, 1, length)))
+    return Reshape(y, (n, c, lo))
+
+
+def MaxPool1D(x: Any, kernel: int = 2, pad: int = 0, stride: int = 2) -> Node:
+    """Max pooling of NCL signals (Gorgonia's ``MaxPool1D(x, kernel, pad, stride)``).
+
+    ``MaxPool2D`` with a (1, kernel) window on (N, C, 1, L) views, so the same rules: padding
+    is -inf, ties send the gradient to the first maximum, ``pad`` must be smaller than
+    ``kernel``, output length (L + 2*pad - kernel) // stride + 1.
+
+    Example:
+        >>> import numpy as np, graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> x = gc.NodeFromAny(g, np.array([[[1.0, 5.0, 2.0, 0.0, 3.0]]]), gc.WithName("x"))
+        >>> y = gc.MaxPool1D(x, kernel=2, stride=2); y.shape
+        (1, 1, 2)
+        >>> gc.NewTapeMachine(g).run_all(); y.value.tolist()
+        [[[5.0, 2.0]]]
+    """
+    return _pool1d("MaxPool1D", MaxPool2DOp, x, kernel, pad, stride)
+
+
+def AveragePool1D(x: Any, kernel: int = 2, pad: int = 0, stride: int = 2) -> Node:
+    """Average pooling of NCL signals (Gorgonia's ``AveragePool1D(x, kernel, pad, stride)``).
+
+    ``AvgPool2D`` with a (1, kernel) window: padding counts as zeros included in the divisor
+    (PyTorch's ``count_include_pad=True``); ``pad`` must be smaller than ``kernel``.
+
+    Example:
+        >>> import numpy as np, graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> x = gc.NodeFromAny(g, np.array([[[1.0, 5.0, 2.0, 0.0]]]), gc.WithName("x"))
+        >>> y = gc.AveragePool1D(x, kernel=2, stride=2)
+        >>> gc.NewTapeMachine(g).run_all(); y.value.tolist()
+        [[[3.0, 1.0]]]
+    """
+    return _pool1d("AveragePool1D", AvgPool2DOp, x, kernel, pad, stride)
+
+
+AvgPool1D = AveragePool1D
+
+
+# ----- global average pooling ------------------------------------------------------------------
+
+
+class GlobalAveragePool2DOp(Op):
+    """The mean of each channel's H x W plane: (N, C, H, W) -> (N, C, 1, 1).
+
+    Its gradient spreads ``g / (H*W)`` over the plane (``BroadcastTo``), built from graph
+    ops, so it is differentiable again (Gorgonia's op has no gradient).
+
+    Example:
+        >>> GlobalAveragePool2DOp().name
+        'GlobalAveragePool2D'
+    """
+
+    name = "GlobalAveragePool2D"
+    arity = 1
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        (x,) = ins
+        check_image(self.name, x)
+        if x.shape[2] * x.shape[3] == 0:
+            raise ShapeError(
+                f"GlobalAveragePool2D: input {describe(x)} has an empty H x W plane, which has "
+                f"no mean; give it at least one pixel"
+            )
+        return (x.shape[0], x.shape[1], 1, 1), x.dtype
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        x = xs[0]
+        inv = 1.0 / (x.shape[2] * x.shape[3])
+
+        def run() -> None:
+            np.add.reduce(x, axis=(2, 3), keepdims=True, out=out)
+            np.multiply(out, inv, out=out)
+
+        return run
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        (x,) = node.children
+        return [BroadcastTo(g * (1.0 / (x.shape[2] * x.shape[3])), x)]
+
+
+def GlobalAveragePool2D(x: Any) -> Node:
+    """The mean over each channel's plane of NCHW images: (N, C, H, W) -> (N, C, 1, 1), as
+    Gorgonia's ``GlobalAveragePool2D`` (and PyTorch's ``adaptive_avg_pool2d(x, 1)``), but
+    differentiable.
+
+    Example:
+        >>> import numpy as np, graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> x = gc.NodeFromAny(g, np.arange(8.0).reshape(1, 2, 2, 2), gc.WithName("x"))
+        >>> y = gc.GlobalAveragePool2D(x); y.shape
+        (1, 2, 1, 1)
+        >>> gc.NewTapeMachine(g).run_all(); y.value.ravel().tolist()
+        [1.5, 5.5]
+    """
+    return apply_op(GlobalAveragePool2DOp(), x)
