@@ -299,8 +299,9 @@ def test_hyperparameter_assignment_is_validated():
 def test_rmsprop_batch_size_only_rescales_eps():
     ws, gseq = problem()
     b = 100
-    plain = run(make("rmsprop", {"eps": 0.0}), ws, gseq)
-    batched = run(make("rmsprop", {"eps": 0.0, "batch_size": b}), ws, gseq)
+    # eps must be > 0 (0 gives 0/0 on a zero gradient); this small it does not show
+    plain = run(make("rmsprop", {"eps": 1e-300}), ws, gseq)
+    batched = run(make("rmsprop", {"eps": 1e-300, "batch_size": b}), ws, gseq)
     assert_close(batched, plain, rtol=1e-12)
     eps = 1e-6
     batched = run(make("rmsprop", {"eps": eps, "batch_size": b}), ws, gseq)
@@ -663,3 +664,9 @@ def test_steady_state_steps_allocate_no_arrays(factory):
     finally:
         tracemalloc.stop()
     assert peak - base < params[0].value.nbytes // 8
+
+
+@pytest.mark.parametrize("name", ["adagrad", "rmsprop", "adam", "adamw"])
+def test_eps_zero_is_refused_since_a_zero_gradient_would_give_nan(name):
+    with pytest.raises(ValueError, match=r"WithEps\(0\.0\): eps must be a finite number > 0"):
+        make(name, {"eps": 0.0})

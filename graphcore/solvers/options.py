@@ -39,7 +39,7 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "beta1": ("WithBeta1", "in [0, 1)"),
     "beta2": ("WithBeta2", "in [0, 1)"),
     "weight_decay": ("WithWeightDecay", "a finite number >= 0"),
-    "eps": ("WithEps", "a finite number >= 0"),
+    "eps": ("WithEps", "a finite number > 0 (it keeps a zero gradient from giving 0/0)"),
     "l1_reg": ("WithL1Reg", "a finite number >= 0"),
     "l2_reg": ("WithL2Reg", "a finite number >= 0"),
     "batch_size": ("WithBatchSize", "a finite number > 0"),
@@ -56,7 +56,7 @@ def _check_hp(attr: str, v: Any) -> Any:
         raise TypeError(f"{opt}({v!r}): {attr} must be {rule}, got a {type(v).__name__}")
     f = float(v)
     ok = math.isfinite(f)
-    if attr in ("learn_rate", "batch_size", "clip"):
+    if attr in ("learn_rate", "batch_size", "clip", "eps"):
         ok = ok and f > 0
     elif attr in ("momentum", "rho", "beta1", "beta2"):
         ok = ok and 0.0 <= f < 1.0
@@ -157,7 +157,9 @@ def WithBatchSize(batch: float) -> SolverOpt:
 
 
 def WithEps(eps: float) -> SolverOpt:
-    """The smoothing term ε (>= 0) of AdaGrad, RMSProp, Adam and AdamW. Default 1e-8.
+    """The smoothing term ε (> 0) of AdaGrad, RMSProp, Adam and AdamW. Default 1e-8.
+
+    ε = 0 is refused: a parameter whose gradient is zero would get 0/0 = NaN.
 
     Example:
         >>> import graphcore as gc

@@ -304,7 +304,7 @@ def NewRMSPropSolver(*opts: SolverOpt) -> RMSPropSolver:
     ``WithBatchSize(B)`` divides the gradient by ``B`` (Gorgonia ignored it). Because RMSProp
     divides by the running RMS of the gradient, scaling ``g`` by ``1/B`` only changes the
     effective epsilon: the result equals Gorgonia's update with ``ε·B²`` in place of ``ε``
-    (with ε = 0 the update does not depend on ``B`` at all). With the defaults and ``B = 100``
+    (as ε goes to 0 the update stops depending on ``B``). With the defaults and ``B = 100``
     that is ε = 1e-4 in Gorgonia's terms.
 
     Example:
