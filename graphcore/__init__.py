@@ -159,6 +159,7 @@ from .ops import (
     UniformRandomNode,
     apply_op,
 )
+from .onnx import FromONNX, ToONNX  # onnx itself is imported only when they run
 from .options import WithGrad, WithInit, WithName, WithShape, WithValue
 from .rng import SetSeed
 from .solvers import (
@@ -217,6 +218,7 @@ __all__ = [
     "LogBothDir", "WithPrecompiled", "CompileFunction", "Program",
     "WithShape", "WithName", "WithInit", "WithValue", "WithGrad", "SetSeed", "accel",
     "__version__",
+    "ToONNX", "FromONNX",  # ONNX out and in (graphcore.onnx)
     # ops
     "Op", "TypeInfo", "ExecContext", "apply_op", "Add", "Sub", "HadamardProd", "HadamardDiv",
     "Div", "Pow", "Maximum", "Minimum", "SumTo", "BroadcastTo", "Mul", "MatMul", "Transpose",
