@@ -39,6 +39,7 @@ from .layers.pool import AvgPool, ConsAvgPool, ConsMaxPool, MaxPool
 from .layers.reshape import ConsFlatten, ConsReshape, Flatten, Reshape
 from .losses import MSE, RMS, BinaryCrossEntropy, CrossEntropy
 from .metrics import Accuracy
+from .onnx import export_onnx  # onnx itself is imported only when it runs
 from .options import (
     LayerOpt,
     Of,
@@ -143,6 +144,7 @@ __all__ = [
     "save",
     "load",
     "CheckpointError",
+    "export_onnx",
     # training
     "fit",
     "predict",
