@@ -66,6 +66,7 @@ from .machines import (
     WithPrecompiled,
     WithWatchlist,
 )
+from .onnx import FromONNX, ToONNX  # onnx itself is imported only when they run
 from .ops import (
     Abs,
     Add,
@@ -159,7 +160,6 @@ from .ops import (
     UniformRandomNode,
     apply_op,
 )
-from .onnx import FromONNX, ToONNX  # onnx itself is imported only when they run
 from .options import WithGrad, WithInit, WithName, WithShape, WithValue
 from .rng import SetSeed
 from .solvers import (

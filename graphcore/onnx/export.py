@@ -134,7 +134,7 @@ class Exporter:
         if hit is not None:
             return hit
         name = self.fresh("const")
-        tensor = self.onnx.numpy_helper.from_array(np.ascontiguousarray(arr), name)
+        tensor = self.onnx.numpy_helper.from_array(np.array(arr, order="C"), name)
         self.nodes.append(self.helper.make_node("Constant", [], [name], name=name, value=tensor))
         self._consts[key] = name
         return name
@@ -150,7 +150,7 @@ class Exporter:
             return hit
         name = self.fresh(stem)
         self.initializers.append(
-            self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name)
+            self.onnx.numpy_helper.from_array(np.array(array, order="C"), name)
         )
         self._arrays[id(array)] = name
         return name
@@ -325,5 +325,5 @@ def _write_input(e: Exporter, n: Node, input_ids: set[int]) -> None:
     if not n.has_value:
         raise ValueError(f"ToONNX: {n.describe()} has no value to write as an initializer")
     name = e.fresh(n.name)
-    e.initializers.append(e.onnx.numpy_helper.from_array(np.ascontiguousarray(n.value), name))
+    e.initializers.append(e.onnx.numpy_helper.from_array(np.array(n.value, order="C"), name))
     e.names[id(n)] = name
