@@ -20,29 +20,27 @@ statistics are set by a few training-mode passes first, so they are not the defa
 """
 
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
 
-def mlp() -> nn.Module:
-    return nn.Sequential(
+def models(torch: Any) -> dict[str, Any]:
+    """The two networks, by the name their files start with."""
+    nn = torch.nn
+    mlp = nn.Sequential(
         nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 3),
         nn.Softmax(dim=-1),
     )
-
-
-def cnn() -> nn.Module:
-    return nn.Sequential(
+    cnn = nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(4, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AvgPool2d(2),
         nn.Flatten(), nn.Linear(32, 10),
     )
+    return {"mlp": mlp, "cnn": cnn}
 
 
-def warm_up(net: nn.Module, shape: tuple[int, ...]) -> nn.Module:
+def warm_up(torch: Any, net: Any, shape: tuple[int, ...]) -> Any:
     """A few training-mode passes, so batch norms hold running statistics of their own."""
     net.train()
     with torch.no_grad():
@@ -51,7 +49,7 @@ def warm_up(net: nn.Module, shape: tuple[int, ...]) -> nn.Module:
     return net.eval()
 
 
-def legacy(net: nn.Module, x: torch.Tensor, path: Path, folding: bool = True) -> None:
+def legacy(torch: Any, net: Any, x: Any, path: Path, folding: bool = True) -> None:
     torch.onnx.export(
         net, (x,), str(path), dynamo=False, opset_version=17, do_constant_folding=folding,
         input_names=["x"], output_names=["y"],
@@ -60,12 +58,15 @@ def legacy(net: nn.Module, x: torch.Tensor, path: Path, folding: bool = True) ->
 
 
 def main() -> None:
+    import torch  # only this script needs torch (not the tests, nor golgi)
+
     torch.manual_seed(0)
-    net = warm_up(mlp(), (16, 4))
-    legacy(net, torch.randn(2, 4), HERE / "mlp.onnx")
-    net = warm_up(cnn(), (16, 1, 12, 12))
+    nets = models(torch)
+    net = warm_up(torch, nets["mlp"], (16, 4))
+    legacy(torch, net, torch.randn(2, 4), HERE / "mlp.onnx")
+    net = warm_up(torch, nets["cnn"], (16, 1, 12, 12))
     x = torch.randn(2, 1, 12, 12)
-    legacy(net, x, HERE / "cnn.onnx", folding=False)
+    legacy(torch, net, x, HERE / "cnn.onnx", folding=False)
     prog = torch.onnx.export(
         net, (x,), dynamo=True, input_names=["x"], output_names=["y"],
         dynamic_shapes=({0: torch.export.Dim("batch")},),
