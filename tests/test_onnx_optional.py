@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,10 @@ def test_missing_onnx_names_the_extra(monkeypatch):
     net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(3))))
     with pytest.raises(ImportError, match=r"golgi-dl\[onnx\]"):
         G.export_onnx(net, None)
+
+
+def test_the_docs_list_every_row_of_the_op_table():
+    text = (Path(__file__).resolve().parent.parent / "docs" / "interop.md").read_text()
+    section = text[text.index("## ONNX"):]
+    missing = [k for k in (*gc.onnx.EXPORTS, *gc.onnx.IMPORTS) if f"`{k}`" not in section]
+    assert not missing, f"docs/interop.md's ONNX section does not list {missing}"

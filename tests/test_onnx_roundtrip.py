@@ -10,7 +10,7 @@ import pytest
 
 import golgi as G
 import graphcore as gc
-from tests.test_onnx_export import TOL, gc_run, maxdiff, ops_of, ort_run, rand, weight
+from tests.test_onnx_export import TOL, check, gc_run, maxdiff, ops_of, ort_run, rand, weight
 
 onnx = pytest.importorskip("onnx")
 
@@ -176,3 +176,21 @@ def test_export_onnx_needs_a_built_model_or_its_input(tmp_path):
     assert (tmp_path / "m.onnx").exists() and [i.name for i in model.graph.input] == ["x"]
     with pytest.raises(TypeError, match="golgi model"):
         G.export_onnx(x, None)
+
+
+def test_embedding_layernorm_avgpool_layers():
+    gc.SetSeed(0)
+    g = gc.NewGraph()
+    ids = gc.NewMatrix(g, gc.Int64, gc.WithShape(None, 4), gc.WithName("ids"))
+    net = G.ComposeSeq(
+        ids,
+        G.L(G.ConsEmbedding(G.WithClasses(10), G.WithShape(6), G.WithName("emb"))),
+        G.L(G.ConsLayerNorm(G.WithName("ln"))),
+        G.L(G.ConsReshape(G.ToShape(None, 1, 4, 6))),
+        G.L(G.ConsAvgPool(G.WithKernelShape(2, 2), G.WithPad(1, 1), G.WithStride(1, 1))),
+        G.L(G.ConsFlatten()),
+        G.L(G.ConsFC(G.WithShape(3), G.WithName("out"), G.WithActivation(gc.Tanh))),
+    )
+    model = G.export_onnx(net, None)
+    assert {"Gather", "ReduceMean", "AveragePool"} <= set(ops_of(model))
+    check(net.out, {ids: np.array([[0, 3, 9, 3], [5, 5, 1, 0]])})
