@@ -44,6 +44,7 @@ from .common import (
     onnx_elem_type,
     require_onnx,
 )
+from .export_table import EXPORTS, ExportRow
 
 __all__ = ["ToONNX", "Exporter", "BATCH"]
 
@@ -60,8 +61,7 @@ class Exporter:
     """The ONNX graph being written; the export table's rows call its methods.
 
     ``value(node)`` is the ONNX name of a node already written, ``add`` writes an ONNX node,
-    ``const``/``ints`` write constants and ``initializer`` a named tensor. ``uses`` counts
-    the readers of each node (rows fuse a node into its only reader).
+    ``const``/``ints`` write constants and ``initializer`` a named tensor.
 
     Example:
         >>> e = Exporter(require_onnx("Exporter"), 17)
@@ -76,7 +76,6 @@ class Exporter:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self.names: dict[int, str] = {}
-        self.uses: dict[int, int] = {}
         self._taken: set[str] = set()
         self._count = 0
         self._consts: dict[tuple[Any, ...], str] = {}
@@ -114,13 +113,13 @@ class Exporter:
         """Write an ONNX node; return its (first) output name.
 
         With ``node``, the output is named after it and stands for its value; otherwise it
-        gets a fresh name after ``op_type``. Attributes that are None are left out.
+        gets a fresh name after ``op_type``. The ONNX node takes its output's name (unique).
+        Attributes that are None are left out.
         """
         out = self.fresh(node.name if node is not None else op_type)
         outs = [out] + [self.fresh(f"{out}_{i}") for i in range(1, n_out)]
         kw = {k: v for k, v in attrs.items() if v is not None}
-        name = node.name if node is not None else out
-        self.nodes.append(self.helper.make_node(op_type, list(inputs), outs, name=name, **kw))
+        self.nodes.append(self.helper.make_node(op_type, list(inputs), outs, name=out, **kw))
         if node is not None:
             self.names[id(node)] = out
         return out
@@ -161,9 +160,7 @@ class Exporter:
         return self.helper.make_tensor_value_info(name, onnx_elem_type(self.onnx, node.dtype), dims)
 
 
-def _row(node: Node) -> Any:
-    from .export_table import EXPORTS
-
+def _row(node: Node) -> ExportRow:
     assert node.op is not None
     row = EXPORTS.get(node.op.name)
     if row is None:
@@ -176,13 +173,9 @@ def _row(node: Node) -> Any:
 
 
 def _needed(outputs: list[Node], e: Exporter) -> list[Node]:
-    """The nodes the outputs need, in topological order, reading through absorbed nodes."""
+    """The nodes the outputs need, in topological order; a row reading through a helper
+    node (Conv2d's Im2Col) needs what lies behind it instead."""
     order = ancestors(outputs)
-    for n in order:
-        for c in n.children:
-            e.uses[id(c)] = e.uses.get(id(c), 0) + 1
-    for n in outputs:
-        e.uses[id(n)] = e.uses.get(id(n), 0) + 1
     keep: set[int] = set()
     stack = list(outputs)
     while stack:

@@ -33,6 +33,7 @@ from ..graph import Graph, NewGraph, Node
 from ..options import WithName, WithShape, WithValue
 from ..values import NewConstant, NewTensor
 from .common import ONNXError, dtype_of_elem, require_onnx
+from .import_table import IMPORTS
 
 __all__ = ["FromONNX", "Loader"]
 
@@ -189,8 +190,6 @@ def FromONNX(source: str | os.PathLike[str] | bytes | Any) -> tuple[Graph, list[
         [[0.333, 0.333, 0.333]]
     """
     onnx = require_onnx("FromONNX")
-    from .import_table import IMPORTS
-
     model = _load(source, onnx)
     g = model.graph
     ld = Loader(onnx, _opset(model), g.name)
