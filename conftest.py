@@ -8,3 +8,5 @@ if importlib.util.find_spec("numba") is None:  # the `fast` extra
     collect_ignore.append("graphcore/kernels/compiled.py")
 if importlib.util.find_spec("sklearn") is None:  # the `sklearn` extra
     collect_ignore.append("golgi/sklearn")
+if importlib.util.find_spec("onnx") is None:  # the `onnx` extra
+    collect_ignore += ["graphcore/onnx/export.py", "graphcore/onnx/importer.py", "golgi/onnx.py"]

@@ -46,6 +46,7 @@ from .layers.rnn import GRU, LSTM, ConsGRU, ConsLSTM
 from .layers.skip import ConsSkip, Skip
 from .losses import MSE, RMS, BinaryCrossEntropy, CrossEntropy
 from .metrics import AUC, F1, MAE, Accuracy, Precision, Recall, TopKAccuracy
+from .onnx import export_onnx  # onnx itself is imported only when it runs
 from .options import (
     AsBatched,
     AsPositionwise,
@@ -192,6 +193,7 @@ __all__ = [
     "save",
     "load",
     "CheckpointError",
+    "export_onnx",
     # training
     "fit",
     "predict",

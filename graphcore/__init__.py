@@ -66,6 +66,7 @@ from .machines import (
     WithPrecompiled,
     WithWatchlist,
 )
+from .onnx import FromONNX, ToONNX  # onnx itself is imported only when they run
 from .ops import (
     Abs,
     Add,
@@ -228,6 +229,7 @@ __all__ = [
     "LogBothDir", "WithPrecompiled", "CompileFunction", "Program",
     "WithShape", "WithName", "WithInit", "WithValue", "WithGrad", "SetSeed", "accel",
     "__version__",
+    "ToONNX", "FromONNX",  # ONNX out and in (graphcore.onnx)
     # ops
     "Op", "TypeInfo", "ExecContext", "apply_op", "Add", "Sub", "HadamardProd", "HadamardDiv",
     "Div", "Pow", "Maximum", "Minimum", "SumTo", "BroadcastTo", "Mul", "MatMul", "Transpose",
