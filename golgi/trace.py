@@ -60,6 +60,7 @@ class TraceOp(Op):
 
     name = "Trace"
     arity = 1
+    identity = True  # exported (ONNX) as an identity
     # the output may share the operand's buffer: then there is nothing to copy
     inplace = True
 

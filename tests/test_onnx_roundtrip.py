@@ -194,3 +194,18 @@ def test_embedding_layernorm_avgpool_layers():
     model = G.export_onnx(net, None)
     assert {"Gather", "ReduceMean", "AveragePool"} <= set(ops_of(model))
     check(net.out, {ids: np.array([[0, 3, 9, 3], [5, 5, 1, 0]])})
+
+
+def test_golgi_trace_exports_as_an_identity():
+    gc.SetSeed(0)
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 6), gc.WithName("x"))
+    net = G.ComposeSeq(
+        x,
+        G.L(G.ConsFC(G.WithShape(4), G.WithName("h"), G.WithActivation(gc.Tanh))),
+        G.Trace("after h"),
+        G.L(G.ConsFC(G.WithShape(2), G.WithName("out"))),
+    )
+    model = G.export_onnx(net, None)
+    assert "Identity" in ops_of(model)
+    round_trip(model, x, [net.fwd(x)])

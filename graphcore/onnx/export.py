@@ -162,7 +162,7 @@ class Exporter:
 
 def _row(node: Node) -> ExportRow:
     assert node.op is not None
-    row = EXPORTS.get(node.op.name)
+    row = EXPORTS.get("Identity" if node.op.identity else node.op.name)
     if row is None:
         raise ONNXError(
             f"ToONNX: node {node.name!r} (op {node.op}) has no ONNX equivalent, so the graph "

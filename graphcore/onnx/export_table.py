@@ -369,6 +369,8 @@ def _sigmoid_bce(e: Exporter, n: Node) -> None:
 
 # fmt: off
 EXPORTS: dict[str, ExportRow] = {
+    # ops that pass operand 0 through (Op.identity)
+    "Identity": _same("Identity"),
     # elementwise, one to one
     "Exp": _same("Exp"), "Log": _same("Log"), "Sqrt": _same("Sqrt"), "Neg": _same("Neg"),
     "Abs": _same("Abs"), "Sign": _same("Sign"), "Sin": _same("Sin"), "Cos": _same("Cos"),

@@ -149,6 +149,9 @@ class Op:
     #: the op updates an input when it runs (``Set``): ``subgraph_roots`` includes such nodes
     #: when they read only nodes of the subgraph
     statement: ClassVar[bool] = False
+    #: the output always equals operand 0 (a debugging or ordering op, such as golgi's
+    #: Trace): exporters write it as an identity
+    identity: ClassVar[bool] = False
 
     def params(self) -> dict[str, Any]:
         """The op's parameters (shown in its repr and in graph drawings).
