@@ -87,6 +87,7 @@ from .ops import (
     BroadcastSub,
     BroadcastTo,
     ByIndices,
+    Ceil,
     Concat,
     Conv2d,
     Cos,
@@ -98,6 +99,7 @@ from .ops import (
     ExecContext,
     Exp,
     Expm1,
+    Floor,
     GaussianRandomNode,
     Gelu,
     Gt,
@@ -117,10 +119,12 @@ from .ops import (
     Lte,
     MatMul,
     Max,
+    MaxBetween,
     Maximum,
     MaxPool2D,
     Mean,
     Min,
+    MinBetween,
     Minimum,
     Mish,
     Mul,
@@ -160,6 +164,7 @@ from .ops import (
     apply_op,
 )
 from .options import WithGrad, WithInit, WithName, WithShape, WithValue
+from .rewrite import Stabilization, UseNonStable, UseStabilization
 from .rng import SetSeed
 from .solvers import (
     AdaGradSolver,
@@ -230,6 +235,9 @@ __all__ = [
     "BroadcastPow", "BroadcastLt", "BroadcastGt", "BroadcastLte", "BroadcastGte", "BroadcastEq",
     "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
+    "Ceil", "Floor", "MaxBetween", "MinBetween",
+    # build-time rewrites
+    "UseNonStable", "UseStabilization", "Stabilization",
     # initializers
     "InitWFn", "Initializer", "Zeroes", "Ones", "ValuesOf", "RangedFrom", "Gaussian", "Uniform",
     "GlorotN", "GlorotU", "HeN", "HeU",

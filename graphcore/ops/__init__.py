@@ -29,6 +29,7 @@ from .dropout import Dropout
 from .elementwise import (
     Abs,
     Add,
+    Ceil,
     Cos,
     Cube,
     Div,
@@ -36,6 +37,7 @@ from .elementwise import (
     Eq,
     Exp,
     Expm1,
+    Floor,
     Gelu,
     Gt,
     Gte,
@@ -49,7 +51,9 @@ from .elementwise import (
     Log2,
     Lt,
     Lte,
+    MaxBetween,
     Maximum,
+    MinBetween,
     Minimum,
     Mish,
     Ne,
@@ -91,6 +95,7 @@ __all__ = [
     "BroadcastPow", "BroadcastLt", "BroadcastGt", "BroadcastLte", "BroadcastGte",
     "BroadcastEq", "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
+    "Ceil", "Floor", "MaxBetween", "MinBetween",
 ]
 
 operators.install(Node, sys.modules[__name__])
