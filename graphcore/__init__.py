@@ -15,7 +15,7 @@ Example:
 """
 
 from . import accel  # optional compiled kernels (numba): gc.accel.enabled(), ...
-from .autodiff import Grad
+from .autodiff import Backpropagate, Grad
 from .dot import ToDot
 from .dtypes import Bool, Dtype, Float32, Float64, Int32, Int64, as_dtype
 from .errors import (
@@ -211,7 +211,7 @@ from .values import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Grad", "ToDot", "Dtype", "Float64", "Float32", "Int64", "Int32", "Bool", "as_dtype",
+    "Grad", "Backpropagate", "ToDot", "Dtype", "Float64", "Float32", "Int64", "Int32", "Bool", "as_dtype",
     "GraphError", "ShapeError", "DtypeError", "GradError", "ValueNotAvailableError",
     "NonFiniteError", "MachineBusyError", "Graph", "Node", "NewGraph", "NewScalar", "NewVector",
     "NewMatrix",
