@@ -211,7 +211,8 @@ from .values import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Grad", "Backpropagate", "ToDot", "Dtype", "Float64", "Float32", "Int64", "Int32", "Bool", "as_dtype",
+    "Grad", "ToDot", "Dtype", "Float64", "Float32", "Int64", "Int32", "Bool", "as_dtype",
+    "Backpropagate",
     "GraphError", "ShapeError", "DtypeError", "GradError", "ValueNotAvailableError",
     "NonFiniteError", "MachineBusyError", "Graph", "Node", "NewGraph", "NewScalar", "NewVector",
     "NewMatrix",
