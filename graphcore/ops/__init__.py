@@ -12,6 +12,8 @@ from ..graph import Node
 from .activation import LogSoftMax, LogSoftmax, SoftMax, Softmax
 from .base import ExecContext, Op, TypeInfo, apply_op
 from .broadcast import (
+    Auto,
+    Broadcast,
     BroadcastAdd,
     BroadcastEq,
     BroadcastGt,
@@ -21,10 +23,14 @@ from .broadcast import (
     BroadcastLt,
     BroadcastLte,
     BroadcastNe,
+    BroadcastPattern,
     BroadcastPow,
     BroadcastSub,
+    NewBroadcastPattern,
 )
+from .cast import ConvType
 from .conv import Conv2d
+from .diag import DiagFlat
 from .dropout import Dropout
 from .elementwise import (
     Abs,
@@ -71,13 +77,15 @@ from .elementwise import (
     Sub,
     Tanh,
 )
+from .fold import KeepDims, ReduceAdd, ReduceMul
 from .linalg import BatchedMatMul, MatMul, Mul, OuterProd, Tensordot, Transpose
 from .loss import SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .norm import BatchNorm
 from .pool import AveragePool2D, AvgPool2D, MaxPool2D
 from .random import BinomialRandomNode, GaussianRandomNode, OneHotVector, UniformRandomNode
 from .reduce import LogSumExp, Max, Mean, Min, Norm, Sum
-from .shape import ByIndices, Concat, Ravel, Reshape, S, Slice, Unconcat
+from .shape import At, ByIndices, Concat, Ravel, Reshape, S, Slice, Unconcat
+from .sizes import SizeOf
 from .unbroadcast import BroadcastTo, SumTo
 
 __all__ = [
@@ -95,7 +103,9 @@ __all__ = [
     "BroadcastPow", "BroadcastLt", "BroadcastGt", "BroadcastLte", "BroadcastGte",
     "BroadcastEq", "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
-    "Ceil", "Floor", "MaxBetween", "MinBetween",
+    "Ceil", "Floor", "MaxBetween", "MinBetween", "ConvType", "KeepDims", "ReduceAdd",
+    "ReduceMul", "At", "SizeOf", "DiagFlat", "Auto", "Broadcast", "NewBroadcastPattern",
+    "BroadcastPattern",
 ]
 
 operators.install(Node, sys.modules[__name__])
