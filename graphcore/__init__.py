@@ -151,6 +151,7 @@ from .ops import (
     Relu,
     Reshape,
     S,
+    Set,
     Sigmoid,
     SigmoidBinaryCrossEntropy,
     Sign,
@@ -249,7 +250,7 @@ __all__ = [
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
     "Ceil", "Floor", "MaxBetween", "MinBetween", "ConvType", "KeepDims", "ReduceAdd",
     "ReduceMul", "At", "SizeOf", "DiagFlat", "Auto", "Broadcast", "NewBroadcastPattern",
-    "BroadcastPattern",
+    "BroadcastPattern", "Set",
     # build-time rewrites
     "UseNonStable", "UseStabilization", "Stabilization",
     # initializers

@@ -10,6 +10,7 @@ from .. import operators
 from .. import rewrite as _rewrite  # noqa: F401 - registers the rewrites with apply_op
 from ..graph import Node
 from .activation import LogSoftMax, LogSoftmax, SoftMax, Softmax
+from .assign import Set
 from .base import ExecContext, Op, TypeInfo, apply_op
 from .broadcast import (
     Auto,
@@ -105,7 +106,7 @@ __all__ = [
     "UniformRandomNode", "GaussianRandomNode", "BinomialRandomNode", "OneHotVector",
     "Ceil", "Floor", "MaxBetween", "MinBetween", "ConvType", "KeepDims", "ReduceAdd",
     "ReduceMul", "At", "SizeOf", "DiagFlat", "Auto", "Broadcast", "NewBroadcastPattern",
-    "BroadcastPattern",
+    "BroadcastPattern", "Set",
 ]
 
 operators.install(Node, sys.modules[__name__])
