@@ -160,3 +160,17 @@ def test_set_errors():
     assert zero.shape == (2, 3)
     with pytest.raises(gc.GradError, match="not differentiable"):
         gc.Grad(gc.Sum(zero * w), w)
+
+
+def test_forward_pass_keeps_what_the_backward_pass_reads_for_its_shape():
+    # a backward-only machine takes every operand of the backward pass as given, the ones
+    # read for their shape only too (a mean's gradient reads its operand's shape): the
+    # forward-only machine must not reuse their buffers
+    from graphcore.machines.program import backward_pass, forward_pass, whole_graph
+
+    g, x, y, w, b, cost, _ = regression()
+    p = whole_graph(g, ())
+    _, kept = forward_pass(p)
+    bwd = backward_pass(p)
+    square = cost.children[0]
+    assert id(square) in bwd.given and id(square) in kept
