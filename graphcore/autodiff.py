@@ -200,8 +200,8 @@ def _check_outputs(
         if s.dtype != o.dtype:
             raise GradError(
                 f"{who}: the gradient {s.describe()} for the output {o.describe()} must have "
-                f"the output's dtype {o.dtype}; make it with that dtype (graphcore does not "
-                f"cast implicitly)"
+                f"the output's dtype {o.dtype}; make it with that dtype, or cast it with "
+                f"ConvType (graphcore does not cast implicitly)"
             )
         if len(s.shape) != len(o.shape) or any(
             a is not None and b is not None and a != b for a, b in zip(s.shape, o.shape)

@@ -34,6 +34,7 @@ def test_ceil_floor_values_and_zero_gradient(fn, ref):
     np.testing.assert_array_equal(y.value, ref(a))
     np.testing.assert_array_equal(dx.value, ref(a))
     check_op(lambda v: fn(v) * v, [a + 0.05])  # away from the steps
+    check_hvp(lambda v: fn(v) * gc.Cube(v), [a + 0.05])
 
 
 @pytest.mark.parametrize("fn", [gc.Ceil, gc.Floor])
@@ -168,6 +169,7 @@ def test_reduce_add_and_mul_fold_left():
     check_op(lambda x, y, z: gc.ReduceAdd([x, y, z]), [a, b, c])
     check_op(lambda x, y, z: gc.ReduceMul([x, y, z]), [a, b, c])
     check_hvp(lambda x, y, z: gc.ReduceMul([x, y, z, x]), [a, b, c])
+    check_hvp(lambda x, y, z: gc.ReduceAdd([x * x, y, gc.Sin(z) * y]), [a, b, c])
 
 
 def test_reduce_errors():

@@ -396,7 +396,7 @@ class UnaryOp(Op):
         if not self.row.ints and not x.dtype.is_float:
             raise DtypeError(
                 f"{self.name} needs a Float32 or Float64 operand, got {describe(x)}; "
-                f"convert the input to a float dtype"
+                f"convert the input to a float dtype (ConvType(x, Float32))"
             )
         return x.shape, x.dtype
 
