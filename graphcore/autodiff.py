@@ -306,7 +306,14 @@ def Backpropagate(outputs: Any, grad_outputs: Any, wrt: Any) -> list[Node]:
     for o in outs:
         if not isinstance(o, Node):
             raise TypeError(f"Backpropagate: outputs must be nodes, got {type(o).__name__}")
-    given = _as_list(grad_outputs)
+    if isinstance(outputs, Node) and not (
+        isinstance(grad_outputs, (list, tuple))
+        and len(grad_outputs) == 1
+        and isinstance(grad_outputs[0], Node)
+    ):
+        given = [grad_outputs]  # one output: a list of numbers is its gradient, not several
+    else:
+        given = _as_list(grad_outputs)
     seeds = [
         s if isinstance(s, Node) else NewConstant(s, dtype=o.dtype)
         for o, s in zip(outs, given)

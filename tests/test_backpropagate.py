@@ -73,6 +73,9 @@ def test_grad_is_backpropagate_of_one():
         gc.Let(xx, x0)
         gc.NewTapeMachine(gg).run_all()
     np.testing.assert_allclose(db.value, dg.value, rtol=1e-12)
+    (dl,) = gc.Backpropagate(y2, [1.0] * 5, [x2])  # one output: the list is its gradient
+    gc.NewTapeMachine(g2).run_all()
+    np.testing.assert_allclose(dl.value, dg.value, rtol=1e-12)
     assert dg.name == f"d{cost.name}/dx" and db.name == f"d{y2.name}/dx"
 
 
