@@ -15,7 +15,7 @@ Example:
 """
 
 from . import accel  # optional compiled kernels (numba): gc.accel.enabled(), ...
-from .autodiff import Grad
+from .autodiff import Backpropagate, Grad
 from .dot import ToDot
 from .dtypes import Bool, Dtype, Float32, Float64, Int32, Int64, as_dtype
 from .errors import (
@@ -70,6 +70,8 @@ from .onnx import FromONNX, ToONNX  # onnx itself is imported only when they run
 from .ops import (
     Abs,
     Add,
+    At,
+    Auto,
     AveragePool1D,
     AveragePool2D,
     AvgPool1D,
@@ -78,6 +80,7 @@ from .ops import (
     BatchNorm,
     BinaryXent,
     BinomialRandomNode,
+    Broadcast,
     BroadcastAdd,
     BroadcastEq,
     BroadcastGt,
@@ -87,16 +90,20 @@ from .ops import (
     BroadcastLt,
     BroadcastLte,
     BroadcastNe,
+    BroadcastPattern,
     BroadcastPow,
     BroadcastSub,
     BroadcastTo,
     ByIndices,
+    Ceil,
     Concat,
     Conv1d,
     Conv2d,
+    ConvType,
     Cos,
     CTCLoss,
     Cube,
+    DiagFlat,
     Div,
     Dropout,
     Elu,
@@ -104,6 +111,7 @@ from .ops import (
     ExecContext,
     Exp,
     Expm1,
+    Floor,
     GaussianRandomNode,
     Gelu,
     GlobalAveragePool2D,
@@ -115,6 +123,7 @@ from .ops import (
     Im2Col,
     Inverse,
     InverseSqrt,
+    KeepDims,
     LeakyRelu,
     Log,
     Log1p,
@@ -126,16 +135,19 @@ from .ops import (
     Lte,
     MatMul,
     Max,
+    MaxBetween,
     Maximum,
     MaxPool1D,
     MaxPool2D,
     Mean,
     Min,
+    MinBetween,
     Minimum,
     Mish,
     Mul,
     Ne,
     Neg,
+    NewBroadcastPattern,
     Norm,
     OneHotVector,
     Op,
@@ -143,14 +155,18 @@ from .ops import (
     Pow,
     Ravel,
     Rectify,
+    ReduceAdd,
+    ReduceMul,
     ReLU,
     Relu,
     Reshape,
     S,
+    Set,
     Sigmoid,
     SigmoidBinaryCrossEntropy,
     Sign,
     Sin,
+    SizeOf,
     Slice,
     SoftMax,
     Softmax,
@@ -172,6 +188,7 @@ from .ops import (
     apply_op,
 )
 from .options import WithGrad, WithInit, WithName, WithShape, WithValue
+from .rewrite import Stabilization, UseNonStable, UseStabilization
 from .rng import SetSeed
 from .solvers import (
     AdaGradSolver,
@@ -219,6 +236,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Grad", "ToDot", "Dtype", "Float64", "Float32", "Int64", "Int32", "Bool", "as_dtype",
+    "Backpropagate",
     "GraphError", "ShapeError", "DtypeError", "GradError", "ValueNotAvailableError",
     "NonFiniteError", "MachineBusyError", "Graph", "Node", "NewGraph", "NewScalar", "NewVector",
     "NewMatrix",
@@ -246,6 +264,11 @@ __all__ = [
     "Conv1d", "Im2Col", "MaxPool1D", "AveragePool1D", "AvgPool1D", "GlobalAveragePool2D",
     "Upsample2D", "Sparsemax", "BinaryXent", "GroupNorm",
     "CTCLoss",
+    "Ceil", "Floor", "MaxBetween", "MinBetween", "ConvType", "KeepDims", "ReduceAdd",
+    "ReduceMul", "At", "SizeOf", "DiagFlat", "Auto", "Broadcast", "NewBroadcastPattern",
+    "BroadcastPattern", "Set",
+    # build-time rewrites
+    "UseNonStable", "UseStabilization", "Stabilization",
     # initializers
     "InitWFn", "Initializer", "Zeroes", "Ones", "ValuesOf", "RangedFrom", "Gaussian", "Uniform",
     "GlorotN", "GlorotU", "HeN", "HeU",

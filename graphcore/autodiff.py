@@ -1,4 +1,8 @@
-"""Symbolic reverse-mode differentiation: ``Grad`` adds gradient nodes to the graph.
+"""Symbolic reverse-mode differentiation: ``Grad`` and ``Backpropagate`` add gradient nodes
+to the graph.
+
+``Backpropagate(outputs, grad_outputs, wrt)`` builds vector-Jacobian products of outputs of
+any shape; ``Grad(cost, wrt...)`` is its case of one scalar cost seeded with 1.
 
 The walk is iterative (no recursion limit on deep graphs). Each op's ``grad`` rule builds the
 operand gradients from other ops; broadcasting is undone centrally by ``reduce_to``;
@@ -25,6 +29,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .errors import GradError
 from .graph import Graph, Node, ancestors
@@ -34,7 +39,7 @@ from .ops.unbroadcast import BroadcastTo, reduce_to
 from .shapes import fmt_shape
 from .values import NewConstant
 
-__all__ = ["Grad", "backprop", "vjp"]
+__all__ = ["Grad", "Backpropagate", "backprop", "vjp"]
 
 
 def _check(cost: Node, wrt: Sequence[Node]) -> None:
@@ -177,6 +182,70 @@ def vjp(output: Node, g: Node, wrt: Sequence[Node]) -> list[Node | None]:
     return [grads.get(id(w)) for w in wrt]
 
 
+def _check_outputs(
+    outputs: Sequence[Node], seeds: Sequence[Node], wrt: Sequence[Node], who: str
+) -> None:
+    if not outputs:
+        raise GradError(f"{who}: give at least one output to differentiate")
+    if len(seeds) != len(outputs):
+        raise GradError(
+            f"{who}: {len(outputs)} output(s) but {len(seeds)} grad_outputs; give one gradient "
+            f"(a node shaped like its output) per output"
+        )
+    for o, s in zip(outputs, seeds, strict=True):
+        if not isinstance(o, Node):
+            raise TypeError(f"{who}: outputs must be nodes, got {type(o).__name__}")
+        if not o.dtype.is_float:
+            raise GradError(f"{who}: the output {o.describe()} must be Float32 or Float64")
+        if s.dtype != o.dtype:
+            raise GradError(
+                f"{who}: the gradient {s.describe()} for the output {o.describe()} must have "
+                f"the output's dtype {o.dtype}; make it with that dtype, or cast it with "
+                f"ConvType (graphcore does not cast implicitly)"
+            )
+        if len(s.shape) != len(o.shape) or any(
+            a is not None and b is not None and a != b for a, b in zip(s.shape, o.shape)
+        ):
+            raise GradError(
+                f"{who}: the gradient {s.describe()} for the output {o.describe()} must be "
+                f"shaped like the output ({fmt_shape(o.shape)}; None matches any size)"
+            )
+    if not wrt:
+        raise GradError(f"{who}: give at least one node to differentiate with respect to")
+    for w in wrt:
+        if not isinstance(w, Node):
+            raise TypeError(f"{who}: wrt must be nodes, got {type(w).__name__}")
+        if not w.dtype.is_float:
+            raise GradError(f"{who}: cannot differentiate with respect to {w.describe()}: "
+                            f"it is not a float node")
+
+
+def _backprop(
+    outputs: Sequence[Node], seeds: Sequence[Node], wrt: Sequence[Node], graph: Graph | None,
+    who: str,
+) -> list[Node]:
+    """The gradient of ``sum_i <outputs[i], seeds[i]>`` for each of ``wrt``, built into
+    ``graph``; zeros for a ``wrt`` reached only through piecewise-constant ops."""
+    order = ancestors(outputs)
+    index = {id(n) for n in order}
+    names = ", ".join(repr(o.name) for o in outputs)
+    subject = f"the cost {names} does" if who == "Grad" else f"the outputs {names} do"
+    for w in wrt:
+        if id(w) not in index:
+            raise GradError(
+                f"{who}: {subject} not depend on {w.describe()}; "
+                f"remove it from the list or check how the "
+                + ("cost is built" if who == "Grad" else "outputs are built")
+            )
+    with building_in(graph):
+        start: dict[int, Node] = {}
+        for o, s in zip(outputs, seeds, strict=True):
+            start[id(o)] = s if id(o) not in start else Add(start[id(o)], s)
+        grads = _walk(order, start, wrt, " + ".join(o.name for o in outputs), False)
+        zero = lambda w: BroadcastTo(NewConstant(0.0, dtype=w.dtype), w)  # noqa: E731
+        return [grads[id(w)] if id(w) in grads else zero(w) for w in wrt]
+
+
 def backprop(cost: Node, wrt: Sequence[Node], graph: Graph | None) -> list[Node]:
     """Gradient nodes of ``cost`` for each of ``wrt``, built into ``graph``.
 
@@ -191,28 +260,92 @@ def backprop(cost: Node, wrt: Sequence[Node], graph: Graph | None) -> list[Node]
         ('SquareGrad', None)
     """
     _check(cost, wrt)
-    order = ancestors([cost])
-    index = {id(n) for n in order}
-    for w in wrt:
-        if id(w) not in index:
-            raise GradError(
-                f"Grad: the cost {cost.name!r} does not depend on {w.describe()}; "
-                f"remove it from the list or check how the cost is built"
-            )
-    with building_in(graph):
-        seed = NewConstant(1.0, name="1", dtype=cost.dtype)
-        grads = _walk(order, {id(cost): seed}, wrt, cost.name, False)
-        zero = lambda w: BroadcastTo(NewConstant(0.0, dtype=w.dtype), w)  # noqa: E731
-        return [grads[id(w)] if id(w) in grads else zero(w) for w in wrt]
+    seed = NewConstant(1.0, name="1", dtype=cost.dtype)
+    return _backprop([cost], [seed], wrt, graph, "Grad")
+
+
+def _as_list(x: Any) -> list[Any]:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _link(outputs: Sequence[Node], wrt: Sequence[Node], grads: Sequence[Node]) -> None:
+    """Record each gradient as ``w.deriv`` (what ``w.grad`` and ``BindDualValues`` read) and
+    name it ``d<output>/d<w>`` when it is a node of its own."""
+    graph = outputs[0].graph
+    top = outputs[0].name if len(outputs) == 1 else "(" + "+".join(o.name for o in outputs) + ")"
+    for w, d in zip(wrt, grads, strict=True):
+        w.deriv = d
+        d.deriv_of = w
+        if d.graph is graph and d.name.startswith(f"{d.op.name if d.op else 'input'}_"):
+            d.name = f"d{top}/d{w.name}"
+
+
+def Backpropagate(outputs: Any, grad_outputs: Any, wrt: Any) -> list[Node]:
+    """Add the vector-Jacobian products of ``outputs`` to the graph: the gradient of
+    ``sum_i <outputs[i], grad_outputs[i]>`` with respect to each of ``wrt``.
+
+    ``outputs`` is a node or a list of nodes of any shape; ``grad_outputs`` gives one node
+    (or array) per output, shaped like it: an input node fed with ``Let`` at each run gives
+    the product with a new vector every run. ``wrt`` is a node or a list of nodes. As with
+    ``Grad`` (the case of one scalar output seeded with 1), each ``w`` remembers its gradient
+    node (``w.deriv``), so ``w.grad`` reads it and ``BindDualValues(w)`` accumulates it; and
+    every gradient node can be differentiated again.
+
+    Example:
+        >>> import numpy as np, graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewVector(g, gc.Float64, gc.WithShape(2), gc.WithName("x"),
+        ...                  gc.WithValue([1.0, 2.0]))
+        >>> y = gc.Square(x) * 3.0  # Jacobian diag(6x)
+        >>> v = gc.NewVector(g, gc.Float64, gc.WithShape(2), gc.WithName("v"))
+        >>> (vjp,) = gc.Backpropagate(y, v, x)
+        >>> gc.Let(v, [1.0, 10.0]); gc.NewTapeMachine(g).run_all(); vjp.value.tolist()
+        [6.0, 120.0]
+    """
+    outs = _as_list(outputs)
+    for o in outs:
+        if not isinstance(o, Node):
+            raise TypeError(f"Backpropagate: outputs must be nodes, got {type(o).__name__}")
+    if isinstance(outputs, Node) and not (
+        isinstance(grad_outputs, (list, tuple))
+        and len(grad_outputs) == 1
+        and isinstance(grad_outputs[0], Node)
+    ):
+        given = [grad_outputs]  # one output: a list of numbers is its gradient, not several
+    else:
+        given = _as_list(grad_outputs)
+    seeds = [
+        s if isinstance(s, Node) else NewConstant(s, dtype=o.dtype)
+        for o, s in zip(outs, given)
+    ] if len(given) == len(outs) else given
+    return _backpropagate(outs, seeds, _as_list(wrt), "Backpropagate")
+
+
+def _backpropagate(
+    outputs: list[Node], seeds: list[Node], wrt: list[Node], who: str
+) -> list[Node]:
+    _check_outputs(outputs, seeds, wrt, who)
+    graph = next((o.graph for o in outputs if o.graph is not None), None)
+    if graph is None:
+        if who == "Grad":
+            raise GradError(f"Grad: the cost {outputs[0].describe()} belongs to no graph")
+        raise GradError(
+            f"{who}: none of the outputs "
+            + ", ".join(o.describe() for o in outputs)
+            + " belongs to a graph; build them from input nodes of a graph (NewMatrix(g, ...))"
+        )
+    grads = _backprop(outputs, seeds, wrt, graph, who)
+    _link(outputs, wrt, grads)
+    return grads
 
 
 def Grad(cost: Node, *wrt: Node) -> list[Node]:
     """Add the gradient nodes of a scalar ``cost`` w.r.t. each of ``wrt`` and return them.
 
-    Each ``w`` remembers its gradient node (``w.deriv``), so ``w.grad`` reads its value after a
-    machine runs; with ``BindDualValues`` the machine accumulates it into ``w.grad`` instead.
-    The cost may itself contain gradient nodes (second derivatives): every gradient node is
-    differentiable again.
+    ``Backpropagate([cost], [1], wrt)``: each ``w`` remembers its gradient node
+    (``w.deriv``), so ``w.grad`` reads its value after a machine runs; with
+    ``BindDualValues`` the machine accumulates it into ``w.grad`` instead. The cost may itself
+    contain gradient nodes (second derivatives): every gradient node is differentiable again.
 
     Example:
         >>> import graphcore as gc
@@ -223,12 +356,5 @@ def Grad(cost: Node, *wrt: Node) -> list[Node]:
     """
     if len(wrt) == 1 and isinstance(wrt[0], (list, tuple)):
         wrt = tuple(wrt[0])
-    if isinstance(cost, Node) and cost.graph is None:
-        raise GradError(f"Grad: the cost {cost.describe()} belongs to no graph")
-    grads = backprop(cost, wrt, cost.graph)
-    for w, d in zip(wrt, grads, strict=True):
-        w.deriv = d
-        d.deriv_of = w
-        if d.graph is cost.graph and d.name.startswith(f"{d.op.name if d.op else 'input'}_"):
-            d.name = f"d{cost.name}/d{w.name}"
-    return grads
+    _check(cost, wrt)
+    return _backpropagate([cost], [NewConstant(1.0, name="1", dtype=cost.dtype)], list(wrt), "Grad")

@@ -12,25 +12,114 @@ None; importing the ops registers them with ``add_rewrite``, so ``apply_op`` app
 every node, the nodes ``Grad`` builds included. The rules read nodes only through their
 public API (``op``, ``children``, ``value``, ``shape``).
 
+The rewrites are on by default. Gorgonia's switches turn them off and on for the nodes built
+afterwards (nodes already built stay as they are): ``UseNonStable()`` and
+``UseStabilization()``. Each also works as a context manager, which puts the previous
+setting back when the block ends. The setting is global (one per process), as in Gorgonia.
+
 Example:
     >>> import graphcore as gc
     >>> x = gc.NewConstant([0.5])
     >>> gc.Log(gc.Add(1.0, x)).op.name, gc.Log(gc.Sigmoid(x)).op.name
     ('Log1p', 'Neg')
+    >>> with gc.UseNonStable():
+    ...     gc.Log(gc.Add(1.0, x)).op.name
+    'Log'
 """
 
 from __future__ import annotations
+
+from types import TracebackType
 
 import numpy as np
 
 from .graph import Node
 from .ops.activation import LogSoftMax, SoftMaxOp
-from .ops.base import Op, add_rewrite
+from .ops.base import Op, Rewrite, add_rewrite
 from .ops.elementwise import BinaryOp, Log1p, Neg, Softplus, UnaryOp
 from .ops.linalg import TransposeOp
 
 __all__ = ["RULES", "log_of_softmax", "log_of_one_plus", "log_of_sigmoid", "double_negation",
-           "double_transpose"]
+           "double_transpose", "UseNonStable", "UseStabilization", "Stabilization",
+           "stabilizing"]
+
+# whether the rules apply to nodes built now (a list: one mutable cell, read at every build)
+_on = [True]
+
+
+class Stabilization:
+    """The rewrite setting made by ``UseStabilization()`` or ``UseNonStable()``; as a
+    context manager it puts the setting from before the call back when the block ends.
+
+    Example:
+        >>> s = UseNonStable(); stabilizing(), s.before
+        (False, True)
+        >>> _ = UseStabilization(); stabilizing()
+        True
+    """
+
+    __slots__ = ("on", "before")
+
+    def __init__(self, on: bool) -> None:
+        self.before = _on[0]
+        self.on = on
+        _on[0] = on
+
+    def __enter__(self) -> Stabilization:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        _on[0] = self.before
+
+    def __repr__(self) -> str:
+        return "UseStabilization()" if self.on else "UseNonStable()"
+
+
+def UseStabilization() -> Stabilization:
+    """Apply the stabilising rewrites to nodes built from now on (the default).
+
+    Call it, or use it in a ``with`` block (the setting before is restored after it).
+
+    Example:
+        >>> import graphcore as gc
+        >>> with gc.UseNonStable():
+        ...     with gc.UseStabilization():
+        ...         inner = gc.Log(gc.SoftMax(gc.NewConstant([[1.0, 2.0]]))).op.name
+        ...     outer = gc.Log(gc.SoftMax(gc.NewConstant([[1.0, 2.0]]))).op.name
+        >>> inner, outer
+        ('LogSoftMax', 'Log')
+    """
+    return Stabilization(True)
+
+
+def UseNonStable() -> Stabilization:
+    """Build the plain ops from now on: no rewrite of ``Log(SoftMax(x))``, ``Log(1 + x)``,
+    ``Log(Sigmoid(x))``, ``Neg(Neg(x))`` or double transposes (for comparing with the plain
+    forms, or with Gorgonia run the same way).
+
+    Call it (``UseStabilization()`` switches back), or use it in a ``with`` block.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant([[1.0, 2.0]])
+        >>> with gc.UseNonStable():
+        ...     y = gc.Log(gc.SoftMax(x))
+        >>> y.op.name, y.children[0].op.name, gc.Log(gc.SoftMax(x)).op.name
+        ('Log', 'SoftMax', 'LogSoftMax')
+    """
+    return Stabilization(False)
+
+
+def stabilizing() -> bool:
+    """True when the rewrites apply to nodes built now.
+
+    Example:
+        >>> stabilizing()
+        True
+    """
+    return _on[0]
 
 
 def _is(node: Node, op_type: type[Op], name: str) -> bool:
@@ -127,6 +216,18 @@ RULES = {
     "Transpose": (double_transpose,),
 }
 
+
+
+def _when_stabilizing(rule: Rewrite) -> Rewrite:
+    """``rule``, applied only while the rewrites are on."""
+
+    def gated(op: Op, nodes: list[Node]) -> Node | None:
+        return rule(op, nodes) if _on[0] else None
+
+    gated.__name__ = gated.__qualname__ = rule.__name__
+    return gated
+
+
 for _name, _rules in RULES.items():
     for _rule in _rules:
-        add_rewrite(_name, _rule)
+        add_rewrite(_name, _when_stabilizing(_rule))

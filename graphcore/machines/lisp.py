@@ -39,7 +39,7 @@ from ..values import Let
 from .grads import bind_grads
 from .options import MachineOpt, parse_machine_opts
 from .plan import summarize
-from .program import backward_ids, whole_graph
+from .program import backward_ids, statement_tail, whole_graph
 
 __all__ = ["LispMachine", "NewLispMachine"]
 
@@ -74,15 +74,25 @@ class LispMachine:
         self._private: list[tuple[Node, Node]] = []  # (wrt, detached gradient node)
         self._fwd: list[Node] = self.order
         self._bwd: list[Node] = []
+        self._last: list[Node] = []  # statements and their dependents: run after both passes
         self._bound: list[tuple[Node, Node]] = []
         self._seed: tuple[Node, Any] | None = None
         symbolic = any(n.deriv_of is not None for n in self.order)
+        bwd = backward_ids(self.order) if symbolic else set()
         if symbolic:
-            bwd = backward_ids(self.order)
             self._fwd = [n for n in self.order if id(n) not in bwd]
             self._bwd = [n for n in self.order if id(n) in bwd]
         if self.fwd_only:
             return
+        # statements (Set) run after the backward pass too, whose nodes may read what they
+        # write: they, and what depends on them, go last (a backward-only run: those of the
+        # backward pass)
+        tail = statement_tail(self.order)
+        self._fwd = [n for n in self._fwd if id(n) not in tail]
+        self._bwd = [n for n in self._bwd if id(n) not in tail]
+        self._last = [
+            n for n in self.order if id(n) in tail and (not self.bwd_only or id(n) in bwd)
+        ]
         if symbolic:
             if o["manualgrad"] is not None:
                 raise GraphError(
@@ -111,7 +121,8 @@ class LispMachine:
 
     def _find_cost(self, manual: bool) -> Node:
         roots = [
-            n for n in self.graph.roots() if n.dtype.is_float and (manual or n.shape == ())
+            n for n in self.graph.roots()
+            if n.dtype.is_float and (manual or n.shape == ()) and not (n.op and n.op.statement)
         ]
         if len(roots) != 1:
             raise GraphError(
@@ -248,6 +259,7 @@ class LispMachine:
                 w.slot.zero_grad()
             g = w.grad
             np.add(g, d.value, out=g)
+        self._eval(self._last, "bwd")
 
     def reset(self) -> None:
         """Kept for porting Gorgonia code; nothing to rewind.

@@ -12,7 +12,13 @@ forward values a backward-only machine starts from, or an intermediate node pass
 How the two passes are told apart: the backward pass is every node that only gradient
 nodes need. The forward pass is everything the forward *sinks* need: nodes that are not
 gradients (``deriv_of`` is None) and whose values no node reads (a loss read by its fused
-gradient only to run first counts as unread: it reads it through ``Op.shape_only``).
+gradient only to run first counts as unread: it reads it through ``Op.shape_only``). A
+statement (``Set(a, b)``) is a forward sink when it needs no gradient node, else it belongs
+to the backward pass (an SGD step ``Set(w, w - lr * dw)``).
+
+Statements update an input when they run, so every program runs each statement after all
+the other nodes that read its input (:func:`statements_last`): they all see the value from
+before the update.
 
 Example:
     >>> import graphcore as gc
@@ -27,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 
 from ..errors import GraphError
@@ -34,7 +41,7 @@ from ..graph import Graph, Node, ancestors
 
 __all__ = [
     "Program", "CompileFunction", "whole_graph", "forward_pass", "backward_pass",
-    "backward_ids",
+    "backward_ids", "statements_last", "statement_tail",
 ]
 
 
@@ -82,7 +89,105 @@ def whole_graph(g: Graph, bound: Iterable[Node]) -> Program:
         0
     """
     order = ancestors([*g.nodes, *(w.deriv for w in bound if w.deriv is not None)])
-    return Program(g, order)
+    return Program(g, statements_last(order))
+
+
+def _is_statement(n: Node) -> bool:
+    return n.op is not None and n.op.statement
+
+
+def _descendants(order: Sequence[Node], roots: Iterable[Node]) -> set[int]:
+    """Ids of ``roots`` and of every node of ``order`` that depends on one of them."""
+    found = {id(n) for n in roots}
+    for n in order:
+        if id(n) not in found and any(id(c) in found for c in n.children):
+            found.add(id(n))
+    return found
+
+
+def _readers(order: Sequence[Node], target: Node, skip: set[int]) -> list[Node]:
+    """Nodes of ``order`` (not in ``skip``) that read ``target``'s value, directly or
+    through views of it (which share its memory), the views included."""
+    derived = {id(target)}
+    out = []
+    for n in order:
+        if n.op is None or id(n) in skip:
+            continue
+        shape_only = n.op.shape_only
+        # another statement on the same target writes it without reading it
+        writes = _is_statement(n) and n.children[0] is target
+        if any(
+            id(c) in derived and j not in shape_only and not (writes and j == 0)
+            for j, c in enumerate(n.children)
+        ):
+            out.append(n)
+            if n.op.view and id(n.children[0]) in derived:
+                derived.add(id(n))
+    return out
+
+
+def statements_last(order: list[Node]) -> list[Node]:
+    """``order`` (a topological order) with each statement ``Set(a, b)`` moved after every
+    other node that reads ``a`` (but before the nodes that depend on the statement); the
+    rest keeps its order. Raises ``GraphError`` when statements cannot all run after the
+    readers of what they write (``Set(a, b)`` with ``Set(b, a)``).
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph(); w = gc.NewScalar(g, gc.Float64, gc.WithName("w"), gc.WithValue(1.0))
+        >>> step = gc.Set(w, w * 0.5); late = gc.Square(w)  # built after the update, reads w
+        >>> [n.op.name if n.op else n.name for n in statements_last(ancestors(g.nodes))]
+        ['w', '0.5', 'HadamardProd', 'Square', 'Set']
+    """
+    statements = [n for n in order if _is_statement(n)]
+    if not statements:
+        return order
+    pos = {id(n): i for i, n in enumerate(order)}
+    after: dict[int, list[int]] = {i: [] for i in range(len(order))}
+    waiting = [0] * len(order)
+    for i, n in enumerate(order):
+        for c in n.children:
+            if id(c) in pos:  # (an order without the constants is fine too)
+                after[pos[id(c)]].append(i)
+                waiting[i] += 1
+    for s in statements:
+        later = _descendants(order, [s])
+        for r in _readers(order, s.children[0], later):
+            after[pos[id(r)]].append(pos[id(s)])
+            waiting[pos[id(s)]] += 1
+    # Kahn's algorithm, always taking the earliest ready node: without statements to delay,
+    # that is the original order
+    ready = [i for i in range(len(order)) if waiting[i] == 0]
+    heapq.heapify(ready)
+    out: list[Node] = []
+    while ready:
+        i = heapq.heappop(ready)
+        out.append(order[i])
+        for j in after[i]:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(ready, j)
+    if len(out) < len(order):
+        stuck = [s.name for s in statements if waiting[pos[id(s)]] > 0]
+        raise GraphError(
+            f"the statements {stuck} cannot run in any order: each writes an input that "
+            f"another one reads, as Set(a, b) with Set(b, a) does; copy one value first "
+            f"(Set(b, a * 1.0) reads a through a node that runs before a is written)"
+        )
+    return out
+
+
+def statement_tail(order: Sequence[Node]) -> set[int]:
+    """Ids of the statements of ``order`` and of the nodes that depend on them: what a
+    machine running its passes one after the other runs last.
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph(); t = gc.NewScalar(g, gc.Float64, gc.WithValue(0.0))
+        >>> tick = gc.Set(t, t + 1.0); statement_tail(g.nodes) == {id(tick)}
+        True
+    """
+    return _descendants(order, [n for n in order if _is_statement(n)])
 
 
 def _value_readers(order: Sequence[Node]) -> set[int]:
@@ -97,7 +202,11 @@ def _value_readers(order: Sequence[Node]) -> set[int]:
 
 def _forward_ids(order: Sequence[Node]) -> set[int]:
     read = _value_readers(order)
-    sinks = [n for n in order if n.deriv_of is None and id(n) not in read]
+    sinks = [
+        n for n in order
+        if n.deriv_of is None and id(n) not in read
+        and not (_is_statement(n) and any(m.deriv_of is not None for m in ancestors([n])))
+    ]
     return {id(n) for n in ancestors(sinks)}
 
 
@@ -126,7 +235,9 @@ def forward_pass(p: Program) -> tuple[Program, set[int]]:
     """
     fwd = _forward_ids(p.order)
     order = [n for n in p.order if id(n) in fwd]
-    bwd_reads = _value_readers([n for n in p.order if id(n) not in fwd])
+    # every operand of the backward pass, those read for their shape only too: a
+    # backward-only machine takes their values (and shapes) as given
+    bwd_reads = {id(c) for n in p.order if id(n) not in fwd for c in n.children}
     kept = {id(n) for n in order if n.op is not None and id(n) in bwd_reads}
     return Program(p.graph, order, p.given & fwd, p.outputs, p.inputs), kept
 
@@ -212,4 +323,4 @@ def CompileFunction(g: Graph, inputs: Sequence[Node], outputs: Sequence[Node]) -
             f"inputs nor bound to a value; add them to inputs"
         )
     given = {id(n) for n in inputs if n.op is not None}
-    return Program(g, order, given, outputs, inputs)
+    return Program(g, statements_last(order), given, outputs, inputs)

@@ -10,8 +10,11 @@ from .. import operators
 from .. import rewrite as _rewrite  # noqa: F401 - registers the rewrites with apply_op
 from ..graph import Node
 from .activation import LogSoftMax, LogSoftmax, SoftMax, Softmax, Sparsemax
+from .assign import Set
 from .base import ExecContext, Op, TypeInfo, apply_op
 from .broadcast import (
+    Auto,
+    Broadcast,
     BroadcastAdd,
     BroadcastEq,
     BroadcastGt,
@@ -21,15 +24,20 @@ from .broadcast import (
     BroadcastLt,
     BroadcastLte,
     BroadcastNe,
+    BroadcastPattern,
     BroadcastPow,
     BroadcastSub,
+    NewBroadcastPattern,
 )
+from .cast import ConvType
 from .conv import Conv1d, Conv2d, Im2Col
 from .ctc import CTCLoss
+from .diag import DiagFlat
 from .dropout import Dropout
 from .elementwise import (
     Abs,
     Add,
+    Ceil,
     Cos,
     Cube,
     Div,
@@ -37,6 +45,7 @@ from .elementwise import (
     Eq,
     Exp,
     Expm1,
+    Floor,
     Gelu,
     Gt,
     Gte,
@@ -50,7 +59,9 @@ from .elementwise import (
     Log2,
     Lt,
     Lte,
+    MaxBetween,
     Maximum,
+    MinBetween,
     Minimum,
     Mish,
     Ne,
@@ -68,6 +79,7 @@ from .elementwise import (
     Sub,
     Tanh,
 )
+from .fold import KeepDims, ReduceAdd, ReduceMul
 from .linalg import BatchedMatMul, MatMul, Mul, OuterProd, Tensordot, Transpose
 from .loss import BinaryXent, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .norm import BatchNorm, GroupNorm
@@ -82,7 +94,8 @@ from .pool import (
 )
 from .random import BinomialRandomNode, GaussianRandomNode, OneHotVector, UniformRandomNode
 from .reduce import LogSumExp, Max, Mean, Min, Norm, Sum
-from .shape import ByIndices, Concat, Ravel, Reshape, S, Slice, Unconcat
+from .shape import At, ByIndices, Concat, Ravel, Reshape, S, Slice, Unconcat
+from .sizes import SizeOf
 from .unbroadcast import BroadcastTo, SumTo
 from .upsample import Upsample2D
 
@@ -104,6 +117,9 @@ __all__ = [
     "Conv1d", "Im2Col", "MaxPool1D", "AveragePool1D", "AvgPool1D", "GlobalAveragePool2D",
     "Upsample2D", "Sparsemax", "BinaryXent", "GroupNorm",
     "CTCLoss",
+    "Ceil", "Floor", "MaxBetween", "MinBetween", "ConvType", "KeepDims", "ReduceAdd",
+    "ReduceMul", "At", "SizeOf", "DiagFlat", "Auto", "Broadcast", "NewBroadcastPattern",
+    "BroadcastPattern", "Set",
 ]
 
 operators.install(Node, sys.modules[__name__])

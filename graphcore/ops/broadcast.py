@@ -11,7 +11,8 @@ broadcast axes.
 
 The eleven functions are generated from one table, :data:`TABLE`: five arithmetic ones
 ``Broadcast<Op>(a, b, leftAxes, rightAxes)`` and six comparisons, which also take Gorgonia's
-``retSame`` third.
+``retSame`` third. ``Broadcast(a, b, NewBroadcastPattern(leftAxes, rightAxes))`` gives the
+two operands ready for any binary op, and ``Auto(op, a, b)`` finds the axes itself.
 
 Example:
     >>> import graphcore as gc
@@ -25,6 +26,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,6 +51,10 @@ __all__ = [
     "BroadcastEq",
     "BroadcastNe",
     "broadcast_pair",
+    "BroadcastPattern",
+    "NewBroadcastPattern",
+    "Broadcast",
+    "Auto",
 ]
 
 Axes = Iterable[int] | int | bytes | None
@@ -249,3 +255,115 @@ BroadcastLte = _compare("Lte")
 BroadcastGte = _compare("Gte")
 BroadcastEq = _compare("Eq")
 BroadcastNe = _compare("Ne")
+
+
+# ----- Gorgonia's pattern form, and Auto -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BroadcastPattern:
+    """Which axes each operand is repeated along: Gorgonia's one-byte pattern, here two
+    tuples of axes (any number of them, not four at most). Build it with
+    :func:`NewBroadcastPattern`.
+
+    Example:
+        >>> NewBroadcastPattern([0], None)
+        BroadcastPattern(left=(0,), right=())
+    """
+
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+
+
+def NewBroadcastPattern(leftAxes: Axes = None, rightAxes: Axes = None) -> BroadcastPattern:
+    """The pattern for :func:`Broadcast`: repeat the left operand along ``leftAxes`` and the
+    right one along ``rightAxes``.
+
+    Example:
+        >>> NewBroadcastPattern(None, [1, 2]).right
+        (1, 2)
+    """
+    return BroadcastPattern(
+        tuple(_axis_list("NewBroadcastPattern", "leftAxes", leftAxes)),
+        tuple(_axis_list("NewBroadcastPattern", "rightAxes", rightAxes)),
+    )
+
+
+def Broadcast(a: Any, b: Any, pattern: BroadcastPattern) -> tuple[Node, Node]:
+    """Gorgonia's ``Broadcast``: ``a`` and ``b`` made ready for a binary op by the
+    pattern (size-1 axes inserted where they are repeated; numpy broadcasting repeats them
+    without a copy). Returns the pair.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant(np.ones((3, 4))); v = gc.NewConstant(np.arange(4.0))
+        >>> a, b = gc.Broadcast(x, v, gc.NewBroadcastPattern(None, [0]))
+        >>> a.shape, b.shape, gc.HadamardProd(a, b).shape
+        ((3, 4), (1, 4), (3, 4))
+    """
+    if not isinstance(pattern, BroadcastPattern):
+        raise TypeError(
+            f"Broadcast: the third argument is a pattern made by NewBroadcastPattern(leftAxes, "
+            f"rightAxes), got {type(pattern).__name__}"
+        )
+    return broadcast_pair(a, b, pattern.left, pattern.right, "Broadcast")
+
+
+# the plain ops Auto also takes, with the Broadcast function each stands for
+_BROADCAST_OF: dict[Callable[..., Node], str] = {row[0]: name for name, row in TABLE.items()}
+
+
+def _auto_axes(a: Node, b: Node) -> tuple[list[int], list[int]]:
+    if a.ndim != b.ndim:
+        raise ShapeError(
+            f"Auto: {a.describe()} and {b.describe()} must have the same number of dimensions "
+            f"(as in Gorgonia); Reshape one, or use the Broadcast<Op> function with explicit "
+            f"axes, or the plain op (numpy broadcasting)"
+        )
+    left, right = [], []
+    for i, (da, db) in enumerate(zip(a.shape, b.shape, strict=True)):
+        if da == db:
+            continue
+        # the smaller side is repeated; a free (None) size is larger than a size of 1
+        if db is None or (da is not None and da < db):
+            left.append(i)
+        else:
+            right.append(i)
+    return left, right
+
+
+def Auto(op: Callable[..., Node], a: Any, b: Any) -> Node:
+    """Apply a broadcasting op, finding the axes itself: where ``a`` is smaller than ``b``
+    ``a`` is repeated, and the other way round (Gorgonia's ``Auto``; the operands need the
+    same number of dimensions, and the smaller size must be 1).
+
+    ``op`` is one of the ``Broadcast<Op>`` functions (``BroadcastHadamardProd``, ...), or the
+    plain op it stands for (``HadamardProd``, ``Lt``, ...).
+
+    Example:
+        >>> import graphcore as gc
+        >>> a = gc.NewConstant(np.ones((3, 1))); b = gc.NewConstant(np.ones((1, 4)))
+        >>> gc.Auto(gc.BroadcastHadamardProd, a, b).shape
+        (3, 4)
+        >>> gc.Auto(gc.Add, a, b).shape
+        (3, 4)
+    """
+    like = next((v for v in (a, b) if isinstance(v, Node) and v.dtype.is_float), None)
+    an, bn = as_node(a, like), as_node(b, like)
+    left, right = _auto_axes(an, bn)
+    name = _BROADCAST_OF.get(op)
+    fn = _FAMILY.get(name, op) if name is not None else op
+    if fn not in _FAMILY.values():
+        raise TypeError(
+            f"Auto: op must be a Broadcast<Op> function (BroadcastAdd, BroadcastLt, ...) or the "
+            f"op it stands for (Add, Lt, ...), got {getattr(op, '__name__', op)!r}"
+        )
+    return fn(an, bn, leftAxes=left, rightAxes=right)
+
+
+_FAMILY: dict[str, Callable[..., Node]] = {
+    "Add": BroadcastAdd, "Sub": BroadcastSub, "HadamardProd": BroadcastHadamardProd,
+    "HadamardDiv": BroadcastHadamardDiv, "Pow": BroadcastPow, "Lt": BroadcastLt,
+    "Gt": BroadcastGt, "Lte": BroadcastLte, "Gte": BroadcastGte, "Eq": BroadcastEq,
+    "Ne": BroadcastNe,
+}

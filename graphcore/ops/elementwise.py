@@ -48,8 +48,9 @@ from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dt
 __all__ = [
     "Exp", "Log", "Log2", "Log1p", "Expm1", "Sqrt", "Square", "Cube", "Inverse", "InverseSqrt",
     "Sin", "Cos", "Tanh", "Sigmoid", "Softplus", "Neg", "Abs", "Sign", "Rectify", "LeakyRelu",
-    "Elu", "Gelu", "Mish", "Relu", "ReLU", "Add", "Sub", "HadamardProd", "HadamardDiv", "Div",
-    "Pow", "Maximum", "Minimum", "Lt", "Gt", "Lte", "Gte", "Eq", "Ne", "mask", "NormalCdf",
+    "Elu", "Gelu", "Mish", "Relu", "ReLU", "Ceil", "Floor", "Add", "Sub", "HadamardProd",
+    "HadamardDiv", "Div", "Pow", "Maximum", "Minimum", "MaxBetween", "MinBetween", "Lt", "Gt",
+    "Lte", "Gte", "Eq", "Ne", "mask", "NormalCdf",
     "UNARY", "BINARY", "COMPARISONS", "UnaryOp", "UnaryGradOp", "BinaryOp", "CompareOp", "MaskOp",
 ]
 
@@ -287,6 +288,9 @@ class Unary:
     ints: bool = False
     #: the factories take the plan's kernel module as ``k=`` (graphcore.kernels)
     backend: bool = False
+    #: the output is piecewise constant in ``x`` (Ceil, Floor): its gradient is zero, so
+    #: ``Grad`` sends none through it (``Op.zero_gradient``)
+    zero: bool = False
 
 
 # fmt: off
@@ -327,6 +331,9 @@ UNARY: dict[str, Unary] = {
     "Abs": Unary(_ufunc(np.abs), lambda x, y, g: g * (mask("Gt", x, 0.0) - mask("Lt", x, 0.0)),
                  "x", _times_g(lambda x, y, o: np.sign(x, out=o)), ints=True),
     "Sign": Unary(_ufunc(np.sign), None, ints=True),
+    # steps: the derivative is 0 almost everywhere, so no gradient flows through them
+    "Ceil": Unary(_ufunc(np.ceil), None, zero=True),
+    "Floor": Unary(_ufunc(np.floor), None, zero=True),
     # y > 0 exactly where x > 0; reading y lets x's buffer be reused early
     "Rectify": Unary(_relu, lambda x, y, g: g * mask("Gt", y, 0.0), "y", _d_relu,
                      backend=True),
@@ -375,7 +382,11 @@ class UnaryOp(Op):
 
     @property
     def differentiable(self) -> bool:  # type: ignore[override]
-        return self.row.grad is not None
+        return self.row.grad is not None or self.row.zero
+
+    @property
+    def zero_gradient(self) -> bool:  # type: ignore[override]
+        return self.row.zero
 
     def params(self) -> dict[str, Any]:
         return dict(self._p)
@@ -385,7 +396,7 @@ class UnaryOp(Op):
         if not self.row.ints and not x.dtype.is_float:
             raise DtypeError(
                 f"{self.name} needs a Float32 or Float64 operand, got {describe(x)}; "
-                f"convert the input to a float dtype"
+                f"convert the input to a float dtype (ConvType(x, Float32))"
             )
         return x.shape, x.dtype
 
@@ -397,6 +408,8 @@ class UnaryOp(Op):
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         (x,) = node.children
         row = self.row
+        if row.zero:
+            return [None]
         if row.fused is None:
             return [row.grad(x, node, g, **self._p)]  # type: ignore[misc]
         operands = ([x] if "x" in row.reads else []) + ([node] if "y" in row.reads else [])
@@ -827,6 +840,30 @@ def Sign(x: Any) -> Node:
     return _unary("Sign", x)
 
 
+def Ceil(x: Any) -> Node:
+    """Elementwise ceiling (the smallest integer >= x, as a float); its gradient is zero.
+
+    Example:
+        >>> import graphcore as gc
+        >>> y = gc.Ceil(gc.NewConstant([-1.5, 0.2]))
+        >>> y.op.compute([np.array([-1.5, 0.2])], gc.ExecContext()).tolist(), y.op.zero_gradient
+        ([-1.0, 1.0], True)
+    """
+    return _unary("Ceil", x)
+
+
+def Floor(x: Any) -> Node:
+    """Elementwise floor (the largest integer <= x, as a float); its gradient is zero.
+
+    Example:
+        >>> import graphcore as gc
+        >>> y = gc.Floor(gc.NewConstant([-1.5, 0.2]))
+        >>> y.op.compute([np.array([-1.5, 0.2])], gc.ExecContext()).tolist()
+        [-2.0, 0.0]
+    """
+    return _unary("Floor", x)
+
+
 def Rectify(x: Any) -> Node:
     """ReLU: max(x, 0) (Gorgonia's name; ``Relu``/``ReLU`` are aliases).
 
@@ -974,6 +1011,26 @@ def Minimum(a: Any, b: Any) -> Node:
         (1,)
     """
     return apply_op(BinaryOp("Minimum"), a, b)
+
+
+def MaxBetween(a: Any, b: Any) -> Node:
+    """Gorgonia's name for :func:`Maximum`: the elementwise maximum of ``a`` and ``b``.
+
+    Example:
+        >>> import graphcore as gc; gc.MaxBetween(gc.NewConstant([1.0, 3.0]), 2.0).op.name
+        'Maximum'
+    """
+    return Maximum(a, b)
+
+
+def MinBetween(a: Any, b: Any) -> Node:
+    """Gorgonia's name for :func:`Minimum`: the elementwise minimum of ``a`` and ``b``.
+
+    Example:
+        >>> import graphcore as gc; gc.MinBetween(gc.NewConstant([1.0, 3.0]), 2.0).op.name
+        'Minimum'
+    """
+    return Minimum(a, b)
 
 
 # ----- public functions: comparisons -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Shape and indexing ops: ``Reshape``, ``Ravel``, ``Slice`` (with ``S``), ``Concat``,
+"""Shape and indexing ops: ``Reshape``, ``Ravel``, ``Slice`` (with ``S``), ``At``, ``Concat``,
 ``Unconcat`` and ``ByIndices``.
 
 Example:
@@ -26,6 +26,7 @@ __all__ = [
     "Ravel",
     "S",
     "Slice",
+    "At",
     "Concat",
     "Unconcat",
     "ByIndices",
@@ -438,6 +439,42 @@ def Slice(x: Any, *slices: Any) -> Node:
     if all(isinstance(it, slice) and it == slice(None) for it in index):
         return n
     return apply_op(SliceOp(index), n)
+
+
+def At(x: Any, *coords: int) -> Node:
+    """The element of ``x`` at ``coords`` (one int per dimension) as a scalar node.
+
+    A view of ``x`` like ``x[i, j]``, and differentiable (its gradient scatters into zeros
+    shaped like ``x``), unlike Gorgonia's. Negative indices count from the end. For a
+    scalar ``x``, ``At(x)`` (or all-zero coordinates) is ``x`` itself.
+
+    Example:
+        >>> import graphcore as gc
+        >>> x = gc.NewConstant([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+        >>> a = gc.At(x, 1, 2); a.shape, a.op
+        ((), Slice(index='[1, 2]'))
+    """
+    n = as_node(x)
+    idx = [_as_int(c, "At coordinate") for c in coords]
+    if n.ndim == 0:
+        if any(idx):
+            raise ShapeError(
+                f"At: {n.describe()} is a scalar; its only coordinates are all zeros, got "
+                f"{tuple(idx)}"
+            )
+        return n
+    if len(idx) != n.ndim:
+        raise ShapeError(
+            f"At: {n.describe()} has {n.ndim} dimensions, got {len(idx)} coordinate(s) "
+            f"{tuple(idx)}; give one index per dimension (Slice takes fewer, for a sub-tensor)"
+        )
+    for axis, (i, size) in enumerate(zip(idx, n.shape, strict=True)):
+        if size is not None and not -size <= i < size:
+            raise ShapeError(
+                f"At: coordinate {i} is out of range for axis {axis} of {n.describe()} "
+                f"(size {size}); valid coordinates are {-size} to {size - 1}"
+            )
+    return apply_op(SliceOp(tuple(idx)), n)
 
 
 # ----- Concat ----------------------------------------------------------------------------------
