@@ -230,6 +230,7 @@ from .values import (
     NewVector,
     NodeFromAny,
     UnsafeLet,
+    as_array,
 )
 
 __version__ = "0.1.0"
@@ -240,7 +241,8 @@ __all__ = [
     "GraphError", "ShapeError", "DtypeError", "GradError", "ValueNotAvailableError",
     "NonFiniteError", "MachineBusyError", "Graph", "Node", "NewGraph", "NewScalar", "NewVector",
     "NewMatrix",
-    "NewTensor", "NewConstant", "NodeFromAny", "Let", "UnsafeLet", "NewTapeMachine", "TapeMachine",
+    "NewTensor", "NewConstant", "NodeFromAny", "Let", "UnsafeLet", "as_array",
+    "NewTapeMachine", "TapeMachine",
     "NewLispMachine", "LispMachine", "BindDualValues", "WithWatchlist", "WithNaNWatch",
     "WithInfWatch", "EvalMode", "TrainMode", "ExecuteFwdOnly", "WithNoBufferReuse",
     "ExecuteBwdOnly", "TraceExec", "WithManualGradient", "WithLogger", "LogFwd", "LogBwd",

@@ -35,6 +35,7 @@ __all__ = [
     "NodeFromAny",
     "Let",
     "UnsafeLet",
+    "as_array",
     "as_node",
     "safe_cast",
 ]
@@ -347,9 +348,33 @@ def UnsafeLet(node: Node, value: Any) -> None:
     node.slot.publish(np.array(arr, copy=True, order="C"))
 
 
+def as_array(value: Any) -> np.ndarray:
+    """``value`` as a numpy array, without a copy where none is needed: numpy arrays (read-only
+    and non-contiguous ones as they are), anything with ``__array__`` (pandas DataFrames,
+    PyTorch CPU tensors, JAX arrays), objects that only speak DLPack (``__dlpack__``), lists
+    and numbers. ``Let`` and golgi's ``fit``/``predict`` take their data through it.
+
+    Example:
+        >>> import numpy as np
+        >>> a = np.arange(6.0).reshape(2, 3)[:, ::2]; as_array(a) is a
+        True
+        >>> class OnlyDLPack:  # e.g. a tensor from a library without __array__
+        ...     def __init__(self, a): self.a = a
+        ...     def __dlpack__(self, **kw): return self.a.__dlpack__(**kw)
+        ...     def __dlpack_device__(self): return self.a.__dlpack_device__()
+        >>> as_array(OnlyDLPack(np.ones(2))).tolist()
+        [1.0, 1.0]
+    """
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "__dlpack__") and not hasattr(value, "__array__"):
+        return np.from_dlpack(value)
+    return np.asarray(value)
+
+
 def _as_array(value: Any, who: str) -> np.ndarray:
     try:
-        arr = np.asarray(value)
+        arr = as_array(value)
     except Exception as e:  # noqa: BLE001 - numpy raises many types for bad input
         raise TypeError(f"{who}: cannot turn {type(value).__name__} into an array") from e
     if arr.dtype == object:

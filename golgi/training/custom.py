@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+import graphcore as gc
+
 from .callbacks import Callback, CallbackList
 from .data import check_finite, is_built
 from .evaluation import eval_arrays
@@ -123,20 +125,20 @@ def _leaves(data: Any) -> list[np.ndarray]:
     if data is None:
         return []
     if isinstance(data, Mapping):
-        return [np.asarray(v) for v in data.values()]
+        return [gc.as_array(v) for v in data.values()]
     if isinstance(data, (list, tuple)) and data and isinstance(data[0], np.ndarray):
-        return [np.asarray(v) for v in data]
-    return [np.asarray(data)]
+        return [gc.as_array(v) for v in data]
+    return [gc.as_array(data)]
 
 
 def _as_arrays(data: Any) -> Any:
     if data is None:
         return None
     if isinstance(data, Mapping):
-        return {k: np.asarray(v) for k, v in data.items()}
+        return {k: gc.as_array(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)) and data and isinstance(data[0], np.ndarray):
-        return [np.asarray(v) for v in data]
-    return np.asarray(data)
+        return [gc.as_array(v) for v in data]
+    return gc.as_array(data)
 
 
 def custom_epoch(

@@ -245,7 +245,10 @@ def as_data(a: Any, node: gc.Node, what: str) -> np.ndarray:
         ...
         graphcore.errors.ShapeError: fit: x has samples of shape (4,) (array (3, 4)), but ...
     """
-    arr = np.asarray(a)
+    try:
+        arr = gc.as_array(a)
+    except Exception as e:  # noqa: BLE001 - numpy raises many types for bad input
+        raise TypeError(f"{what}: cannot turn {type(a).__name__} into an array") from e
     if arr.dtype == object:
         raise TypeError(f"{what}: cannot use an object array; give a numeric numpy array")
     want = node.shape
