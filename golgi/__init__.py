@@ -14,7 +14,6 @@ Example (the talk's autoencoder):
 """
 
 from . import datasets, models
-from . import train as train  # the training names' first home, kept as an alias module
 from .compose import (
     Add,
     Apply,

@@ -1,14 +1,26 @@
-"""``golgi.train``: the training names, kept importable from their first home.
+"""``golgi.train``: the training names, kept importable from their first home (deprecated).
 
-The code lives in :mod:`golgi.training`; ``from golgi.train import fit, predict`` keeps working.
+The code lives in :mod:`golgi.training` (and every name is in ``golgi`` itself);
+``from golgi.train import fit, predict`` keeps working, with a ``DeprecationWarning``.
 
 Example:
-    >>> import golgi.train, golgi.training
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     import golgi.train, golgi.training
     >>> golgi.train.fit is golgi.training.fit
     True
 """
 
-from .training import (
+import warnings
+
+warnings.warn(
+    "golgi.train is deprecated: import the same names from golgi (G.fit) or golgi.training",
+    DeprecationWarning,
+    stacklevel=2,
+)
+
+from .training import (  # noqa: E402
     Batch,
     Callback,
     CallbackList,

@@ -594,7 +594,11 @@ def test_the_progress_bar_is_closed_when_fit_fails():
 
 
 def test_golgi_train_is_an_alias_of_golgi_training():
-    import golgi.train
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # tests/test_library_manners.py
+        import golgi.train
     import golgi.training
 
     assert golgi.train.__all__ == golgi.training.__all__
