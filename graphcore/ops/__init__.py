@@ -80,6 +80,7 @@ from .elementwise import (
     Tanh,
 )
 from .fold import KeepDims, ReduceAdd, ReduceMul
+from .indexing import At, ByIndices, S, Slice
 from .linalg import BatchedMatMul, MatMul, Mul, OuterProd, Tensordot, Transpose
 from .loss import BinaryXent, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .norm import BatchNorm, GroupNorm
@@ -94,7 +95,7 @@ from .pool import (
 )
 from .random import BinomialRandomNode, GaussianRandomNode, OneHotVector, UniformRandomNode
 from .reduce import LogSumExp, Max, Mean, Min, Norm, Sum
-from .shape import At, ByIndices, Concat, Ravel, Reshape, S, Slice, Unconcat
+from .shape import Concat, Ravel, Reshape, Unconcat
 from .sizes import SizeOf
 from .unbroadcast import BroadcastTo, SumTo
 from .upsample import Upsample2D

@@ -31,9 +31,9 @@ from ...shapes import Shape, fmt_shape, norm_axes, size_of
 from ...values import NewConstant
 from ..activation import LogSoftMax, SoftMax
 from ..base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe
+from ..indexing import ByIndices
 from ..linalg import Transpose
 from ..reduce import Sum
-from ..shape import ByIndices
 from .reduction import _check_reduction, _factor, _fits, _saved, _scale
 
 __all__ = [

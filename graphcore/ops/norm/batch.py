@@ -31,8 +31,9 @@ from ...values import as_node
 from ..base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
 from ..elementwise import Cube
 from ..images import contiguous
+from ..indexing import Slice
 from ..reduce import Sum, scale_by_inv_size
-from ..shape import Concat, Reshape, Slice
+from ..shape import Concat, Reshape
 
 __all__ = [
     "BatchNorm", "BatchNormStatsOp", "TrainingOnlyOp", "training_only", "BatchNormOp",

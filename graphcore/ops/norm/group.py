@@ -31,8 +31,9 @@ from ...values import NewConstant, as_node
 from ..base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
 from ..elementwise import Cube
 from ..images import contiguous
+from ..indexing import Slice
 from ..reduce import Sum
-from ..shape import Concat, Reshape, Slice
+from ..shape import Concat, Reshape
 from .batch import _bcast
 
 __all__ = ["GroupNorm", "GroupNormStatsOp", "GroupNormOp", "GroupNormSumsOp", "GroupNormGradOp"]
