@@ -30,7 +30,7 @@ from .broadcast import (
     NewBroadcastPattern,
 )
 from .cast import ConvType
-from .conv import Conv1d, Conv2d, Im2Col
+from .conv import Conv1d, Conv2d
 from .ctc import CTCLoss
 from .diag import DiagFlat
 from .dropout import Dropout
@@ -80,6 +80,7 @@ from .elementwise import (
     Tanh,
 )
 from .fold import KeepDims, ReduceAdd, ReduceMul
+from .im2col import Im2Col
 from .indexing import At, ByIndices, S, Slice
 from .linalg import BatchedMatMul, MatMul, Mul, OuterProd, Tensordot, Transpose
 from .loss import BinaryXent, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
