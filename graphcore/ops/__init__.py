@@ -95,7 +95,8 @@ from .pool import (
     MaxPool2D,
 )
 from .random import BinomialRandomNode, GaussianRandomNode, OneHotVector, UniformRandomNode
-from .reduce import LogSumExp, Max, Mean, Min, Norm, Sum
+from .reduce import Mean, Sum
+from .reduce_nonlinear import LogSumExp, Max, Min, Norm
 from .shape import Concat, Ravel, Reshape, Unconcat
 from .sizes import SizeOf
 from .unbroadcast import BroadcastTo, SumTo
