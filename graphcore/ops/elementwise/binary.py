@@ -76,11 +76,14 @@ BINARY: dict[str, Binary] = {
 
 
 class BinaryOp(Op):
-    """An elementwise op from the binary table, with numpy broadcasting.
+    """An elementwise op from the binary table, with numpy broadcasting; it pickles as its
+    row's name (a row holds lambdas).
 
     Example:
         >>> BinaryOp("Add").name
         'Add'
+        >>> import pickle; pickle.loads(pickle.dumps(BinaryOp("Pow"))).row is BINARY["Pow"]
+        True
     """
 
     arity = 2
@@ -93,6 +96,10 @@ class BinaryOp(Op):
 
     def params(self) -> dict[str, Any]:
         return {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a row holds lambdas, which pickle cannot store: an op pickles as its row's name
+        return (BinaryOp, (self.name,))
 
     def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
         dt = same_dtype(self.name, ins)

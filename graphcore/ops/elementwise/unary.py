@@ -171,9 +171,13 @@ def _mish_slope(x: Node) -> Node:
 class UnaryOp(Op):
     """An elementwise op from the unary table (``Exp``, ``Rectify``, ``LeakyRelu(alpha)``, ...).
 
+    It pickles as its row's name and parameters (a row holds lambdas).
+
     Example:
         >>> UnaryOp("Exp").name, UnaryOp("LeakyRelu", alpha=0.1)
         ('Exp', LeakyRelu(alpha=0.1))
+        >>> import pickle; pickle.loads(pickle.dumps(UnaryOp("Elu", alpha=0.5)))
+        Elu(alpha=0.5)
     """
 
     arity = 1
@@ -195,6 +199,11 @@ class UnaryOp(Op):
 
     def params(self) -> dict[str, Any]:
         return dict(self._p)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a row holds lambdas, which pickle cannot store: an op pickles as its row's name and
+        # parameters, and finds its row again when loaded
+        return (_unary_op, (self.name, dict(self._p)))
 
     def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
         (x,) = ins
@@ -219,6 +228,11 @@ class UnaryOp(Op):
             return [row.grad(x, node, g, **self._p)]  # type: ignore[misc]
         operands = ([x] if "x" in row.reads else []) + ([node] if "y" in row.reads else [])
         return [apply_op(UnaryGradOp(self), *operands, g)]
+
+
+def _unary_op(name: str, params: dict[str, Any]) -> UnaryOp:
+    """``UnaryOp(name, **params)``: what a pickled unary op is loaded with."""
+    return UnaryOp(name, **params)
 
 
 class UnaryGradOp(Op):
