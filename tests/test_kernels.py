@@ -72,6 +72,15 @@ def test_compiled_has_every_reference_kernel_with_its_signature():
         assert list(inspect.signature(ref).parameters) == list(
             inspect.signature(comp).parameters
         ), name
+    # module by module too: each concern's kernels live in the same-named module of both
+    parts = ("activations", "losses", "solvers")
+    assert [n for m in parts for n in getattr(reference, m).__all__] == reference.__all__
+    for m in parts:
+        ref_mod, comp_mod = getattr(reference, m), getattr(compiled, m)
+        assert comp_mod.__all__ == ref_mod.__all__, m
+        for name in ref_mod.__all__:
+            assert getattr(compiled, name) is getattr(comp_mod, name), (m, name)
+            assert getattr(reference, name) is getattr(ref_mod, name), (m, name)
 
 
 def test_backend_follows_the_switch(accel_state):
@@ -122,7 +131,8 @@ def test_with_graphcore_numba_0_numba_is_never_imported():
 @needs_numba
 def test_numba_cache_lives_in_the_user_cache_directory(tmp_path):
     code = (
-        "from graphcore.kernels import compiled as c, jit\n"
+        "from graphcore.kernels import jit\n"
+        "from graphcore.kernels.compiled import activations as c\n"
         "print(jit.cache_dir()); print(c._relu_grad._cache.cache_path)"
     )
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}

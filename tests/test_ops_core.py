@@ -147,8 +147,8 @@ def test_every_op_has_a_gradient_or_says_why_not():
 
     from graphcore.ops.base import Op
 
-    for info in pkgutil.iter_modules(gc.ops.__path__):
-        module = importlib.import_module(f"graphcore.ops.{info.name}")
+    for info in pkgutil.walk_packages(gc.ops.__path__, "graphcore.ops."):
+        module = importlib.import_module(info.name)
         for name, cls in vars(module).items():
             if not (inspect.isclass(cls) and issubclass(cls, Op)) or cls is Op:
                 continue

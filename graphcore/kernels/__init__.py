@@ -2,7 +2,9 @@
 
 - :mod:`graphcore.kernels.reference`: numpy, always there;
 - :mod:`graphcore.kernels.compiled`: the same names and signatures as numba loops (the
-  ``fast`` extra), each fusing several numpy passes into one; imported only when used;
+  ``fast`` extra), each fusing several numpy passes into one; imported only when used.
+  Both are packages with one module per concern, the same in each: ``activations``,
+  ``losses`` and ``solvers``;
 - :mod:`graphcore.kernels.blas`: GEMM with ``beta``, GEMV routing and axpby, which both use;
 - :mod:`graphcore.kernels.segments`: the arrays a solver kernel runs over.
 

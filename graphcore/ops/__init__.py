@@ -30,7 +30,7 @@ from .broadcast import (
     NewBroadcastPattern,
 )
 from .cast import ConvType
-from .conv import Conv1d, Conv2d, Im2Col
+from .conv import Conv1d, Conv2d
 from .ctc import CTCLoss
 from .diag import DiagFlat
 from .dropout import Dropout
@@ -80,6 +80,8 @@ from .elementwise import (
     Tanh,
 )
 from .fold import KeepDims, ReduceAdd, ReduceMul
+from .im2col import Im2Col
+from .indexing import At, ByIndices, S, Slice
 from .linalg import BatchedMatMul, MatMul, Mul, OuterProd, Tensordot, Transpose
 from .loss import BinaryXent, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy
 from .norm import BatchNorm, GroupNorm
@@ -93,8 +95,9 @@ from .pool import (
     MaxPool2D,
 )
 from .random import BinomialRandomNode, GaussianRandomNode, OneHotVector, UniformRandomNode
-from .reduce import LogSumExp, Max, Mean, Min, Norm, Sum
-from .shape import At, ByIndices, Concat, Ravel, Reshape, S, Slice, Unconcat
+from .reduce import Mean, Sum
+from .reduce_nonlinear import LogSumExp, Max, Min, Norm
+from .shape import Concat, Ravel, Reshape, Unconcat
 from .sizes import SizeOf
 from .unbroadcast import BroadcastTo, SumTo
 from .upsample import Upsample2D

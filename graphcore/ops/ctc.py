@@ -32,7 +32,7 @@ from ..graph import Node
 from ..shapes import Shape
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe
 from .images import contiguous
-from .loss import _check_reduction
+from .loss.reduction import _check_reduction
 
 __all__ = ["CTCLoss", "CTCLossOp", "CTCLossGradOp"]
 

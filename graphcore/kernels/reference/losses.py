@@ -1,25 +1,15 @@
-"""The numpy kernels: the reference backend, and the one that runs without numba.
+"""The numpy loss kernels: the sigmoid binary cross-entropy (elementwise, or summed) and the
+softmax cross-entropy of (batch, classes) logits, each with its gradient, and their helpers
+(:func:`sigmoid_parts`, :class:`LogSum`).
 
-:mod:`graphcore.kernels.compiled` has every kernel here under the same name and signature.
-Each kernel takes its arrays and writes its result into ``out`` (solver kernels update a
-:class:`~graphcore.kernels.segments.Segment` in place). A kernel that needs scratch memory or
-constants takes a ``scratch`` argument, made once by the same backend's ``<kernel>_scratch``
-from the kernel's arrays, and passed along with those same arrays on every call: no kernel
-allocates per call.
-
-The numpy forms are picked for the fewest and cheapest passes. numpy's speed per element
-differs by an order of magnitude between ufuncs on this kind of machine: ``maximum`` against
-a Python scalar takes 4x longer than against an array of zeros, ``sign`` is not vectorised
-where ``ceil`` and ``minimum`` are, ``exp`` and ``log`` cost 15x an ``add``, and a
-float-times-bool product allocates a cast buffer on every call.
+:mod:`graphcore.kernels.compiled.losses` has each kernel under the same name and signature.
 
 Example:
     >>> import numpy as np
-    >>> x = np.array([-2.0, 0.0, 3.0]); out = np.empty(3)
-    >>> relu(x, out, relu_scratch(x, out)); out.tolist()
-    [0.0, 0.0, 3.0]
-    >>> sigmoid(x, out, sigmoid_scratch(x, out)); np.round(out, 4).tolist()
-    [0.1192, 0.5, 0.9526]
+    >>> z, t, sig, out = np.array([0.0, 0.0]), np.ones(2), np.empty(2), np.empty(())
+    >>> sigmoid_bce_sum(z, t, 0.5, sig, out, sigmoid_bce_sum_scratch(z, t, sig, out))
+    >>> round(float(out), 4), sig.tolist()
+    (0.6931, [0.5, 0.5])
 """
 
 from __future__ import annotations
@@ -29,96 +19,19 @@ from typing import Any
 
 import numpy as np
 
-from .blas import can_gemm, gemm_into
-from .constants import filled
-from .segments import Reg, Segment
+from ..blas import can_gemm, gemm_into
+from ..constants import filled
 
 __all__ = [
-    "relu", "relu_scratch", "relu_grad", "relu_grad_scratch", "sigmoid", "sigmoid_scratch",
     "sigmoid_bce", "sigmoid_bce_scratch", "sigmoid_bce_sum", "sigmoid_bce_sum_scratch",
     "sigmoid_bce_grad", "sigmoid_bce_grad_scratch", "softmax_ce_sum", "softmax_ce_sum_scratch",
-    "softmax_ce_grad", "softmax_ce_grad_scratch", "regularise", "sgd", "momentum", "adagrad",
-    "rmsprop", "adam",
+    "softmax_ce_grad", "softmax_ce_grad_scratch",
 ]
 
 Pass = Callable[[], Any]
 
 
-# ----- activations ---------------------------------------------------------------------------
-
-
-def relu_scratch(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Scratch for :func:`relu`: zeros of ``x``'s shape (a shared read-only buffer).
-
-    Example:
-        >>> relu_scratch(np.ones(2), np.ones(2)).tolist()
-        [0.0, 0.0]
-    """
-    return filled(0.0, x.shape, x.dtype)
-
-
-def relu(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
-    """``out = max(x, 0)`` (NaN stays NaN); ``out`` may be ``x``.
-
-    Example:
-        >>> x = np.array([-1.0, 2.0]); relu(x, x, relu_scratch(x, x)); x.tolist()
-        [0.0, 2.0]
-    """
-    np.maximum(x, scratch, out=out)
-
-
-def relu_grad_scratch(y: np.ndarray, g: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Scratch for :func:`relu_grad`: ones of ``y``'s shape (a shared read-only buffer).
-
-    Example:
-        >>> relu_grad_scratch(np.ones(2), np.ones(2), np.ones(2)).tolist()
-        [1.0, 1.0]
-    """
-    return filled(1.0, y.shape, y.dtype)
-
-
-def relu_grad(y: np.ndarray, g: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
-    """``out = g * (y > 0)`` where ``y = max(x, 0)``, the 0/1 mask made as ``ceil(min(y, 1))``
-    (NaN where ``y`` is NaN); ``out`` must not overlap ``y`` or ``g``.
-
-    Example:
-        >>> y, g, out = np.array([0.0, 1e-30, 5.0]), np.full(3, 2.0), np.empty(3)
-        >>> relu_grad(y, g, out, relu_grad_scratch(y, g, out)); out.tolist()
-        [0.0, 2.0, 2.0]
-    """
-    np.minimum(y, scratch, out=out)
-    np.ceil(out, out=out)
-    np.multiply(out, g, out=out)
-
-
-def sigmoid_scratch(x: np.ndarray, out: np.ndarray) -> None:
-    """Scratch for :func:`sigmoid`: none in numpy.
-
-    Example:
-        >>> sigmoid_scratch(np.ones(2), np.ones(2)) is None
-        True
-    """
-    return None
-
-
-def sigmoid(x: np.ndarray, out: np.ndarray, scratch: None) -> None:
-    """``out = 1 / (1 + exp(-x))`` in four passes; ``out`` may be ``x``.
-
-    The plain formula is accurate in floating point everywhere: for ``x < 0``, ``1 + e^-x``
-    keeps full relative precision (sigmoid(-30) = 9.36e-14), for ``x > 0`` the result is
-    within an ulp of 1, and below about -88 (float32) ``e^-x`` overflows to inf, giving 0,
-    with the overflow warning silenced. (``scipy.special.expit`` is 3x slower here.)
-
-    Example:
-        >>> x = np.array([-1000.0, 0.0, 40.0]); out = np.empty(3)
-        >>> sigmoid(x, out, None); out.tolist()
-        [0.0, 0.5, 1.0]
-    """
-    np.negative(x, out=out)
-    with np.errstate(over="ignore"):
-        np.exp(out, out=out)
-    np.add(out, 1.0, out=out)
-    np.reciprocal(out, out=out)
+# ----- the sigmoid and what a cross-entropy needs besides it, from one exp --------------------
 
 
 def sigmoid_parts(
@@ -442,134 +355,3 @@ def softmax_ce_grad(e: np.ndarray, s: np.ndarray, st: np.ndarray, t: np.ndarray,
     np.multiply(e, scratch, out=out)
     np.subtract(out, t, out=out)
     np.multiply(out, c, out=out)
-
-
-# ----- solver updates --------------------------------------------------------------------------
-# Each runs one pass per step of its formula over the whole segment (every parameter at once
-# when their gradients share a buffer), with the value updates as BLAS axpy calls.
-
-
-def regularise(seg: Segment, reg: Reg) -> None:
-    """``g ← clip((g + l1·sign(w) + l2·w) / batch, -clip, clip)`` in place, skipping the
-    terms that are off.
-
-    Example:
-        >>> from graphcore.kernels.segments import Segment
-        >>> seg = Segment.single(np.array([2.0]), np.array([4.0]), np.empty(1), {})
-        >>> regularise(seg, Reg(0.0, 0.5, 2, 1.5)); seg.g.tolist()
-        [1.5]
-    """
-    l1, l2, batch, clip = reg
-    for p in seg.parts if (l1 or l2) else ():
-        s = p.s
-        if l1:
-            np.sign(p.w, out=s)
-            np.multiply(s, l1, out=s)
-            np.add(p.g, s, out=p.g)
-        if l2:
-            np.multiply(p.w, l2, out=s)
-            np.add(p.g, s, out=p.g)
-    g = seg.g
-    if batch != 1:
-        np.divide(g, batch, out=g)
-    if clip is not None:
-        np.clip(g, -clip, clip, out=g)
-
-
-def sgd(seg: Segment, reg: Reg, eta: float) -> None:
-    """Plain SGD: ``w ← w − η·g'``.
-
-    Example:
-        >>> from graphcore.kernels.segments import Segment
-        >>> seg = Segment.single(np.array([1.0]), np.array([2.0]), np.empty(1), {})
-        >>> sgd(seg, Reg(0.0, 0.0, 1, None), 0.25); seg.parts[0].w.tolist()
-        [0.5]
-    """
-    regularise(seg, reg)
-    seg.add_to_values("g", -eta)
-
-
-def momentum(seg: Segment, reg: Reg, eta: float, mu: float) -> None:
-    """Momentum SGD: ``v ← μ·v − η·g'``; ``w ← w + v`` (buffer ``"velocity"``).
-
-    Example:
-        >>> from graphcore.kernels.segments import Segment
-        >>> seg = Segment.single(np.array([1.0]), np.array([2.0]), np.empty(1),
-        ...                      {"velocity": np.array([1.0])})
-        >>> momentum(seg, Reg(0.0, 0.0, 1, None), 0.25, 0.5); seg.parts[0].w.tolist()
-        [1.0]
-    """
-    regularise(seg, reg)
-    seg.axpby("g", "velocity", -eta, mu)
-    seg.add_to_values("velocity", 1.0)
-
-
-def _rms_step(seg: Segment, eta: float, eps: float) -> None:
-    """``w -= eta * g / sqrt(cache + eps)`` for the segment's parameters (AdaGrad, RMSProp)."""
-    s = seg.s
-    np.add(seg.bufs["cache"], eps, out=s)
-    np.sqrt(s, out=s)
-    np.divide(seg.g, s, out=s)
-    seg.add_to_values("s", -eta)
-
-
-def adagrad(seg: Segment, reg: Reg, eta: float, eps: float) -> None:
-    """AdaGrad: ``c ← c + g'²``; ``w ← w − η·g'/√(c + ε)`` (buffer ``"cache"``).
-
-    Example:
-        >>> from graphcore.kernels.segments import Segment
-        >>> seg = Segment.single(np.array([1.0]), np.array([2.0]), np.empty(1),
-        ...                      {"cache": np.array([0.0])})
-        >>> adagrad(seg, Reg(0.0, 0.0, 1, None), 0.5, 0.0); seg.parts[0].w.tolist()
-        [0.5]
-    """
-    regularise(seg, reg)
-    g, c, s = seg.g, seg.bufs["cache"], seg.s
-    np.multiply(g, g, out=s)
-    np.add(c, s, out=c)
-    _rms_step(seg, eta, eps)
-
-
-def rmsprop(seg: Segment, reg: Reg, eta: float, rho: float, eps: float) -> None:
-    """RMSProp: ``c ← ρ·c + (1 − ρ)·g'²``; ``w ← w − η·g'/√(c + ε)`` (buffer ``"cache"``).
-
-    Example:
-        >>> from graphcore.kernels.segments import Segment
-        >>> seg = Segment.single(np.array([1.0]), np.array([2.0]), np.empty(1),
-        ...                      {"cache": np.array([0.0])})
-        >>> rmsprop(seg, Reg(0.0, 0.0, 1, None), 0.5, 0.75, 0.0); seg.parts[0].w.tolist()
-        [0.0]
-    """
-    regularise(seg, reg)
-    np.multiply(seg.g, seg.g, out=seg.s)
-    seg.axpby("s", "cache", 1.0 - rho, rho)  # one BLAS pass for the decaying cache
-    _rms_step(seg, eta, eps)
-
-
-def adam(seg: Segment, reg: Reg, b1: float, b2: float, eps_hat: float, step: float,
-         decay: float) -> None:
-    """Adam with the bias corrections folded into ``step`` and ``eps_hat``:
-    ``m ← β1·m + (1−β1)·g'``, ``v ← β2·v + (1−β2)·g'²``,
-    ``w ← decay·w − step·m/(√v + eps_hat)`` (buffers ``"m"`` and ``"v"``; ``decay`` is
-    AdamW's ``1 − η·λ``, 1 for Adam).
-
-    Example:
-        >>> from graphcore.kernels.segments import Segment
-        >>> seg = Segment.single(np.array([1.0]), np.array([2.0]), np.empty(1),
-        ...                      {"m": np.array([0.0]), "v": np.array([0.0])})
-        >>> adam(seg, Reg(0.0, 0.0, 1, None), 0.5, 0.75, 0.0, 0.5, 1.0); seg.parts[0].w.tolist()
-        [0.5]
-    """
-    regularise(seg, reg)
-    g, m, v, s = seg.g, seg.bufs["m"], seg.bufs["v"], seg.s
-    # square g before the moment update: axpby's numpy fallback may scale g in place
-    np.multiply(g, g, out=s)
-    seg.axpby("s", "v", 1.0 - b2, b2)
-    seg.axpby("g", "m", 1.0 - b1, b1)
-    np.sqrt(v, out=s)
-    np.add(s, eps_hat, out=s)
-    np.divide(m, s, out=s)
-    if decay != 1.0:
-        for p in seg.parts:
-            np.multiply(p.w, decay, out=p.w)
-    seg.add_to_values("s", -step)
