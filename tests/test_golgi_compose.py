@@ -11,7 +11,7 @@ from graphcore.rng import get_rng
 
 
 def _talk_autoencoder(golgi_form: bool):
-    """DESIGN.md section 3, as written (``golgi_form`` picks ``L(ConsFC, opts...)``)."""
+    """The talk's autoencoder, as written (``golgi_form`` picks ``L(ConsFC, opts...)``)."""
     bs = 100
     g = gc.NewGraph()
     dt = gc.Float32

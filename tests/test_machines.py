@@ -430,7 +430,7 @@ def test_eval_mode_and_training_attribute(make):
 
 
 def _talk_mlp(bs=100):
-    """DESIGN.md section 3's MLP, float32, weights from a seeded generator."""
+    """The talk's MLP, float32, weights from a seeded generator."""
     rng = np.random.default_rng(0)
     g = gc.NewGraph()
     dt = gc.Float32

@@ -1,4 +1,4 @@
-"""The talk's MLP (DESIGN.md section 3), written exactly as there, learns synthetic digits.
+"""The talk's MLP, written exactly as the talk wrote it, learns synthetic digits.
 
 The data: 10 class prototypes in [0, 1]^784 (sparse blobs of "ink") plus pixel noise, 3000
 samples, one-hot labels. Chance is 10%; the MLP must do far better within a few epochs.
@@ -36,7 +36,7 @@ def test_talk_mlp_learns():
     X, Y, labels = synthetic_digits()
     rng = np.random.default_rng(1)
 
-    # ---- DESIGN.md section 3, line by line ----
+    # ---- the talk's program, line by line ----
     # fmt: off
     bs = 100
     g = gc.NewGraph()
