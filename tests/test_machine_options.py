@@ -528,3 +528,17 @@ def test_a_machine_per_thread_on_clones_sharing_the_weights_agree_with_one_threa
     for k in range(4):
         for j, v in got[k]:
             np.testing.assert_allclose(v, want[j], rtol=1e-12, atol=1e-15)
+
+
+def test_a_watched_node_the_machine_does_not_run_is_refused():
+    g = gc.NewGraph()
+    w = gc.NewVector(g, gc.Float64, gc.WithShape(3), gc.WithName("w"), gc.WithValue(np.ones(3)))
+    cost = gc.Sum(gc.Square(w))
+    (dw,) = gc.Grad(cost, w)
+    upd = gc.Sub(w, gc.Mul(0.1, dw))
+    # the update needs dw, and dw does not need the cost's value: the cost is not run
+    with pytest.raises(gc.GraphError, match=rf"WithWatchlist: \['{cost.name}'\] are not run"):
+        gc.NewTapeMachine(g.subgraph_roots(upd), gc.WithWatchlist(cost))
+    vm = gc.NewTapeMachine(g.subgraph_roots(upd, cost), gc.WithWatchlist(cost))
+    vm.run_all()
+    assert float(cost.value) == 3.0

@@ -113,6 +113,13 @@ class TapeMachine:
         self.fed = tuple(w for w in bound if not w.has_value or None in w.shape)
         bind_grads([w for w in bound if w not in self.fed])
         self.watch = o["watch"]
+        outside = [n.name for n in self.watch if id(n) not in in_order]
+        if outside:
+            raise GraphError(
+                f"WithWatchlist: {outside} are not run by this machine (they are not in the "
+                f"graph or program it was given), so they would never get a value; build the "
+                f"machine on a graph that holds them, e.g. g.subgraph_roots(..., {outside[0]})"
+            )
         self.nan_watch: bool = o["nan"]
         self.inf_watch: bool = o["inf"]
         self.noreuse: bool = o["noreuse"] or o["trace"]
