@@ -7,7 +7,9 @@ original one: the wrapped steps give each kernel's time, the original ones the t
 ``run_all`` time, so ``run_all`` minus the sum of its kernels is the machine's own cost per
 run (the Python loop over the steps, binding inputs, publishing values). Around ``run_all``
 the batch gather and ``solver.step`` are timed too. Medians over the steps (a shared
-machine's slow moments would dominate means).
+machine's slow moments would dominate means). The clock is this thread's CPU time
+(``--clock cpu``, the default: BLAS is limited to one thread, so all the work is on it, and
+other processes on a shared machine barely disturb it) or the wall clock (``--clock wall``).
 
 Kernels are named from their closures' ``__qualname__`` (an accumulation into ``w.grad``
 by the kernel it wraps) and grouped: GEMM (``gemm_into`` and the convolution products, which
@@ -70,6 +72,9 @@ CATEGORIES = (
     "grad copies",
     "other",
 )
+# cpu: this thread's CPU time, which a shared machine's other processes barely disturb (every
+# library runs on this one thread: BLAS limited to one, numba serial, torch set to one thread)
+CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
 _clock = time.perf_counter
 
 
@@ -313,6 +318,101 @@ def solver_arena(arch_name: str, repeats: int) -> dict[str, float]:
     return {k: v * 1e6 for k, v in out.items()} | {"parameters": float(total)}
 
 
+def conv_extras(repeats: int) -> dict[str, float]:
+    """The convnet's first pooling and dropout, (32, 32, 28, 28) -> (32, 32, 14, 14): a 2x2
+    max-pool forward that keeps the argmax and its backward as two numba loops; the dropout
+    mask of the pooled map drawn as float32 and compared; a copy of the second layer's
+    columns (7.2 MB, what one memory pass of im2col or col2im costs); microseconds."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 32, 28, 28)).astype(np.float32)
+    y = np.empty((32, 32, 14, 14), np.float32)
+    arg = np.empty((32, 32, 14, 14), np.uint8)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    gx = np.empty_like(x)
+    u = np.empty(y.shape, np.float32)
+    mask = np.empty(y.shape, np.float32)
+    gen = np.random.default_rng(1)
+    cols = rng.standard_normal((288, 32 * 196)).astype(np.float32)
+    dst = np.empty_like(cols)
+
+    def dropout_mask() -> None:
+        gen.random(dtype=np.float32, out=u)
+        np.greater_equal(u, np.float32(0.2), out=mask)
+
+    out = {
+        "dropout mask, float32 draw + compare (32x32x14x14)": _median_time(dropout_mask, repeats),
+        "copy of 7.2 MB (one memory pass over conv2's columns)": _median_time(
+            lambda: np.copyto(dst, cols), repeats
+        ),
+    }
+    nb = _numba()
+    if nb is not None:
+
+        @nb.njit(error_model="numpy")
+        def pool_fwd(x: np.ndarray, y: np.ndarray, arg: np.ndarray) -> None:  # pragma: no cover
+            n, c, h, w = y.shape
+            for a in range(n):
+                for b in range(c):
+                    for i in range(h):
+                        for j in range(w):
+                            best, k = x[a, b, 2 * i, 2 * j], 0
+                            for t in range(1, 4):
+                                v = x[a, b, 2 * i + t // 2, 2 * j + t % 2]
+                                if v > best:
+                                    best, k = v, t
+                            y[a, b, i, j] = best
+                            arg[a, b, i, j] = k
+
+        @nb.njit(error_model="numpy")
+        def pool_bwd(gy: np.ndarray, arg: np.ndarray, gx: np.ndarray) -> None:  # pragma: no cover
+            n, c, h, w = gy.shape
+            for a in range(n):
+                for b in range(c):
+                    for i in range(h):
+                        for j in range(w):
+                            k = arg[a, b, i, j]
+                            for t in range(4):
+                                gx[a, b, 2 * i + t // 2, 2 * j + t % 2] = (
+                                    gy[a, b, i, j] if t == k else 0.0
+                                )
+
+        out["2x2 max-pool forward with argmax, numba"] = _median_time(
+            lambda: pool_fwd(x, y, arg), repeats
+        )
+        out["2x2 max-pool backward from argmax, numba"] = _median_time(
+            lambda: pool_bwd(gy, arg, gx), repeats
+        )
+    return {k: v * 1e6 for k, v in out.items()}
+
+
+def predict_batch1(calls: int) -> dict[str, float]:
+    """The MLP's ``predict`` at batch 1, microseconds per call: the runner's (the input lent
+    with ``Let(copy=False)``, the output written by ``run_all(into=...)``), the same with the
+    input copied by ``Let`` and the output read from the node, and hand numpy's."""
+    from bench.baselines import NumpyRunner
+    from bench.graphcore_runner import GraphcoreRunner
+
+    arch = get_arch("mlp")
+    w = init_weights(arch, np.float32)
+    r = GraphcoreRunner(arch, np.float32, w)
+    h = NumpyRunner(arch, np.float32, w)
+    x = np.random.default_rng(0).random((calls, 784)).astype(np.float32)
+    res = np.empty((calls, 10), np.float32)
+
+    def copying() -> None:
+        for s in range(calls):
+            gc.Let(r.x, x[s : s + 1])
+            r.pred_vm.run_all()
+            res[s] = r.out.value[0]
+
+    out = {
+        "graphcore predict (lent input, into=)": _median_time(lambda: r.predict(x, 1), 5, 1),
+        "graphcore, Let copies, value read": _median_time(copying, 5, 1),
+        "hand numpy predict": _median_time(lambda: h.predict(x, 1), 5, 1),
+    }
+    return {k: v / calls * 1e6 for k, v in out.items()}
+
+
 def conv_layout(repeats: int) -> dict[str, float]:
     """The convnet's second convolution (32 -> 64 channels, 14x14, batch 32): the tape's
     GEMM on (K, N*P) columns plus the copy to NCHW, against a batched GEMM over (N, K, P)
@@ -345,7 +445,7 @@ def conv_layout(repeats: int) -> dict[str, float]:
 def torch_step(arch_name: str, x: np.ndarray, y: np.ndarray, steps: int) -> float | None:
     """Median seconds of one PyTorch eager training step on the workload, or None."""
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError:
         return None
     arch = get_arch(arch_name)
@@ -354,6 +454,8 @@ def torch_step(arch_name: str, x: np.ndarray, y: np.ndarray, steps: int) -> floa
         from bench.conv_runners import TorchConvRunner as T
     else:
         from bench.baselines import TorchRunner as T
+    if _clock is time.thread_time:
+        torch.set_num_threads(1)  # its work on this thread, where the clock counts
     r = T(arch, np.float32, init_weights(arch, np.float32))
     order = epoch_order(len(x), 0)
     ts = []
@@ -417,8 +519,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default="mlp,ae,convnet,resnet")
     ap.add_argument("--steps", type=int, default=0, help="steps per profile (mlp/ae 300, conv 30)")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/PROFILE.md")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                    help="cpu: this thread's CPU time, BLAS on one thread (default); wall")
     args = ap.parse_args(argv)
     archs = [a.strip() for a in args.arch.split(",") if a.strip()]
+    global _clock
+    _clock = CLOCKS[args.clock]
+    limits = None
+    if args.clock == "cpu":
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            print("threadpoolctl missing: set OPENBLAS_NUM_THREADS=1 for --clock cpu",
+                  file=sys.stderr)
+        else:
+            limits = threadpool_limits(1)  # kept for the whole run
     data = load_data(6000, np.float32)
     was = gc.accel.enabled()
     profiles, extras = [], {"gemms": {}, "torch": {}, "alone": {}}
@@ -443,13 +558,16 @@ def main(argv: list[str] | None = None) -> int:
             extras["alone"][f"RMSProp over the {a}'s parameters"] = solver_arena(a, 300)
         if any(isinstance(get_arch(a), ConvArch) for a in archs):
             extras["alone"]["the convnet's second convolution, forward"] = conv_layout(100)
+            extras["alone"]["the convnet's first pooling and dropout"] = conv_extras(100)
+        extras["alone"]["the MLP's predict at batch 1, per call"] = predict_batch1(1000)
     finally:
         gc.accel.set_enabled(was)
-    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    threads = "1" if limits is not None else os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    clock = "this thread's CPU time" if args.clock == "cpu" else "wall clock"
     text = (
         "# Where a training step's time goes\n\n"
         f"Written by `bench/profile_steps.py` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-        f"; float32; OPENBLAS_NUM_THREADS={threads}). `machine`: `run_all` minus its kernels "
+        f"; float32; BLAS threads {threads}; {clock}). `machine`: `run_all` minus its kernels "
         "(the Python loop over the steps, input binding, publishing); `solver`: "
         "`solver.step`; `gather`: the batch copied into the input buffers. Groups: see the "
         "script's docstring. Medians of alternating steps, so the columns do not add up "

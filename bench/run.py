@@ -37,6 +37,9 @@ if str(ROOT) not in sys.path:
 from bench import run_baselines  # noqa: E402
 
 IMPLS = "gemm,numpy,torch,jax,graphcore,graphcore-np,golgi-fit"
+# With --before-tree DIR (a checkout of the library before a change): the tape machine on it,
+# paired round by round with today's.
+BEFORE_IMPLS = ",graphcore-before,graphcore-np-before"
 ARCHS = "all"
 # The run the redesign is measured against ("no workload slower than before").
 BEFORE = ROOT / "bench" / "RESULTS-2026-11-27.md"
@@ -266,17 +269,22 @@ BEFORE_PAIRS = (
 
 
 def before_after(before: str, now: str) -> str:
-    """Median per-round ratios of the earlier run next to today's, per workload and pair.
+    """Median per-round ratios of the earlier run next to today's, per workload and pair; and,
+    where this run had the earlier library too (``--before-tree``), today's tape over the
+    earlier one, paired by round.
 
     Both runs share hand numpy, PyTorch and the GEMMs (their code did not change), so a
     ratio against them moving up means the library got slower relative to the same yardstick.
 
     Example:
         >>> before_after("", "").splitlines()[0]
-        '| workload | pair | before | now | now / before |'
+        '| workload | pair | earlier run | this run | this / earlier |'
     """
     old, new = _paired(before), _paired(now)
-    rows = ["| workload | pair | before | now | now / before |", "|---|---|---|---|---|"]
+    rows = [
+        "| workload | pair | earlier run | this run | this / earlier |",
+        "|---|---|---|---|---|",
+    ]
     for arch in ("mlp", "ae"):
         for bits in ("32", "64"):
             for a, b, label in BEFORE_PAIRS:
@@ -290,10 +298,36 @@ def before_after(before: str, now: str) -> str:
     return "\n".join(rows)
 
 
+def paired_before(now: str) -> str:
+    """Today's tape machine over the earlier library's, paired by round in this run (lower
+    is faster today), epoch wall time and CPU time; empty without ``--before-tree``.
+
+    Example:
+        >>> paired_before("")
+        ''
+    """
+    wall, cpu = _paired(now), _paired(now, run_baselines.CPU_LINE)
+    rows = []
+    for arch in ("mlp", "ae"):
+        for bits in ("32", "64"):
+            for impl, label in GOLGI_ROWS:
+                key = (arch, bits, impl, impl + "-before")
+                if key in wall:
+                    rows.append(
+                        f"| {arch} float{bits} | {label} | {_fmt(wall[key])} | "
+                        f"{_fmt(cpu.get(key))} |"
+                    )
+    if not rows:
+        return ""
+    head = "| workload | golgi | today / before, wall | today / before, CPU |\n|---|---|---|---|"
+    return head + "\n" + "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not any(a.startswith("--impl") for a in argv):
-        argv = ["--impl", IMPLS, *argv]
+        before = any(a.startswith("--before-tree") for a in argv)
+        argv = ["--impl", IMPLS + (BEFORE_IMPLS if before else ""), *argv]
     if not any(a.startswith("--arch") for a in argv):
         argv = ["--arch", ARCHS, *argv]
     buf = io.StringIO()
@@ -347,8 +381,16 @@ numpy's, higher is faster for golgi, and golgi's microseconds per call at batch 
 
 ## Before and after the kernel redesign
 
-The earlier run: `{BEFORE.name}` (2026-11-27, before the kernels moved to one kernel set with
-two backends). Same harness, same hand numpy, PyTorch and GEMM yardsticks.
+In this run, where it says so in its output (`before:`), the library from before the kernel
+redesign (one kernel set with two backends, the solvers package) ran too, driven by the same
+runner code and paired round by round with today's: the direct comparison.
+
+{paired_before(table) or "(not in this run: give run.py --before-tree DIR)"}
+
+Against the earlier run, `{BEFORE.name}` (2026-11-27, before the redesign, default threads
+on a quieter machine): ratios to the same yardsticks (hand numpy, PyTorch and GEMM code did
+not change), so a ratio that moved up means slower relative to them. Thread settings and
+machine load differ between the two runs; the paired table above does not have that problem.
 
 {before_after(before, table)}
 

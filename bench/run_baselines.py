@@ -132,6 +132,10 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("jax", "numpy"),
     ("jax", "gemm"),
     ("torch", "gemm"),
+    ("graphcore", "graphcore-before"),
+    ("graphcore-np", "graphcore-np-before"),
+    ("graphcore-before", "numpy"),
+    ("graphcore-np-before", "numpy"),
 )
 
 
@@ -308,19 +312,25 @@ class Worker:
         }
         # Epoch 0 serves when the whole epoch is checked, else a fresh short run (after the
         # memory readings, so it cannot lower the peak by pre-faulting pages).
+        # Conv workloads are checked without dropout and in float64: deeper float32 nets part
+        # ways within steps (the resnet's weights 1e-3 apart after 10, torch against the
+        # tape), while float64 runs of the same math agree to ~1e-16.
         conv = isinstance(self.arch, ConvArch)
         steps = CONV_CHECK_STEPS if conv else None
         check_n = check_samples(job["dtype"], len(self.x), job["batch"], steps)
         checked = check_arch(self.arch)
+        check_dt = np.dtype(np.float64) if conv else self.dt
         if check_n == len(self.x) and self.first is not None and checked is self.arch:
             check_loss, check_weights = self.first
         else:
+            x = self.x.astype(check_dt, copy=False)
+            y = x if self.y is self.x else self.y.astype(check_dt, copy=False)
             check_loss, check_weights = agreement_run(
                 self.factory,
                 checked,
-                self.dt,
-                self.x,
-                self.y,
+                check_dt,
+                x,
+                y,
                 check_n,
                 batch=job["batch"],
                 seed=job["seed"],
@@ -328,6 +338,7 @@ class Worker:
         np.savez(job["out"], *check_weights)
         return {
             "check_n": check_n,
+            "check_dtype": check_dt.name,
             "check_loss": check_loss,
             "losses": self.losses,
             "mem": mem,
@@ -503,6 +514,27 @@ class WorkerProcess:
         self._log.close()
 
 
+BEFORE = "-before"  # suffix of an implementation run on the library of --before-tree
+
+
+def impl_env(impl: str, env: dict[str, str], before_tree: str | None) -> dict[str, str]:
+    """The worker environment of ``impl``: ``env``, or for ``NAME-before`` the same with
+    ``before_tree`` (a checkout of an earlier graphcore and golgi) first on the path, so the
+    same runner code drives the earlier library.
+
+    Example:
+        >>> impl_env("graphcore-before", {"PYTHONPATH": "/tree"}, "/old")["PYTHONPATH"]
+        '/old:/tree'
+    """
+    if not impl.endswith(BEFORE):
+        return env
+    if not before_tree:
+        raise ValueError(f"--impl {impl}: give the earlier library's tree with --before-tree")
+    out = dict(env)
+    out["PYTHONPATH"] = before_tree + os.pathsep + env.get("PYTHONPATH", "")
+    return out
+
+
 def round_order(impls: Sequence[str], r: int) -> list[str]:
     """The order of the implementations in round ``r``: rotated every other round, reversed in
     the rounds between, so each takes every place and follows both of its neighbours.
@@ -606,6 +638,7 @@ def run_workload(
     env: dict[str, str],
     wait_quiet_s: float = 0.0,
     infer_rounds: int = 3,
+    before_tree: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[RunResult]]:
     """Measure every implementation on one workload with interleaved epochs.
 
@@ -623,7 +656,9 @@ def run_workload(
         workers: dict[str, WorkerProcess] = {}
         for impl in impls:
             w = WorkerProcess(
-                f"{impl} {arch} {dtype}", env, os.path.join(tmp, f"{impl}-{arch}-{dtype}.log")
+                f"{impl} {arch} {dtype}",
+                impl_env(impl, env, before_tree),
+                os.path.join(tmp, f"{impl}-{arch}-{dtype}.log"),
             )
             stack.callback(w.close)
             workers[impl] = w
@@ -706,7 +741,7 @@ def run_workload(
                 RunResult(
                     impl,
                     arch,
-                    dtype,
+                    fin.get("check_dtype", dtype),
                     n,
                     batch,
                     seed,
@@ -850,6 +885,15 @@ def parse_archs(text: str) -> list[str]:
     return out
 
 
+def _tree_label(tree: str) -> str:
+    """What ``tree`` is: the first line of its ``BEFORE.txt`` if it has one."""
+    label = Path(tree) / "BEFORE.txt"
+    try:
+        return label.read_text().splitlines()[0].strip()
+    except (OSError, IndexError):
+        return "no BEFORE.txt"
+
+
 def _available(impl: str) -> str | None:
     """Why ``impl`` cannot run here (its optional package is missing), or None."""
     from bench.baselines import torch_available
@@ -888,6 +932,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="threads per library in the workers (0: their defaults)")
     ap.add_argument("--infer-rounds", type=int, default=3,
                     help="interleaved rounds of inference timings (3)")
+    ap.add_argument("--before-tree", default=None, metavar="DIR",
+                    help="a checkout of an earlier graphcore and golgi, for NAME-before impls")
     ap.add_argument("--keep-blas-env", action="store_true", help="keep OPENBLAS_* in workers")
     ap.add_argument(
         "--wait-quiet",
@@ -920,8 +966,12 @@ def main(argv: list[str] | None = None) -> int:
     conv_dtypes = ["float32", "float64"] if args.conv_dtype == "all" else [args.conv_dtype]
     impls = list(dict.fromkeys(s.strip() for s in args.impl.split(",") if s.strip()))
     for impl in impls:
-        if impl != "gemm" and impl not in RUNNERS:
-            ap.error(f"unknown --impl {impl!r}; choose from gemm, {', '.join(RUNNERS)}")
+        base = impl.removesuffix(BEFORE)
+        if impl != "gemm" and base not in RUNNERS:
+            ap.error(f"unknown --impl {impl!r}; choose from gemm, {', '.join(RUNNERS)} "
+                     f"(NAME{BEFORE}: NAME on the library of --before-tree)")
+        if impl.endswith(BEFORE) and not args.before_tree:
+            ap.error(f"--impl {impl} needs --before-tree (a checkout of the earlier library)")
     for impl in list(impls):
         why = _available(impl)
         if why is not None:
@@ -945,6 +995,9 @@ def main(argv: list[str] | None = None) -> int:
         f"removed from their env: {', '.join(removed) or 'none'}; threads: "
         f"{args.threads or 'library defaults'}"
     )
+    if args.before_tree:
+        label = _tree_label(args.before_tree)
+        print(f"{BEFORE[1:]}: the library from {args.before_tree} ({label})")
 
     rows: list[dict[str, Any]] = []
     results: list[RunResult] = []
@@ -959,7 +1012,9 @@ def main(argv: list[str] | None = None) -> int:
             conv = arch in CONV_ARCHS
             specs = {}
             for impl in impls:
-                spec = runner_spec(impl, get_arch(arch))
+                if impl.endswith(BEFORE) and conv:
+                    continue  # the earlier library is compared on the talk's workloads only
+                spec = runner_spec(impl.removesuffix(BEFORE), get_arch(arch))
                 if spec is not None:
                     specs[impl] = spec
             if not specs:
@@ -981,6 +1036,7 @@ def main(argv: list[str] | None = None) -> int:
                     env=env,
                     wait_quiet_s=args.wait_quiet,
                     infer_rounds=args.infer_rounds,
+                    before_tree=args.before_tree,
                 )
                 rows += wrows
                 results += wres
@@ -1029,7 +1085,8 @@ def main(argv: list[str] | None = None) -> int:
             print(line)
         print()
     print("agreement (same init, same order; float64 over all of epoch 0, float32 over its")
-    print("first samples, see bench.common.CHECK_SAMPLES; conv workloads without dropout):")
+    print("first samples, see bench.common.CHECK_SAMPLES; conv workloads without dropout, in")
+    print("float64, over their first 10 batches):")
     try:
         for line in check_agreement(results):
             print("  " + line)

@@ -495,6 +495,11 @@ def test_parse_archs_and_thread_env() -> None:
     assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "1"
     assert "--xla_cpu_multi_thread_eigen=false" in env["XLA_FLAGS"]
     assert rb._worker_env(False, threads=2)["NUMBA_NUM_THREADS"] == "2"
+    assert rb.impl_env("numpy", env, "/old") is env
+    old = rb.impl_env("graphcore-before", env, "/old")["PYTHONPATH"]
+    assert old.startswith("/old" + os.pathsep)
+    with pytest.raises(ValueError, match="--before-tree"):
+        rb.impl_env("graphcore-np-before", env, None)
 
 
 _FAKE_OUTPUT = """\
@@ -526,6 +531,11 @@ def test_report_tables() -> None:
         ("mlp", "32", "graphcore", "numpy"): (0.75, 0.7, 0.8)
     }
     before = "  mlp 32  graphcore/numpy      1.000 [0.900-1.100]  per round: 1.00\n"
+    assert run.paired_before(_FAKE_OUTPUT) == ""
+    line = "  mlp 32  graphcore/graphcore-before 0.900 [0.800-1.000]  per round: 0.80 1.00\n"
+    assert "| mlp float32 | golgi with numba (`fast`) | 0.90 (0.80-1.00) | - |" in (
+        run.paired_before(line)
+    )
     rows = run.before_after(before, _FAKE_OUTPUT).splitlines()
     assert rows[2] == "| mlp float32 | tape / numpy | 1.00 (0.90-1.10) | 0.80 (0.70-0.90) | 0.80 |"
     # the earlier results file still parses
