@@ -524,9 +524,11 @@ def test_report_tables() -> None:
     assert "| 1.30, - |" in fast  # peak RSS: 520 / 400
     assert "0.50, -, - (40 us)" in fast and fast.endswith("| 0.95 (0.90-1.00) | - |")
     targets = run.targets_table(_FAKE_OUTPUT)
-    assert "| fast: MLP epoch <= JAX (lax.scan) | 1.25 (1.10-1.40) | no |" in targets
-    assert "| fast: convnet epoch <= PyTorch eager | 0.95 (0.90-1.00) | yes |" in targets
-    assert "| fast: mlp peak RSS <= 1.25x hand numpy | 1.30 | no |" in targets
+    assert "| fast: MLP epoch <= JAX (lax.scan) | 1.25 (1.10-1.40) | - | no, - |" in targets
+    assert "| fast: convnet epoch <= PyTorch eager | 0.95 (0.90-1.00) | - | yes, - |" in targets
+    assert "| fast: mlp peak RSS <= 1.25x hand numpy | 1.300 | | no |" in targets
+    cpu = run.issue_table(_FAKE_OUTPUT, cpu=True).splitlines()[2]
+    assert "| 0.75 (0.70-0.80) |" in cpu and "1.25" not in cpu
     assert run._paired(_FAKE_OUTPUT, rb.CPU_LINE) == {
         ("mlp", "32", "graphcore", "numpy"): (0.75, 0.7, 0.8)
     }
@@ -540,6 +542,18 @@ def test_report_tables() -> None:
     assert rows[2] == "| mlp float32 | tape / numpy | 1.00 (0.90-1.10) | 0.80 (0.70-0.90) | 0.80 |"
     # the earlier results file still parses
     assert len(run._paired(run.BEFORE.read_text())) >= 20
+
+
+def test_rerender_keeps_the_recorded_output(tmp_path: Path) -> None:
+    from bench import run
+
+    text = run.render(_FAKE_OUTPUT, "2026-12-03 10:00 UTC", 42, "bench/run.py --rounds 3")
+    (tmp_path / "R.md").write_text(text)
+    again = run.rerender(tmp_path / "R.md")
+    assert again == text and "(2026-12-03 10:00 UTC,\n42 s)" in again
+    (tmp_path / "bad.md").write_text("# something else\n")
+    with pytest.raises(ValueError, match="not a RESULTS.md"):
+        run.rerender(tmp_path / "bad.md")
 
 
 def test_profile_names_every_step() -> None:
