@@ -413,6 +413,51 @@ def predict_batch1(calls: int) -> dict[str, float]:
     return {k: v / calls * 1e6 for k, v in out.items()}
 
 
+def conv_orientations(repeats: int) -> dict[str, float]:
+    """The resnet's 16 -> 16 convolution at 28x28, batch 32, forward: the product as the
+    tape runs it (``W @ cols``), with the long dimension first (``cols.T @ W.T``, NHWC-like),
+    batched per image, and PyTorch's ``conv2d`` forward and forward+backward (one thread);
+    microseconds, warm caches."""
+    rng = np.random.default_rng(0)
+    n, cin, cout, side = 32, 16, 16, 28
+    k, p = cin * 9, side * side
+    w = rng.standard_normal((cout, k)).astype(np.float32)
+    cols = rng.standard_normal((k, n * p)).astype(np.float32)
+    out = np.empty((cout, n * p), np.float32)
+    cols_t = np.ascontiguousarray(cols.T)
+    out_t = np.empty((n * p, cout), np.float32)
+    bcols = rng.standard_normal((n, k, p)).astype(np.float32)
+    bout = np.empty((n, cout, p), np.float32)
+    res = {
+        "W @ cols (16x144 @ 144x25088)": _median_time(lambda: np.matmul(w, cols, out=out),
+                                                      repeats),
+        "cols.T @ W.T (25088x144 @ 144x16)": _median_time(
+            lambda: np.matmul(cols_t, w.T, out=out_t), repeats
+        ),
+        "batched W @ cols[n] (32 x 16x144 @ 144x784)": _median_time(
+            lambda: np.matmul(w, bcols, out=bout), repeats
+        ),
+    }
+    try:
+        import torch
+    except ImportError:
+        return {key: v * 1e6 for key, v in res.items()}
+    torch.set_num_threads(1)
+    x = torch.randn(n, cin, side, side)
+    wt = torch.randn(cout, cin, 3, 3)
+    xg, wg = x.clone().requires_grad_(True), wt.clone().requires_grad_(True)
+
+    def fwd_bwd() -> None:
+        y = torch.nn.functional.conv2d(xg, wg, padding=1)
+        y.backward(torch.ones_like(y))
+
+    res["PyTorch conv2d forward"] = _median_time(
+        lambda: torch.nn.functional.conv2d(x, wt, padding=1), repeats
+    )
+    res["PyTorch conv2d forward + backward"] = _median_time(fwd_bwd, repeats)
+    return {key: v * 1e6 for key, v in res.items()}
+
+
 def conv_layout(repeats: int) -> dict[str, float]:
     """The convnet's second convolution (32 -> 64 channels, 14x14, batch 32): the tape's
     GEMM on (K, N*P) columns plus the copy to NCHW, against a batched GEMM over (N, K, P)
@@ -559,6 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         if any(isinstance(get_arch(a), ConvArch) for a in archs):
             extras["alone"]["the convnet's second convolution, forward"] = conv_layout(100)
             extras["alone"]["the convnet's first pooling and dropout"] = conv_extras(100)
+            extras["alone"]["the resnet's 16 -> 16 convolution at 28x28"] = conv_orientations(30)
         extras["alone"]["the MLP's predict at batch 1, per call"] = predict_batch1(1000)
     finally:
         gc.accel.set_enabled(was)

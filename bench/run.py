@@ -340,17 +340,29 @@ def paired_before(now: str) -> str:
     return head + "\n" + "\n".join(rows)
 
 
-def render(table: str, when: str, seconds: float, cmd: str) -> str:
-    """The text of ``bench/RESULTS.md`` from the harness's output ``table``."""
+def render(
+    table: str,
+    when: str,
+    seconds: float,
+    cmd: str,
+    machine: str | None = None,
+    versions: str | None = None,
+) -> str:
+    """The text of ``bench/RESULTS.md`` from the harness's output ``table``; ``machine`` and
+    ``versions`` default to this machine's and this Python's."""
     before = BEFORE.read_text() if BEFORE.is_file() else ""
+    if machine is None:
+        machine = f"{_cpu()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+    if versions is None:
+        versions = _versions()
     return f"""# Benchmark results
 
 Written by `bench/run.py` ({when},
 {seconds:.0f} s). Regenerate with `make bench` (`.venv/bin/python bench/run.py`;
 the PyTorch and JAX runners need a Python that has torch and jax, see `bench/README.md`).
 
-- machine: {_cpu()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}
-- versions: {_versions()}
+- machine: {machine}
+- versions: {versions}
 - command: `{cmd}`
 
 Implementations: `graphcore`: the model written with graphcore ops, run by the tape machine,
@@ -428,15 +440,25 @@ Ratios of the median epochs (all rounds pooled), then of the best epochs (the qu
 
 def rerender(path: Path) -> str:
     """``path`` (a RESULTS.md this script wrote) rendered again from its full output, with
-    today's tables: when the report changes, not the measurements."""
+    today's tables: when the report changes, not the measurements. The run's machine,
+    versions and command are kept."""
     old = path.read_text()
     m = re.search(r"Written by `bench/run.py` \((.*?),\s*(\d+) s\)", old)
     c = re.search(r"^- command: `(.*)`$", old, re.MULTILINE)
+    mach = re.search(r"^- machine: (.*)$", old, re.MULTILINE)
+    vers = re.search(r"^- versions: (.*)$", old, re.MULTILINE)
     block = old.split("## Full output", 1)[-1]
     table = block.split("```", 2)[1].strip("\n") + "\n" if "```" in block else ""
     if m is None or c is None or not table:
         raise ValueError(f"{path}: not a RESULTS.md written by bench/run.py")
-    return render(table, m.group(1), float(m.group(2)), c.group(1))
+    return render(
+        table,
+        m.group(1),
+        float(m.group(2)),
+        c.group(1),
+        mach.group(1) if mach else None,
+        vers.group(1) if vers else None,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -831,7 +831,7 @@ def print_table(rows: list[dict[str, Any]], n: int | None = None) -> None:
     ``n`` (training samples per epoch) defaults to each row's own ``n``.
     """
     head = (
-        f"{'workload':<11} {'impl':<12} {'epoch s':>8} {'best s':>7} {'x GEMM':>7} "
+        f"{'workload':<11} {'impl':<19} {'epoch s':>8} {'best s':>7} {'x GEMM':>7} "
         f"{'train/s':>8} {'us@1':>6} {'inf@100/s':>10} {'inf@10k/s':>10} {'peak MiB':>9} "
         f"{'+imp MiB':>9} {'total MiB':>9} {'other%':>6}  epoch times"
     )
@@ -854,7 +854,7 @@ def print_table(rows: list[dict[str, Any]], n: int | None = None) -> None:
         other_s = "-" if other is None else f"{100 * other:.0f}"
         samples = r.get("n", n) or 0
         print(
-            f"{r['arch'] + ' ' + r['dtype'][-2:]:<11} {r['impl']:<12} {med:>8.3f} "
+            f"{r['arch'] + ' ' + r['dtype'][-2:]:<11} {r['impl']:<19} {med:>8.3f} "
             f"{min(r['epoch_times']):>7.3f} {ratio:>7} "
             f"{samples / med:>8.0f} {_fmt_us(infer.get('1')):>6} "
             f"{_fmt_rate(infer.get('100')):>10} {_fmt_rate(infer.get('10000')):>10} "
