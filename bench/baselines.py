@@ -26,26 +26,61 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import EPS, LEARN_RATE, RHO, Arch, gemm_shapes, median
+from bench.common import (
+    EPS,
+    LEARN_RATE,
+    RHO,
+    Arch,
+    ConvArch,
+    gemm_operands,
+    gemm_shapes,
+    median,
+)
 
 __all__ = [
+    "CONV_RUNNERS",
     "RUNNERS",
     "NumpyRunner",
     "TorchRunner",
     "gemm_epoch_times",
+    "runner_spec",
     "time_gemms",
     "torch_available",
 ]
 
-# name -> "module:factory", for the harness's subprocess workers. Later runners (graphcore,
-# golgi) are added the same way.
+# name -> "module:factory", for the harness's subprocess workers: the fully connected
+# workloads (mlp, ae), then the convolutional ones (convnet, resnet). "gemm" (the GEMMs-alone
+# floor) runs every workload and needs no entry.
 RUNNERS: dict[str, str] = {
     "numpy": "bench.baselines:NumpyRunner",
     "torch": "bench.baselines:TorchRunner",
+    "jax": "bench.jax_runner:JaxScanRunner",
     "graphcore": "bench.graphcore_runner:GraphcoreRunner",
     "graphcore-np": "bench.graphcore_runner:GraphcoreNumpyRunner",
     "golgi-fit": "bench.graphcore_runner:GolgiFitRunner",
 }
+CONV_RUNNERS: dict[str, str] = {
+    "torch": "bench.conv_runners:TorchConvRunner",
+    "graphcore": "bench.conv_runners:GraphcoreConvRunner",
+    "graphcore-np": "bench.conv_runners:GraphcoreConvNumpyRunner",
+}
+
+
+def runner_spec(impl: str, arch: Any) -> str | None:
+    """The worker spec of ``impl`` on workload ``arch`` (``"gemm"`` for the floor), or None
+    where that implementation has no runner for it (hand numpy and JAX: no convnets).
+
+    Example:
+        >>> from bench.common import ARCHS, CONV_ARCHS
+        >>> runner_spec("torch", CONV_ARCHS["resnet"]), runner_spec("jax", CONV_ARCHS["resnet"])
+        ('bench.conv_runners:TorchConvRunner', None)
+        >>> runner_spec("gemm", ARCHS["mlp"])
+        'gemm'
+    """
+    if impl == "gemm":
+        return "gemm"
+    table = CONV_RUNNERS if isinstance(arch, ConvArch) else RUNNERS
+    return table.get(impl)
 
 
 def _check_weights(who: str, arch: Arch, dtype: np.dtype, weights: list[np.ndarray]) -> None:
@@ -456,20 +491,8 @@ def gemm_epoch_times(
         >>> len(gemm_epoch_times(ARCHS["mlp"], np.float32, 1000, repeats=2))
         2
     """
-    dt = np.dtype(dtype)
     rng = np.random.default_rng(seed)
-    calls = []
-    for role, (m, k, p) in gemm_shapes(arch, batch):
-        if role == "fwd":
-            a = rng.standard_normal((m, k)).astype(dt)  # activation (batch, in)
-            b = rng.standard_normal((k, p)).astype(dt)  # W (in, out)
-        elif role == "dW":
-            a = rng.standard_normal((k, m)).astype(dt).T  # activation (batch, in), transposed
-            b = rng.standard_normal((k, p)).astype(dt)  # dz (batch, out)
-        else:
-            a = rng.standard_normal((m, k)).astype(dt)  # dz (batch, out)
-            b = rng.standard_normal((p, k)).astype(dt).T  # W (in, out), transposed
-        calls.append((a, b, np.empty((m, p), dt)))
+    calls = [gemm_operands(role, shape, dtype, rng) for role, shape in gemm_shapes(arch, batch)]
     steps = n // batch
     times = []
     for _ in range(repeats + 1):

@@ -45,12 +45,14 @@ import numpy as np
 
 __all__ = [
     "ARCHS",
+    "CONV_ARCHS",
     "BLAS_ENV_VARS",
     "LEARN_RATE",
     "RHO",
     "EPS",
     "AgreementError",
     "Arch",
+    "ConvArch",
     "Dataset",
     "EpochTimes",
     "RunResult",
@@ -60,8 +62,11 @@ __all__ = [
     "CHECK_SAMPLES",
     "agreement_run",
     "check_agreement",
+    "check_arch",
     "check_samples",
     "epoch_order",
+    "get_arch",
+    "gemm_operands",
     "gemm_shapes",
     "init_weights",
     "load_data",
@@ -125,6 +130,101 @@ ARCHS: dict[str, Arch] = {
     "mlp": Arch("mlp", (784, 250, 100, 10), "softmax_ce"),
     "ae": Arch("ae", (784, 250, 50, 250, 784), "sigmoid_bce"),
 }
+
+
+@dataclass(frozen=True)
+class ConvArch:
+    """A convolutional network on MNIST images (N, 1, 28, 28), softmax cross-entropy head.
+
+    ``kind`` is ``"convnet"``, Gorgonia's convnet example: 3x3 convolutions (pad 1) of 32, 64
+    and 128 filters, each followed by ReLU, 2x2 max-pool and dropout ``dropout[i]``; then
+    (N, 1152) -> FC 625, ReLU, dropout ``dropout[3]`` -> FC 10, softmax. No biases, as in the
+    example. Or ``"resnet"``, a small residual network: a 3x3 conv of 16 filters with ReLU, a
+    residual block (``relu(a + conv(relu(conv(a))))``, identity skip), 2x2 max-pool, a 3x3 conv
+    of 32 with ReLU, a residual block, 2x2 max-pool, 7x7 average pool (global), FC 10. No
+    biases, no normalisation.
+
+    Weights (:meth:`weight_shapes`): conv filters (out, in, 3, 3), FC matrices (in, out).
+
+    Example:
+        >>> CONV_ARCHS["convnet"].weight_shapes()[-2:]
+        [(1152, 625), (625, 10)]
+        >>> CONV_ARCHS["convnet"].without_dropout().dropout
+        (0.0, 0.0, 0.0, 0.0)
+    """
+
+    name: str
+    kind: str
+    dropout: tuple[float, ...] = ()
+    head: str = "softmax_ce"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("convnet", "resnet"):
+            raise ValueError(f"ConvArch {self.name!r}: kind must be 'convnet' or 'resnet'")
+        want = 4 if self.kind == "convnet" else 0
+        if len(self.dropout) != want:
+            raise ValueError(
+                f"ConvArch {self.name!r}: a {self.kind} takes {want} dropout rates, got "
+                f"{self.dropout}"
+            )
+
+    @property
+    def autoencoder(self) -> bool:
+        return False
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        """Input and output widths of the flattened sample: (784, 10)."""
+        return (784, 10)
+
+    def weight_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of the weights, in the order every runner holds them."""
+        if self.kind == "convnet":
+            return [(32, 1, 3, 3), (64, 32, 3, 3), (128, 64, 3, 3), (1152, 625), (625, 10)]
+        return [
+            (16, 1, 3, 3), (16, 16, 3, 3), (16, 16, 3, 3),
+            (32, 16, 3, 3), (32, 32, 3, 3), (32, 32, 3, 3), (32, 10),
+        ]  # fmt: skip
+
+    def conv_layers(self) -> list[tuple[int, int, int]]:
+        """``(in_channels, out_channels, image side)`` of each 3x3 convolution, in order."""
+        side = {"convnet": (28, 14, 7), "resnet": (28, 28, 28, 14, 14, 14)}[self.kind]
+        shapes = [s for s in self.weight_shapes() if len(s) == 4]
+        return [(s[1], s[0], h) for s, h in zip(shapes, side, strict=True)]
+
+    def without_dropout(self) -> ConvArch:
+        """The same network with every dropout rate 0 (the agreement check's variant)."""
+        return ConvArch(self.name, self.kind, tuple(0.0 for _ in self.dropout), self.head)
+
+
+CONV_ARCHS: dict[str, ConvArch] = {
+    "convnet": ConvArch("convnet", "convnet", (0.2, 0.2, 0.2, 0.55)),
+    "resnet": ConvArch("resnet", "resnet"),
+}
+
+
+def get_arch(name: str) -> Arch | ConvArch:
+    """The workload called ``name``: one of :data:`ARCHS` or :data:`CONV_ARCHS`.
+
+    Example:
+        >>> get_arch("resnet").kind
+        'resnet'
+    """
+    found = ARCHS.get(name) or CONV_ARCHS.get(name)
+    if found is None:
+        raise KeyError(f"no workload {name!r}; choose from {', '.join([*ARCHS, *CONV_ARCHS])}")
+    return found
+
+
+def check_arch(arch: Arch | ConvArch) -> Arch | ConvArch:
+    """The variant the agreement check trains: without dropout (whose masks no two
+    implementations draw alike), else ``arch`` itself.
+
+    Example:
+        >>> check_arch(ARCHS["mlp"]) is ARCHS["mlp"]
+        True
+    """
+    return arch.without_dropout() if isinstance(arch, ConvArch) else arch
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,11 +404,15 @@ def load_data(
     )
 
 
-def init_weights(arch: Arch, dtype: np.dtype | type, seed: int = 0) -> list[np.ndarray]:
+def init_weights(
+    arch: Arch | ConvArch, dtype: np.dtype | type, seed: int = 0
+) -> list[np.ndarray]:
     """``[W1, b1, W2, b2, ...]``: W ``(in, out)`` GlorotN(1.0), b ``(1, out)`` zeros.
 
     GlorotN(gain) draws from N(0, std) with ``std = gain * sqrt(2 / (fan_in + fan_out))``. The
     draw is in float64 from ``seed`` and then cast, so the dtypes start from the same numbers.
+    A :class:`ConvArch` gets its :meth:`~ConvArch.weight_shapes`, no biases; a filter
+    (out, in, kh, kw) has ``fan_in = in*kh*kw`` and ``fan_out = out*kh*kw``.
 
     Example:
         >>> w = init_weights(ARCHS["mlp"], np.float64, seed=1)
@@ -318,6 +422,14 @@ def init_weights(arch: Arch, dtype: np.dtype | type, seed: int = 0) -> list[np.n
     dt = np.dtype(dtype)
     rng = np.random.default_rng(seed)
     out: list[np.ndarray] = []
+    if isinstance(arch, ConvArch):
+        for shape in arch.weight_shapes():
+            field = math.prod(shape[2:])  # 1 for an FC matrix (in, out)
+            fan_in, fan_out = (shape[1], shape[0]) if len(shape) == 4 else shape
+            fan_in, fan_out = fan_in * field, fan_out * field
+            std = 1.0 * math.sqrt(2.0 / (fan_in + fan_out))
+            out.append(rng.normal(0.0, std, size=shape).astype(dt))
+        return out
     for fan_in, fan_out in zip(arch.sizes[:-1], arch.sizes[1:], strict=True):
         std = 1.0 * math.sqrt(2.0 / (fan_in + fan_out))
         out.append(rng.normal(0.0, std, size=(fan_in, fan_out)).astype(dt))
@@ -337,17 +449,38 @@ def epoch_order(n: int, epoch: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int64)
 
 
-def gemm_shapes(arch: Arch, batch: int) -> list[tuple[str, tuple[int, int, int]]]:
+def gemm_shapes(arch: Arch | ConvArch, batch: int) -> list[tuple[str, tuple[int, int, int]]]:
     """The matrix products of one training step, as ``(role, (m, k, n))`` for an (m,k)@(k,n).
 
     Forward ``a @ W`` per layer, backward ``a.T @ dz`` (weight gradient) per layer and
-    ``dz @ W.T`` (input gradient) for every layer but the first.
+    ``dz @ W.T`` (input gradient) for every layer but the first. A :class:`ConvArch`'s
+    convolutions as im2col GEMMs over columns ``(K, N*P)`` (``K = in*9``, ``P`` pixels):
+    forward ``W (out, K) @ cols`` (``cfwd``), filter gradient ``dY @ cols.T`` (``cdW``) and,
+    but for the first, column gradient ``W.T @ dY`` (``cdX``); its FC layers as above. The
+    role names the operands' layout (see :func:`gemm_operands`).
 
     Example:
         >>> gemm_shapes(Arch("t", (4, 3), "softmax_ce"), 2)
         [('fwd', (2, 4, 3)), ('dW', (4, 2, 3))]
+        >>> gemm_shapes(CONV_ARCHS["convnet"], 32)[0]
+        ('cfwd', (32, 9, 25088))
     """
     out: list[tuple[str, tuple[int, int, int]]] = []
+    if isinstance(arch, ConvArch):
+        convs = arch.conv_layers()
+        fcs = [s for s in arch.weight_shapes() if len(s) == 2]
+        for cin, cout, side in convs:
+            out.append(("cfwd", (cout, cin * 9, batch * side * side)))
+        for fi, fo in fcs:
+            out.append(("fwd", (batch, fi, fo)))
+        for fi, fo in reversed(fcs):
+            out.append(("dW", (fi, batch, fo)))
+            out.append(("dX", (batch, fo, fi)))
+        for i, (cin, cout, side) in reversed(list(enumerate(convs))):
+            out.append(("cdW", (cout, batch * side * side, cin * 9)))
+            if i > 0:
+                out.append(("cdX", (cin * 9, cout, batch * side * side)))
+        return out
     pairs = list(zip(arch.sizes[:-1], arch.sizes[1:], strict=True))
     for fi, fo in pairs:
         out.append(("fwd", (batch, fi, fo)))
@@ -356,6 +489,29 @@ def gemm_shapes(arch: Arch, batch: int) -> list[tuple[str, tuple[int, int, int]]
         if i > 0:
             out.append(("dX", (batch, fo, fi)))
     return out
+
+
+# Which operand of each role is a transposed view: "n" contiguous, "t" the .T of one.
+_LAYOUT = {"fwd": "nn", "cfwd": "nn", "dW": "tn", "cdX": "tn", "dX": "nt", "cdW": "nt"}
+
+
+def gemm_operands(
+    role: str, shape: tuple[int, int, int], dtype: np.dtype | type, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(a, b, out)`` for one product of :func:`gemm_shapes`, in the layout training uses:
+    activations.T and W.T as transposed views, as numpy and the tape machine pass them.
+
+    Example:
+        >>> a, b, c = gemm_operands("dW", (4, 2, 3), np.float32, np.random.default_rng(0))
+        >>> a.shape, a.flags.c_contiguous, c.shape
+        ((4, 2), False, (4, 3))
+    """
+    m, k, p = shape
+    dt = np.dtype(dtype)
+    la, lb = _LAYOUT[role]
+    a = rng.standard_normal((k, m) if la == "t" else (m, k)).astype(dt)
+    b = rng.standard_normal((p, k) if lb == "t" else (k, p)).astype(dt)
+    return (a.T if la == "t" else a), (b.T if lb == "t" else b), np.empty((m, p), dt)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,16 +580,20 @@ def time_epochs(
     return EpochTimes(times, losses, losses[0], first_weights)
 
 
-def measure_inference(runner: Runner, x: np.ndarray, batch: int, *, repeats: int = 3) -> float:
-    """Samples per second of ``runner.predict(x, batch)``, best-of-median over ``repeats`` runs.
+def measure_inference(
+    runner: Runner, x: np.ndarray, batch: int, *, repeats: int = 3, warm: bool = True
+) -> float:
+    """Samples per second of ``runner.predict(x, batch)``, the median of ``repeats`` runs.
 
-    One untimed call first, so per-batch-size setup (buffer planning, allocation) is excluded.
+    With ``warm``, one untimed call first, so per-batch-size setup (buffer planning,
+    allocation, compilation) is excluded; callers that ran this batch size before skip it.
 
     Example:
         >>> measure_inference(runner, x_test, 10_000)  # doctest: +SKIP
         250000.0
     """
-    runner.predict(x, batch)
+    if warm:
+        runner.predict(x, batch)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -550,21 +710,28 @@ LOSS_RTOL = {"float32": 1e-4, "float64": 1e-9}
 WEIGHT_RTOL = {"float32": 1e-3, "float64": 1e-8}
 
 
-def check_samples(dtype: str, n_train: int, batch: int) -> int:
-    """The number of samples the agreement check trains on for ``dtype`` (whole batches).
+def check_samples(
+    dtype: str, n_train: int, batch: int, max_steps: int | None = None
+) -> int:
+    """The number of samples the agreement check trains on for ``dtype`` (whole batches),
+    at most ``max_steps`` batches when given.
 
     Example:
         >>> check_samples("float32", 60_000, 100), check_samples("float64", 60_000, 100)
         (1000, 60000)
+        >>> check_samples("float32", 2_000, 32, max_steps=10)
+        320
     """
     k = CHECK_SAMPLES.get(dtype)
     k = n_train if k is None else min(k, n_train)
+    if max_steps is not None:
+        k = min(k, max_steps * batch)
     return max(batch, k // batch * batch)
 
 
 def agreement_run(
     factory: RunnerFactory,
-    arch: Arch,
+    arch: Arch | ConvArch,
     dtype: np.dtype | type,
     x: np.ndarray,
     y: np.ndarray,

@@ -10,9 +10,7 @@ from typing import Any
 
 import numpy as np
 
-import golgi as G
 import graphcore as gc
-from golgi import models
 
 from .common import Arch, epoch_order
 
@@ -116,6 +114,11 @@ class GolgiFitRunner:
     name = "golgi-fit"
 
     def __init__(self, arch: Arch, dtype: Any, weights: list[np.ndarray]) -> None:
+        # golgi is imported here, not at the top: the workers count each runner's imports in
+        # its peak memory, and the tape-machine runners use graphcore alone
+        import golgi as G
+        from golgi import models
+
         self.arch, self.dtype = arch, np.dtype(dtype)
         build = models.MLP if arch.head == "softmax_ce" else models.Autoencoder
         self.model = build(sizes=arch.sizes, dtype=gc.as_dtype(self.dtype))

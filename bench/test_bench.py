@@ -13,25 +13,30 @@ import numpy as np
 import pytest
 
 from bench import run_baselines as rb
-from bench.baselines import NumpyRunner, TorchRunner, time_gemms, torch_available
+from bench.baselines import NumpyRunner, TorchRunner, runner_spec, time_gemms, torch_available
 from bench.common import (
     ARCHS,
+    CONV_ARCHS,
     EPS,
     LEARN_RATE,
     RHO,
     AgreementError,
     Arch,
+    ConvArch,
     Runner,
     RunResult,
     agreement_run,
     check_agreement,
+    check_arch,
     check_samples,
     epoch_order,
+    gemm_operands,
     gemm_shapes,
     init_weights,
     load_runner,
     time_epochs,
 )
+from bench.jax_runner import jax_available
 
 TINY = {
     "mlp": Arch("tiny_mlp", (6, 5, 4, 3), "softmax_ce"),
@@ -330,7 +335,7 @@ def test_serve_protocol(tmp_path: Path) -> None:
     assert r[1]["ok"] and r[1]["info"]["impl"] == "chatty"
     assert not r[3]["ok"] and "epoch 2 requested, expected 1" in r[3]["error"]
     assert r[2]["time"] > 0 and r[4]["loss"] < r[2]["loss"]
-    assert set(r[5]["infer"]) == {"100", "10000"}
+    assert set(r[5]["infer"]) == {"1", "100", "10000"}
     fin = r[6]
     assert fin["check_n"] == 300 and fin["losses"] == [r[2]["loss"], r[4]["loss"]]
     assert fin["check_loss"] == r[2]["loss"] and fin["mem"]["train_peak"] >= 0
@@ -361,7 +366,8 @@ def test_interleaved_run_reports_paired_ratios(
     paired = run._paired(out)
     assert set(paired) >= {("mlp", "32", "graphcore", "numpy"), ("mlp", "32", "graphcore", "gemm")}
     assert all(lo <= med <= hi for med, lo, hi in paired.values())
-    assert len(re.findall(r"graphcore/numpy .*per round: \S+ \S+$", out, re.MULTILINE)) == 1
+    wall = r"^  mlp 32  graphcore/numpy .*per round: \S+ \S+$"  # not the cpu line
+    assert len(re.findall(wall, out, re.MULTILINE)) == 1
     assert re.search(r"mlp float32 300/300 samples: graphcore vs numpy: .*OK", out)
     times = run._epoch_times(out)
     assert set(times) == {("mlp", "32", i) for i in ("gemm", "numpy", "graphcore")}
@@ -370,3 +376,194 @@ def test_interleaved_run_reports_paired_ratios(
             assert len(line.split("  ")[-1].split()) == 2  # one timed epoch per round
     med, lo, hi = paired[("mlp", "32", "graphcore", "numpy")]
     assert f"| mlp float32 | {med:.2f} ({lo:.2f}-{hi:.2f}) |" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# JAX, the conv workloads, inference rounds, the report's tables, the step profile
+
+
+@pytest.mark.skipif(not jax_available(), reason="jax not installed")
+@pytest.mark.parametrize("kind", ["mlp", "ae"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_jax_agrees_with_numpy(kind: str, dtype: str) -> None:
+    from bench.jax_runner import JaxScanRunner
+
+    arch = TINY[kind]
+    dt = np.dtype(dtype)
+    x, y = _data(arch, 60, dt)
+    results = []
+    for cls in (NumpyRunner, JaxScanRunner):
+        runner = cls(arch, dt, init_weights(arch, dt, seed=2))
+        assert isinstance(runner, Runner)
+        t = time_epochs(runner, x, y, epochs=1, warmup=1, batch=10, seed=4)
+        results.append(
+            RunResult(runner.name, kind, dtype, 60, 10, 4, 60, t.first_loss, t.first_weights)
+        )
+        assert t.losses[1] < t.losses[0]
+        np.testing.assert_allclose(
+            runner.predict(x, 25),
+            NumpyRunner(arch, dt, runner.weights()).predict(x, 60),
+            rtol=1e-4 if dt == np.float32 else 1e-10,
+        )
+    assert check_agreement(results)[0].endswith("OK")
+
+
+def test_conv_archs_shapes_and_init() -> None:
+    net = CONV_ARCHS["convnet"]
+    w = init_weights(net, np.float32, seed=1)
+    assert [x.shape for x in w] == net.weight_shapes()
+    # GlorotN of a filter: fan_in = in*9, fan_out = out*9
+    assert float(w[1].std()) == pytest.approx(np.sqrt(2 / (32 * 9 + 64 * 9)), rel=0.05)
+    assert net.conv_layers() == [(1, 32, 28), (32, 64, 14), (64, 128, 7)]
+    assert CONV_ARCHS["resnet"].conv_layers()[3] == (16, 32, 14)
+    assert check_arch(net).dropout == (0.0,) * 4 and check_arch(ARCHS["mlp"]) is ARCHS["mlp"]
+    with pytest.raises(ValueError, match="dropout rates"):
+        ConvArch("bad", "convnet", (0.5,))
+    with pytest.raises(ValueError, match="kind"):
+        ConvArch("bad", "vgg")
+    roles = [r for r, _ in gemm_shapes(net, 32)]
+    assert roles.count("cfwd") == 3 and roles.count("cdW") == 3 and roles.count("cdX") == 2
+    assert roles.count("fwd") == 2 and roles.count("dX") == 2
+    rng = np.random.default_rng(0)
+    for role, shape in gemm_shapes(net, 2):
+        a, b, c = gemm_operands(role, shape, np.float32, rng)
+        assert (a @ b).shape == c.shape == (shape[0], shape[2])
+    assert check_samples("float32", 2000, 32, max_steps=10) == 320
+    assert runner_spec("numpy", net) is None and runner_spec("gemm", net) == "gemm"
+    assert runner_spec("graphcore", net) == "bench.conv_runners:GraphcoreConvRunner"
+    assert runner_spec("jax", ARCHS["ae"]) == "bench.jax_runner:JaxScanRunner"
+
+
+@pytest.mark.parametrize("kind", ["convnet", "resnet"])
+def test_conv_runners_agree(kind: str) -> None:
+    import graphcore as gc
+    from bench.conv_runners import (
+        GraphcoreConvNumpyRunner,
+        GraphcoreConvRunner,
+        TorchConvRunner,
+    )
+
+    arch = check_arch(CONV_ARCHS[kind])  # without dropout: the runs can agree
+    x, y = _data(Arch("img", (784, 10), "softmax_ce"), 8, np.float32)
+    factories = [GraphcoreConvRunner, GraphcoreConvNumpyRunner]
+    if torch_available():
+        factories.insert(0, TorchConvRunner)
+    was = gc.accel.enabled()
+    results, preds = [], []
+    try:
+        for f in factories:
+            loss, w = agreement_run(f, arch, np.float32, x, y, 8, batch=4, seed=3)
+            results.append(RunResult(f.name, kind, "float32", 8, 4, 3, 8, loss, w))
+            r = f(arch, np.float32, w)
+            preds.append(r.predict(x[:3], 2))
+    finally:
+        gc.accel.set_enabled(was)
+    assert all(line.endswith("OK") for line in check_agreement(results))
+    for p in preds:
+        np.testing.assert_allclose(p, preds[0], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
+    # with dropout, training still runs and the loss is finite
+    r = GraphcoreConvRunner(CONV_ARCHS[kind], np.float32, init_weights(arch, np.float32))
+    assert np.isfinite(r.train_epoch(x, y, np.arange(8), 4))
+
+
+def test_infer_ratios_and_lines() -> None:
+    rows = [
+        {"impl": "graphcore", "infer_rounds": [{"1": 3.0, "100": 10.0}, {"1": 4.0, "100": 8.0}]},
+        {"impl": "numpy", "infer_rounds": [{"1": 2.0, "100": 10.0}, {"1": 2.0, "100": 0.0}]},
+        {"impl": "gemm", "infer_rounds": [{}, {}]},
+    ]
+    r = rb.infer_ratios(rows, [("graphcore", "numpy"), ("graphcore", "gemm")])
+    assert r == {("graphcore", "numpy", "1"): [1.5, 2.0], ("graphcore", "numpy", "100"): [1.0]}
+    lines = rb.format_infer_lines("mlp 32", r)
+    m = re.match(rb.INFER_LINE, lines[0])
+    assert m is not None
+    assert m.groups() == ("mlp", "32", "graphcore", "numpy", "1", "1.750", "1.500", "2.000")
+    cpu = "  cpu" + rb.format_ratio_lines("resnet 32", {("graphcore", "torch"): [2.0]})[0][1:]
+    m = re.match(rb.CPU_LINE, cpu)
+    assert m is not None and m.groups()[:4] == ("resnet", "32", "graphcore", "torch")
+    assert re.match(rb.RATIO_LINE, cpu) is None and re.match(rb.RATIO_LINE, lines[0]) is None
+    assert rb.infer_plan(ARCHS["ae"])[-1] == (10_000, 10_000)
+
+
+def test_parse_archs_and_thread_env() -> None:
+    assert rb.parse_archs("all") == ["mlp", "ae", "convnet", "resnet"]
+    assert rb.parse_archs("conv,mlp,conv") == ["convnet", "resnet", "mlp"]
+    with pytest.raises(KeyError, match="choose from"):
+        rb.parse_archs("vgg")
+    env = rb._worker_env(False, threads=1)
+    assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "1"
+    assert "--xla_cpu_multi_thread_eigen=false" in env["XLA_FLAGS"]
+    assert rb._worker_env(False, threads=2)["NUMBA_NUM_THREADS"] == "2"
+    assert rb.impl_env("numpy", env, "/old") is env
+    old = rb.impl_env("graphcore-before", env, "/old")["PYTHONPATH"]
+    assert old.startswith("/old" + os.pathsep)
+    with pytest.raises(ValueError, match="--before-tree"):
+        rb.impl_env("graphcore-np-before", env, None)
+
+
+_FAKE_OUTPUT = """\
+mlp 32 gemm 0.500 0.400 1.00 120000 - - - - - - 1 0.500
+mlp 32 numpy 1.000 0.900 2.00 60000 20 100k 200k 5 5 400 1 1.000
+mlp 32 graphcore 0.800 0.700 1.60 75000 40 100k 200k 100 120 520 1 0.800
+  mlp 32  graphcore/numpy      0.800 [0.700-0.900]  per round: 0.70 0.80 0.90
+  mlp 32  graphcore/jax        1.250 [1.100-1.400]  per round: 1.10 1.25 1.40
+  convnet 32  graphcore/torch  0.950 [0.900-1.000]  per round: 0.90 1.00
+  cpu mlp 32  graphcore/numpy  0.750 [0.700-0.800]  per round: 0.70 0.80
+  infer mlp 32  graphcore/numpy @1       0.500 [0.400-0.600]  per round: 0.40 0.60
+"""
+
+
+def test_report_tables() -> None:
+    from bench import run
+
+    table = run.issue_table(_FAKE_OUTPUT)
+    fast = table.splitlines()[2]
+    assert fast.startswith("| golgi with numba")
+    assert "| 0.80 (0.70-0.90) |" in fast and "| 1.25 (1.10-1.40) |" in fast
+    assert "| 1.30, - |" in fast  # peak RSS: 520 / 400
+    assert "0.50, -, - (40 us)" in fast and fast.endswith("| 0.95 (0.90-1.00) | - |")
+    targets = run.targets_table(_FAKE_OUTPUT)
+    assert "| fast: MLP epoch <= JAX (lax.scan) | 1.25 (1.10-1.40) | - | no, - |" in targets
+    assert "| fast: convnet epoch <= PyTorch eager | 0.95 (0.90-1.00) | - | yes, - |" in targets
+    assert "| fast: mlp peak RSS <= 1.25x hand numpy | 1.300 | | no |" in targets
+    cpu = run.issue_table(_FAKE_OUTPUT, cpu=True).splitlines()[2]
+    assert "| 0.75 (0.70-0.80) |" in cpu and "1.25" not in cpu
+    assert run._paired(_FAKE_OUTPUT, rb.CPU_LINE) == {
+        ("mlp", "32", "graphcore", "numpy"): (0.75, 0.7, 0.8)
+    }
+    before = "  mlp 32  graphcore/numpy      1.000 [0.900-1.100]  per round: 1.00\n"
+    assert run.paired_before(_FAKE_OUTPUT) == ""
+    line = "  mlp 32  graphcore/graphcore-before 0.900 [0.800-1.000]  per round: 0.80 1.00\n"
+    assert "| mlp float32 | golgi with numba (`fast`) | 0.90 (0.80-1.00) | - |" in (
+        run.paired_before(line)
+    )
+    rows = run.before_after(before, _FAKE_OUTPUT).splitlines()
+    assert rows[2] == "| mlp float32 | tape / numpy | 1.00 (0.90-1.10) | 0.80 (0.70-0.90) | 0.80 |"
+    # the earlier results file still parses
+    assert len(run._paired(run.BEFORE.read_text())) >= 20
+
+
+def test_rerender_keeps_the_recorded_output(tmp_path: Path) -> None:
+    from bench import run
+
+    text = run.render(_FAKE_OUTPUT, "2026-12-03 10:00 UTC", 42, "bench/run.py --rounds 3")
+    (tmp_path / "R.md").write_text(text)
+    again = run.rerender(tmp_path / "R.md")
+    assert again == text and "(2026-12-03 10:00 UTC,\n42 s)" in again
+    (tmp_path / "bad.md").write_text("# something else\n")
+    with pytest.raises(ValueError, match="not a RESULTS.md"):
+        run.rerender(tmp_path / "bad.md")
+
+
+def test_profile_names_every_step() -> None:
+    from bench import profile_steps as ps
+
+    x, y = _data(ARCHS["mlp"], 200, np.float32)
+    p = ps.profile("mlp", False, 3, x, y)
+    assert p["n_steps"] == len(p["names"]) == len(p["kernel"])
+    cats = [ps.category(name) for name in p["names"]]
+    assert cats.count("GEMM") == 8 and cats.count("bias grad (GEMV)") == 3
+    assert p["cats"]["loss"] > 0 and p["run_all"] > 0 and p["solver"] > 0
+    assert all(c in ps.CATEGORIES for c in (ps.category(n) for n in p["names"]))
+    assert "| mlp | numpy |" in ps.report([p], {"gemms": {}, "torch": {}, "alone": {}})
