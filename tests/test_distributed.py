@@ -240,7 +240,7 @@ def test_rank_0_alone_runs_the_callbacks_that_print_or_write():
     assert FitSession(local(), None).callbacks(cbs) == cbs
 
 
-# ----- the agreement before training, with a second rank played by a stub --------------------------
+# ----- the agreement before training, a second rank played by a stub --------------------
 
 
 class TwoRanks(gc.Communicator):
