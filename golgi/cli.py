@@ -285,7 +285,7 @@ def _train(args: argparse.Namespace) -> int:
                     quiet,
                     f"nothing to do: the checkpoint has {initial} epochs, --epochs is {epochs}",
                 )
-    ranks = f", {dist.size} ranks (MPI)" if dist is not None else ""
+    ranks = "" if dist is None else f", {dist.size} rank{'s' if dist.size != 1 else ''} (MPI)"
     _say(
         quiet,
         f"{args.model}: {net.param_count():,} parameters, {args.solver} "
