@@ -366,8 +366,10 @@ class FitSession:
         self.where = "fit"
         with self.dp.guard("fit"):
             plan.seed = self.seed = int(seeds[0])
-            gc.BroadcastValues(learnables, self.dp.comm)
             model = self.trainer.model
+            # all the weights, those of outputs without a loss too (predict reads them)
+            weights = [w for w in model.model() if w.has_value] if hasattr(model, "model") else []
+            gc.BroadcastValues(weights or learnables, self.dp.comm)
             state = model.state() if hasattr(model, "state") else {}
             if state and self.dp.size > 1:
                 model.load_state(_broadcast_state(state, self.dp.comm))
