@@ -28,6 +28,7 @@ from .compose import (
     L,
     Redefine,
 )
+from .distributed import MPIDataParallel, RankFailedError  # mpi4py: when one is made
 from .functional import Model
 from .io import CheckpointError, load, save
 from .layer import Layer
@@ -211,6 +212,9 @@ __all__ = [
     "TerminateOnNaN",
     "ProgressBar",
     "EpochLogger",
+    # data-parallel training over MPI
+    "MPIDataParallel",
+    "RankFailedError",
     # modules
     "datasets",
     "models",

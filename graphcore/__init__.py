@@ -16,6 +16,7 @@ Example:
 
 from . import accel  # optional compiled kernels (numba): gc.accel.enabled(), ...
 from .autodiff import Backpropagate, Grad
+from .distributed import AllreduceGrads, BroadcastValues, Communicator  # mpi4py: on first use
 from .dot import ToDot
 from .dtypes import Bool, Dtype, Float32, Float64, Int32, Int64, as_dtype
 from .errors import (
@@ -281,4 +282,6 @@ __all__ = [
     "NewAdamW", "NewBarzilaiBorweinSolver", "WithLearnRate", "WithL1Reg", "WithL2Reg",
     "WithBatchSize", "WithEps", "WithClip", "WithBeta1", "WithBeta2", "WithRho", "WithMomentum",
     "WithWeightDecay",
+    # data-parallel training over MPI
+    "Communicator", "AllreduceGrads", "BroadcastValues",
 ]

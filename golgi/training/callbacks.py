@@ -84,6 +84,10 @@ class Callback:
     #: epoch and raises ``NonFiniteLossError``; a callback that sets this (``TerminateOnNaN``)
     #: makes it return the history instead, as a normal end of training.
     stops_on_nonfinite: ClassVar[bool] = False
+    #: In a distributed fit (``golgi.MPIDataParallel``), whether every rank runs this callback
+    #: (with the logs of the whole batch, so every rank decides alike) or rank 0 alone: False
+    #: for callbacks that print or write files (progress, ``ModelCheckpoint``, ``CSVLogger``).
+    on_every_rank: ClassVar[bool] = True
 
     @property
     def wants_batch_end(self) -> bool:

@@ -34,6 +34,7 @@ class CSVLogger(Callback):
     """
 
     reads_node_values = False
+    on_every_rank = False  # rank 0 writes the file
 
     def __init__(self, path: str | os.PathLike[str], separator: str = ",",
                  append: bool = False) -> None:

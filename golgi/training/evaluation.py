@@ -32,11 +32,14 @@ def _copy(trainer: Any) -> EvalCopy:
 
 
 def eval_arrays(
-    trainer: Any, X: list[np.ndarray], Y: list[np.ndarray], bs: int, metrics: Any = None
+    trainer: Any, X: list[np.ndarray], Y: list[np.ndarray], bs: int, metrics: Any = None,
+    split: Any = None,
 ) -> dict[str, float]:
     """Loss and metrics of ``trainer``'s model on checked arrays ``X`` (one per input) and
     ``Y`` (one per output with a loss), in batches of ``bs``; ``metrics`` (as ``fit`` takes
-    them) instead of the trainer's."""
+    them) instead of the trainer's. ``split``: a ``golgi.MPIDataParallel``; this rank
+    evaluates its block of the rows, and the sums and predictions of all ranks are
+    gathered (every rank gets the same result)."""
     ends, tg = trainer.ends, trainer.graph
     assert ends is not None and tg is not None
     copy = _copy(trainer)
@@ -54,12 +57,13 @@ def eval_arrays(
         ]
     keep = sorted({i for _, _, i in chosen})
     n = len(X[0])
+    lo, hi = (0, n) if split is None else split.rows(n)
     loss_sum = 0.0
     part_sums = [0.0] * len(parts)
     preds: dict[int, np.ndarray] = {}
     feeds = list(zip(copy.inputs, [*X, *Y], strict=True))
-    for s in range(0, n, bs):
-        b = min(bs, n - s)
+    for s in range(lo, hi, bs):
+        b = min(bs, hi - s)
         for node, a in feeds:
             put_rows(node, a[s : s + b])
         copy.run()
@@ -69,8 +73,11 @@ def eval_arrays(
         for i in keep:
             v = outs[i].value
             if i not in preds:
-                preds[i] = np.empty((n, *v.shape[1:]), v.dtype)
-            preds[i][s : s + b] = v
+                preds[i] = np.empty((hi - lo, *v.shape[1:]), v.dtype)
+            preds[i][s - lo : s - lo + b] = v
+    if split is not None:
+        loss_sum, *part_sums = split.sum_values([loss_sum, *part_sums])
+        preds = {i: split.gather_rows(preds.get(i), n) for i in keep}
     res = {"loss": loss_sum / n}
     if len(tg.trained) > 1:
         for j, i in enumerate(tg.trained):

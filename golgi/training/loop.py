@@ -169,9 +169,13 @@ trainer: Any,
     progress: bool | str,
     params: dict[str, Any],
     learnables: Sequence[gc.Node],
+    dist: Any = None,
 ) -> History:
     """The epochs of one ``fit`` around ``run_epoch``: the callbacks, Ctrl-C, and the
-    non-finite guard (a snapshot per epoch, put back when the loss or a weight goes bad)."""
+    non-finite guard (a snapshot per epoch, put back when the loss or a weight goes bad).
+
+    ``dist``: a distributed fit's session (see :mod:`golgi.distributed`), which makes Ctrl-C
+    and ``stop_training`` stop every rank at the same batch."""
     history = History()  # last: it records the logs the other callbacks extended
     cbs = CallbackList(
         [*callbacks, *progress_callbacks(progress), history], trainer=trainer, params=params
@@ -180,7 +184,8 @@ trainer: Any,
     trainer.stop_training = False
     interrupted = False
     try:
-        with StopOnInterrupt() as sigint:
+        with StopOnInterrupt() as guard:
+            sigint = guard if dist is None else dist.interrupts(guard)
             cbs.on_train_begin({})
             for epoch in range(initial_epoch, epochs):
                 snapshot.take()
@@ -191,9 +196,13 @@ trainer: Any,
                 if sigint.requested:
                     raise KeyboardInterrupt
                 cbs.on_epoch_end(epoch, logs)
+                if dist is not None:
+                    dist.agree_stop(trainer)
                 if trainer.stop_training:
                     break
     except KeyboardInterrupt:
+        if dist is not None:
+            dist.check_interrupted(sigint)
         for w in learnables:  # a batch cut short leaves partial gradients
             if w.has_grad:
                 w.zero_grad()

@@ -34,6 +34,8 @@ class ModelCheckpoint(Callback):
         True
     """
 
+    on_every_rank = False  # rank 0 writes the checkpoints
+
     def __init__(
         self,
         path: str,

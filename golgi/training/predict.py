@@ -24,6 +24,7 @@ import graphcore as gc
 
 from .copies import BUILD_LOCK, EvalCopy, per_thread
 from .data import as_data, check_batch_size, is_built
+from .distribution import check_distributed
 from .structure import Ends, arrays_for, model_ends, shaped_like
 
 __all__ = ["Predictor", "predict"]
@@ -110,14 +111,17 @@ class _ModelPredictor:
             self.predictor = Predictor(self.ends.inputs, self.ends.outputs)
 
     def __call__(self, x: Any, batch_size: int) -> Any:
+        outs = self.predictor(self.arrays(x), batch_size)
+        return shaped_like(self.ends.output_form, self.ends.output_names, outs)
+
+    def arrays(self, x: Any) -> list[np.ndarray]:
+        """``x`` as one checked array per input."""
         ends = self.ends
         arrays = arrays_for("predict: x", x, ends.input_names, ends.input_form)
-        data = [
+        return [
             as_data(a, node, f"predict: x[{name!r}]" if not ends.single else "predict: x")
             for a, node, name in zip(arrays, ends.inputs, ends.input_names)
         ]
-        outs = self.predictor(data, batch_size)
-        return shaped_like(ends.output_form, ends.output_names, outs)
 
 
 def predict(
@@ -125,6 +129,7 @@ def predict(
     x: Any,
     batch_size: int = 256,
     input: gc.Node | Sequence[int | None] | None = None,
+    distributed: Any = None,
 ) -> Any:
     """The model's outputs for ``x`` (eval mode: no dropout, batch norm running statistics).
 
@@ -137,6 +142,8 @@ def predict(
 
     Safe from any number of threads at once (each has its own machine on its own copy of
     the graph, on the same weights), also while ``fit`` trains the model in another thread.
+    ``distributed=golgi.MPIDataParallel()``: every rank predicts its block of the rows, and
+    every rank gets the outputs for all of them.
 
     Example:
         >>> import numpy as np, graphcore as gc, golgi as G
@@ -146,7 +153,20 @@ def predict(
         >>> G.predict(fc, np.ones((7, 3)), batch_size=3).shape
         (7, 2)
     """
-    bs = check_batch_size("predict", batch_size)
+    if check_distributed(distributed) is None:
+        bs = check_batch_size("predict", batch_size)
+        return _predictor(model, input)(x, bs)
+    with distributed.together("predict") as agree:
+        bs = check_batch_size("predict", batch_size)
+        pred = _predictor(model, input)
+        data = pred.arrays(x)
+        agree.same("samples", len(data[0]))
+    outs = distributed.predict_rows(pred.predictor, data, bs)
+    return shaped_like(pred.ends.output_form, pred.ends.output_names, outs)
+
+
+def _predictor(model: Any, input: Any) -> _ModelPredictor:
+    """This thread's predictor for ``model`` on ``input``."""
     if not is_built(model):
         raise gc.GraphError(
             "predict: the model is not built yet (no layers have weights); give ComposeSeq its "
@@ -154,5 +174,4 @@ def predict(
         )
     spec = id(input) if isinstance(input, gc.Node) else None if input is None else tuple(input)
     key = ("predict", spec)
-    pred = per_thread(model, key, lambda: _ModelPredictor(model, input))
-    return pred(x, bs)
+    return per_thread(model, key, lambda: _ModelPredictor(model, input))

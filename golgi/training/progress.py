@@ -44,6 +44,7 @@ class ProgressBar(Callback):
     """
 
     reads_node_values = False  # it shows logs only
+    on_every_rank = False  # rank 0 alone draws it
 
     def __init__(self, every: int | None = None, leave: bool = False) -> None:
         try:
@@ -116,6 +117,7 @@ class EpochLogger(Callback):
     """
 
     reads_node_values = False
+    on_every_rank = False  # rank 0 alone prints
 
     def __init__(self, print_fn: Callable[[str], Any] = print) -> None:
         self.print_fn = print_fn

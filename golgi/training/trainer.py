@@ -46,11 +46,12 @@ from .data import (
     data_dtype,
     is_built,
 )
+from .distribution import check_distributed
 from .evaluation import eval_arrays
 from .history import History
 from .loop import Plan, run_epochs, train_epoch
 from .predict import Predictor
-from .progress import StopOnInterrupt, progress_callbacks, progress_from_verbose
+from .progress import progress_callbacks, progress_from_verbose
 from .safety import batchnorm_batch_problem
 from .solvers import resolve_solver
 from .steps import Batch, TrainStep
@@ -90,7 +91,10 @@ class Trainer:
       dict name -> function; for several outputs, these apply to each (logged as
       ``<output>_<metric>``), or give a dict output name -> metrics;
     - ``dtype``: for an unbuilt model, the input dtype (default: Float64 for float64 data,
-      else Float32).
+      else Float32);
+    - ``distributed``: ``golgi.MPIDataParallel()`` to train, evaluate and predict on every
+      rank of an MPI job (see :mod:`golgi.distributed`); ``fit``, ``evaluate`` and
+      ``predict`` may also be given one per call.
 
     Example:
         >>> import numpy as np, graphcore as gc, golgi as G
@@ -112,6 +116,7 @@ class Trainer:
         input: gc.Node | Sequence[int | None] | None = None,
         metrics: Any = None,
         dtype: gc.Dtype | None = None,
+        distributed: Any = None,
     ) -> None:
         if not is_multi(model) and (not hasattr(model, "fwd") or not hasattr(model, "model")):
             raise TypeError(
@@ -127,6 +132,7 @@ class Trainer:
         self.output_metrics: dict[str, dict[str, MetricFn]] = {}
         self.set_metrics(metrics)
         self.dtype = dtype
+        self.distributed = check_distributed(distributed)
         self.stop_training = False
         self.ends: Ends | None = None
         self.x: gc.Node | None = None
@@ -235,6 +241,7 @@ class Trainer:
         check_data: bool = True,
         drop_last: bool = False,
         train_step: TrainStep | None = None,
+        distributed: Any = None,
     ) -> History:
         """Train for epochs ``initial_epoch .. epochs-1``; return the :class:`History`.
 
@@ -259,7 +266,10 @@ class Trainer:
           row and the column), checked once per fit; False trains on them anyway;
         - ``train_step``: a function ``step(batch) -> {name: value}`` that trains on one
           batch its own way (see :mod:`golgi.training.steps`); ``fit`` still batches,
-          shuffles, logs and calls the callbacks.
+          shuffles, logs and calls the callbacks;
+        - ``distributed``: ``golgi.MPIDataParallel()`` trains on every rank of an MPI job,
+          each on its share of every batch of ``batch_size`` (see
+          :class:`~golgi.distributed.MPIDataParallel`); default: the trainer's.
 
         Ctrl-C stops after the current batch: the history so far is returned with
         ``interrupted=True`` (checkpoints already written stay intact). A NaN or infinite
@@ -317,14 +327,25 @@ class Trainer:
             )
         if y is None and step_fn is None:
             raise TypeError("fit: give the targets y (or a train_step that needs none)")
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
-        with one_fit_at_a_time(self.model):
-            return self._fit(
-                step_fn, x, y, epochs, bs, vbs, validation_data, validation_split, callbacks,
-                seed, shuffle, progress, initial_epoch, check_data, drop_last, sample_weight,
-                class_weight, loss_weights,
+        dist = check_distributed(distributed) or self.distributed
+        if dist is not None and step_fn is not None:
+            raise TypeError(
+                "fit: distributed training runs the default step; a custom train_step trains "
+                "its own way: sum its gradients with graphcore.AllreduceGrads in it, and call "
+                "fit without distributed"
             )
+        if seed is None:  # with several ranks, rank 0's is used
+            seed = int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
+        args = (
+            step_fn, x, y, epochs, bs, vbs, validation_data, validation_split, callbacks,
+            seed, shuffle, progress, initial_epoch, check_data, drop_last, sample_weight,
+            class_weight, loss_weights,
+        )
+        with one_fit_at_a_time(self.model):
+            if dist is None:
+                return self._fit(*args)
+            with dist.fit_session(self) as session:
+                return self._fit(*args, session)
 
     def _fit(
         self,
@@ -346,6 +367,7 @@ class Trainer:
         sample_weight: Any,
         class_weight: Any,
         loss_weights: Any,
+        session: Any = None,
     ) -> History:
         if step_fn is not None:
             return fit_custom(
@@ -440,16 +462,30 @@ class Trainer:
             "samples": plan.n,
             "metrics": names,
         }
+        split = None
+        if session is not None:  # every rank got here, with the same data, or all raise
+            session.start(plan, mt.learnables, {
+                "samples": n, **params, "initial_epoch": initial_epoch, "shuffle": bool(shuffle),
+                "validation": None if val is None else len(val[0][0]),
+                "weighted": W is not None, "loss_weights": lw, "solver": repr(self.solver),
+                "solver_steps": getattr(self.solver, "num_steps", None),
+            })
+            callbacks = session.callbacks(callbacks)
+            progress = progress if session.is_root else False
+            split = session.dp
 
-        def run_epoch(epoch: int, cbs: CallbackList, sigint: StopOnInterrupt) -> dict[str, float]:
-            logs = train_epoch(plan, epoch, cbs, sigint, self)
+        def run_epoch(epoch: int, cbs: CallbackList, sigint: Any) -> dict[str, float]:
+            if session is None:
+                logs = train_epoch(plan, epoch, cbs, sigint, self)
+            else:
+                logs = session.train_epoch(plan, epoch, cbs, sigint)
             if val is not None and not sigint.requested:
-                ev = eval_arrays(self, val[0], val[1], vbs)
+                ev = eval_arrays(self, val[0], val[1], vbs, split=split)
                 logs.update({f"val_{k}": v for k, v in ev.items()})
             return logs
 
         return run_epochs(self, run_epoch, epochs, initial_epoch, callbacks, progress, params,
-                          self.learnables)
+                          self.learnables, session)
 
     def _metric_list(self) -> list[tuple[str, MetricFn, int]]:
         """(log name, metric, output index) for every metric of every output."""
@@ -505,13 +541,16 @@ class Trainer:
 
     # ----- evaluation ---------------------------------------------------------------------------
     def evaluate(
-        self, x: Any, y: Any, batch_size: int = 256, metrics: Any = None
+        self, x: Any, y: Any, batch_size: int = 256, metrics: Any = None, *,
+        distributed: Any = None,
     ) -> dict[str, float]:
         """Loss and metrics on ``(x, y)`` in eval mode, as a dict (``{"loss": ..., ...}``).
 
         The loss is the mean over samples (for several outputs, the weighted total and each
         ``<output>_loss``); metrics (the trainer's, or ``metrics`` given here) are computed
         on all predictions at once. Safe from any thread, also while ``fit`` runs.
+        ``distributed`` (default: the trainer's): every rank evaluates its block of the rows
+        and every rank gets the result for all of them.
 
         Example:
             >>> import numpy as np, graphcore as gc, golgi as G
@@ -527,6 +566,15 @@ class Trainer:
             >>> sorted(ev), bool(ev["accuracy"] == np.mean(t.predict(X).argmax(1) == labels))
             (['accuracy', 'loss'], True)
         """
+        dist = check_distributed(distributed) or self.distributed
+        if dist is None:
+            return self._evaluate(x, y, batch_size, metrics, None)
+        with dist.together("evaluate") as agree:
+            X, Y, bs = self._evaluate(x, y, batch_size, metrics, agree)
+        with dist.guard("evaluate"):
+            return eval_arrays(self, X, Y, bs, metrics, split=dist)
+
+    def _evaluate(self, x: Any, y: Any, batch_size: int, metrics: Any, agree: Any) -> Any:
         bs = check_batch_size("evaluate", batch_size)
         ends = self._ensure_io(x)
         X = data_arrays("evaluate: x", x, ends.inputs, ends.input_names, ends.input_form, False)
@@ -537,10 +585,15 @@ class Trainer:
                 f"evaluate: x and y must hold the same, non-zero number of samples "
                 f"(got {len(X[0])} and {len(Y[0])})"
             )
-        return eval_arrays(self, X, Y, bs, metrics)
+        if agree is None:
+            return eval_arrays(self, X, Y, bs, metrics)
+        agree.same("samples", len(X[0]))
+        return X, Y, bs
 
-    def predict(self, x: Any, batch_size: int = 256) -> Any:
+    def predict(self, x: Any, batch_size: int = 256, *, distributed: Any = None) -> Any:
         """The model's outputs for ``x`` in eval mode, at any batch size (see :func:`predict`).
+        ``distributed`` (default: the trainer's): every rank predicts its block of the rows
+        and every rank gets the outputs for all of them.
 
         Example:
             >>> import numpy as np, graphcore as gc, golgi as G
@@ -555,11 +608,17 @@ class Trainer:
             >>> p.shape, p.dtype, np.allclose(p, t.predict(X))
             ((12, 3), dtype('float32'), True)
         """
-        bs = check_batch_size("predict", batch_size)
-        ends = self._ensure_io(x)
-        pred = per_thread(self, "predict", lambda: Predictor(ends.inputs, ends.outputs))
-        X = data_arrays("predict: x", x, ends.inputs, ends.input_names, ends.input_form, False)
-        return shaped_like(ends.output_form, ends.output_names, pred(X, bs))
+        dist = check_distributed(distributed) or self.distributed
+        with dist.together("predict") if dist is not None else contextlib.nullcontext() as agree:
+            bs = check_batch_size("predict", batch_size)
+            ends = self._ensure_io(x)
+            pred = per_thread(self, "predict", lambda: Predictor(ends.inputs, ends.outputs))
+            X = data_arrays("predict: x", x, ends.inputs, ends.input_names, ends.input_form,
+                            False)
+            if agree is not None:
+                agree.same("samples", len(X[0]))
+        outs = pred(X, bs) if dist is None else dist.predict_rows(pred, X, bs)
+        return shaped_like(ends.output_form, ends.output_names, outs)
 
     def __repr__(self) -> str:
         loss = self.loss
@@ -711,12 +770,14 @@ def evaluate(
     metrics: Any = None,
     batch_size: int = 256,
     input: gc.Node | Sequence[int | None] | None = None,
+    distributed: Any = None,
 ) -> dict[str, float]:
     """Loss and metrics of ``model`` on ``(x, y)`` in eval mode: ``{"loss": ..., ...}``.
 
     Without ``loss`` (and ``metrics``), those of the model's last ``fit`` are used. Safe from
     any number of threads, also while ``fit`` trains the model. ``model.evaluate(...)`` is
-    the same call.
+    the same call. ``distributed=golgi.MPIDataParallel()``: every rank evaluates its block
+    of the rows; every rank gets the result.
 
     Example:
         >>> import numpy as np, graphcore as gc, golgi as G
@@ -749,4 +810,5 @@ def evaluate(
         if trainer is None:
             trainer = Trainer(model, lf, None, input=input)
             aside.append(trainer)
-    return trainer.evaluate(x, y, batch_size=batch_size, metrics=metrics)
+    return trainer.evaluate(x, y, batch_size=batch_size, metrics=metrics,
+                            distributed=distributed)
