@@ -141,12 +141,30 @@ class Model(Term):
 
     @property
     def input(self) -> gc.Node | None:
-        """The input node when there is exactly one (else None)."""
+        """The input node when there is exactly one (else None).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> m = G.Model(inputs=x, outputs=G.ConsFC(x, G.WithShape(2)).fwd(x))
+            >>> m.input.name, m.out.shape
+            ('x', (None, 2))
+        """
         return next(iter(self.inputs.values())) if len(self.inputs) == 1 else None
 
     @property
     def out(self) -> gc.Node | None:
-        """The output node when there is exactly one (else None)."""
+        """The output node when there is exactly one (else None).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewMatrix(g, gc.Float32, gc.WithShape(None, 4), gc.WithName("x"))
+            >>> a = G.ConsFC(x, G.WithShape(2)).fwd(x); b = G.ConsFC(x, G.WithShape(3)).fwd(x)
+            >>> G.Model(inputs=x, outputs=a).out is a, G.Model(inputs=x, outputs=[a, b]).out
+            (True, None)
+        """
         return next(iter(self.outputs.values())) if len(self.outputs) == 1 else None
 
     @property

@@ -383,11 +383,29 @@ class Term:
         return training.fit(self, x, y, **options)
 
     def predict(self, x: Any, batch_size: int = 256, input: Any = None) -> Any:
-        """``golgi.predict(self, x, ...)``: the outputs in eval mode (any thread)."""
+        """``golgi.predict(self, x, ...)``: the outputs in eval mode (any thread).
+
+        Example:
+            >>> import numpy as np, golgi as G
+            >>> import graphcore as gc
+            >>> x = gc.NewMatrix(gc.NewGraph(), gc.Float32, gc.WithShape(None, 2))
+            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(3))))
+            >>> net.predict(np.ones((5, 2), np.float32)).shape
+            (5, 3)
+        """
         return training.predict(self, x, batch_size=batch_size, input=input)
 
     def evaluate(self, x: Any, y: Any, **options: Any) -> dict[str, float]:
-        """``golgi.evaluate(self, x, y, ...)``: loss and metrics in eval mode (any thread)."""
+        """``golgi.evaluate(self, x, y, ...)``: loss and metrics in eval mode (any thread).
+
+        Example:
+            >>> import numpy as np, golgi as G
+            >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(1))))
+            >>> X, Y = np.ones((4, 2)), np.ones((4, 1))
+            >>> _ = net.fit(X, Y, loss="mse", solver="sgd", progress=False)
+            >>> sorted(net.evaluate(X, Y))
+            ['loss']
+        """
         return training.evaluate(self, x, y, **options)
 
     def save(self, path: Any, **options: Any) -> None:
@@ -405,7 +423,19 @@ class Term:
         io.save(self, path, **options)
 
     def load(self, path: Any, **options: Any) -> dict[str, Any]:
-        """``golgi.load(self, path, ...)``: weights and layer state back, in place."""
+        """``golgi.load(self, path, ...)``: weights and layer state back, in place; returns
+        the archive's metadata.
+
+        Example:
+            >>> import os, tempfile, numpy as np, golgi as G
+            >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(1), G.WithName("fc"))))
+            >>> _ = net.fit(np.ones((4, 2)), np.ones((4, 1)), loss="mse", solver="sgd",
+            ...             progress=False)
+            >>> path = os.path.join(tempfile.mkdtemp(), "net.npz"); net.save(path)
+            >>> w = net.by_name("fc/W").value.copy(); net.by_name("fc/W").value[...] = 0
+            >>> _ = net.load(path); bool((net.by_name("fc/W").value == w).all())
+            True
+        """
         return io.load(self, path, **options)
 
     # ----- pickling: the model, not its machines -------------------------------------------

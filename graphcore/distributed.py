@@ -396,7 +396,16 @@ class AllreduceGrads:
             self._requests.append(self.comm.iallreduce_sum(gr.buf))
 
     def wait(self) -> None:
-        """Finish the sum :meth:`start` began."""
+        """Finish the sum :meth:`start` began.
+
+        Example:
+            >>> import numpy as np, graphcore as gc
+            >>> class P:
+            ...     value, grad = np.zeros(2), np.array([1.0, 2.0])
+            >>> p = P(); ar = gc.AllreduceGrads([p], gc.Communicator.local())
+            >>> ar.start(); ar.wait(); p.grad.tolist()  # one process: the sum is the gradient
+            [1.0, 2.0]
+        """
         if not self._requests:
             raise RuntimeError("AllreduceGrads.wait: nothing started; call start() first")
         divide = self.comm.size if self.average else 1

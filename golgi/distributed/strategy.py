@@ -144,17 +144,36 @@ class MPIDataParallel:
 
     @property
     def rank(self) -> int:
-        """This process's rank, 0 .. size - 1."""
+        """This process's rank, 0 .. size - 1.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> dp = G.MPIDataParallel(gc.Communicator.local())  # one process
+            >>> dp.rank, dp.size, dp.is_root
+            (0, 1, True)
+        """
         return self.comm.rank
 
     @property
     def size(self) -> int:
-        """The number of ranks."""
+        """The number of ranks.
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> G.MPIDataParallel(gc.Communicator.local()).size
+            1
+        """
         return self.comm.size
 
     @property
     def is_root(self) -> bool:
-        """Whether this is rank 0 (the one that prints and writes)."""
+        """Whether this is rank 0 (the one that prints and writes).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> G.MPIDataParallel(gc.Communicator.local()).is_root
+            True
+        """
         return self.comm.rank == 0
 
     def rows(self, n: int) -> tuple[int, int]:
@@ -244,7 +263,18 @@ class MPIDataParallel:
             raise
 
     def fail(self, error: BaseException, what: str) -> NoReturn:
-        """Print ``error`` with its traceback and this rank's number, then end the job."""
+        """Print ``error`` with its traceback and this rank's number, then end the job.
+
+        Every rank's process ends (``MPI_Abort``), so no rank waits in a collective for one
+        that has failed. :meth:`guard` calls it; so can a training loop of your own.
+
+        Example (not run: it ends the process):
+            >>> dp = MPIDataParallel()  # doctest: +SKIP
+            >>> try:  # doctest: +SKIP
+            ...     step()
+            ... except Exception as e:
+            ...     dp.fail(e, "my loop")
+        """
         tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         # one write: lines of two ranks sharing stderr would interleave otherwise
         sys.stderr.write(
@@ -289,7 +319,14 @@ class MPIDataParallel:
 
     def predict_rows(self, predictor: Any, arrays: list[np.ndarray], batch_size: int) -> Any:
         """``predictor(arrays, batch_size)`` on this rank's block of rows, gathered: every
-        rank gets the outputs for all rows (an array, or a list for several outputs)."""
+        rank gets the outputs for all rows (an array, or a list for several outputs).
+
+        Example:
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> dp = G.MPIDataParallel(gc.Communicator.local())
+            >>> dp.predict_rows(lambda arrays, bs: arrays[0] * 2, [np.arange(3.0)], 2).tolist()
+            [0.0, 2.0, 4.0]
+        """
         n = len(arrays[0])
         lo, hi = self.rows(n)
         with self.guard("predict"):
@@ -301,7 +338,15 @@ class MPIDataParallel:
 
     # ----- fit -------------------------------------------------------------------------------
     def fit_session(self, trainer: Any) -> FitSession:
-        """The hooks one ``Trainer.fit`` calls (see :class:`FitSession`)."""
+        """The hooks one ``Trainer.fit`` calls (see :class:`FitSession`).
+
+        Example:
+            >>> import graphcore as gc, golgi as G
+            >>> dp = G.MPIDataParallel(gc.Communicator.local())
+            >>> with dp.fit_session(trainer=None) as session:
+            ...     session.is_root
+            True
+        """
         return FitSession(self, trainer)
 
     def __repr__(self) -> str:

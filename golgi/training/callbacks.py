@@ -267,6 +267,18 @@ class CallbackList:
         (True, False, {'steps': 2})
         >>> cbs.batch_end(0, {"size": 5}); cbs.on_batch_end(1, {"size": 3}); sizes.sizes
         [5, 3]
+
+        The loop calls the other hooks the same way; each reaches every callback, in order:
+
+        >>> class Log(Callback):
+        ...     def __init__(self): self.seen = []
+        ...     def on_epoch_end(self, epoch, logs): self.seen.append((epoch, dict(logs)))
+        ...     def on_train_error(self, error): self.seen.append(type(error).__name__)
+        >>> log = Log(); cbs = CallbackList([log])
+        >>> cbs.on_train_begin({}); cbs.on_epoch_begin(0, {})
+        >>> cbs.on_epoch_end(0, {"loss": 0.5}); cbs.on_train_end({})
+        >>> cbs.on_train_error(KeyboardInterrupt()); log.seen
+        [(0, {'loss': 0.5}), 'KeyboardInterrupt']
         >>> CallbackList(["not a callback"])
         Traceback (most recent call last):
         ...

@@ -168,7 +168,18 @@ class Trainer:
 
     @property
     def machine(self) -> gc.TapeMachine | None:
-        """The training machine (built by the first ``fit`` with a loss), or None."""
+        """The training machine (built by the first ``fit`` with a loss), or None.
+
+        Example:
+            >>> import numpy as np, graphcore as gc, golgi as G
+            >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(1))))
+            >>> t = G.Trainer(net, "mse", gc.NewAdamSolver())
+            >>> t.machine is None
+            True
+            >>> _ = t.fit(np.ones((4, 2)), np.ones((4, 1)), progress=False)
+            >>> type(t.machine).__name__
+            'TapeMachine'
+        """
         tg = self._machines.get(False)
         return None if tg is None else tg.vm
 
