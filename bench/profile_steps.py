@@ -173,7 +173,9 @@ def profile(arch_name: str, numba: bool, steps: int, x: np.ndarray, y: np.ndarra
             per_kernel[:] = 0.0
             t0 = _clock()
             np.take(x, idx, axis=0, out=xv, mode="clip")
-            if tv is not xv_own:  # the autoencoder's targets are its input buffer, lent
+            if y is x:  # the autoencoder: its targets copied from the gathered inputs
+                np.copyto(tv, xv_own)
+            else:
                 np.take(y, idx, axis=0, out=tv, mode="clip")
             t1 = _clock()
             r.vm.run_all()
