@@ -61,13 +61,17 @@ class GraphcoreRunner:
         """One epoch of full batches in ``order``; the mean of the batch losses."""
         xn, tn, vm, step, vgs, cost = self.x, self.t, self.vm, self.solver.step, self.vgs, self.cost
         steps = len(order) // batch
+        same = y is x  # autoencoder: the targets are the input rows, gathered once
         gc.Let(xn, x[order[:batch]])
         gc.Let(tn, y[order[:batch]])
         total = 0.0
         for s in range(steps):
             idx = order[s * batch : (s + 1) * batch]
             np.take(x, idx, axis=0, out=xn.value, mode="clip")
-            np.take(y, idx, axis=0, out=tn.value, mode="clip")
+            if same:  # a contiguous copy of the gathered rows: a third of a second gather
+                np.copyto(tn.value, xn.value)
+            else:
+                np.take(y, idx, axis=0, out=tn.value, mode="clip")
             vm.run_all()
             step(vgs)
             total += float(cost.value)

@@ -11,7 +11,9 @@ from scipy import special
 
 import graphcore as gc
 import graphcore.kernels.blas as blas_mod
+import graphcore.kernels.segments as segments_mod
 from graphcore.kernels import reference
+from graphcore.kernels.segments import Part, Segment
 from graphcore.machines.grads import bind_grads
 from graphcore.ops.base import ExecContext
 from graphcore.ops.loss import SigmoidBinaryCrossEntropyGradOp, SigmoidBinaryCrossEntropyOp
@@ -313,6 +315,51 @@ def test_solver_flat_and_separate_layouts_agree(name, with_options, accel, accel
                 assert state[k] == ref_state[k], k
     # the solver actually moved the values
     assert not np.allclose(ref_vals[0], _params("separate")[0].value)
+
+
+@pytest.mark.parametrize("with_options", [False, True])
+@pytest.mark.parametrize("name", ["adagrad", "rmsprop", "adam", "adamw"])
+def test_numpy_solvers_in_blocks_agree_with_one_pass(name, with_options, accel_state, monkeypatch):
+    # blocks of 3 float64 elements: every parameter is cut, and blocks straddle parameters
+    gc.accel.set_enabled(False)
+    grads = _grad_seq(6)
+    results = []
+    for nbytes in (1 << 30, 24):
+        monkeypatch.setattr(segments_mod, "BLOCK_BYTES", nbytes)
+        ps = _params("flat")
+        s = CTORS[name](*_opts(name, with_options))
+        _run(s, ps, grads)
+        (seg,) = s._seg_cache[1]
+        assert len(seg.blocks()) == (1 if nbytes > 24 else -(-seg.g.size // 3))
+        results.append(([p.value.copy() for p in ps], s.state_dict()))
+    (vals, state), (bvals, bstate) = results
+    for a, b in zip(vals, bvals):
+        np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-15)
+    for k, v in state.items():
+        if v.dtype.kind == "f":
+            np.testing.assert_allclose(bstate[k], v, rtol=1e-13, atol=1e-15, err_msg=k)
+
+
+def test_segment_blocks_cut_parts_in_order():
+    g, s, c = np.arange(7.0), np.empty(7), np.zeros(7)
+    ws = [np.ones((2, 2)), np.ones(3)]
+    parts = [Part(ws[0], g[:4].reshape(2, 2), s[:4].reshape(2, 2), {"c": c[:4].reshape(2, 2)}),
+             Part(ws[1], g[4:], s[4:], {"c": c[4:]})]
+    seg = Segment(g, s, {"c": c}, parts)
+    blocks = seg.blocks(3 * 8)
+    assert blocks is seg.blocks()  # kept
+    assert [[p.g.tolist() for p in b.parts] for b in blocks] == [
+        [[0.0, 1.0, 2.0]], [[3.0], [4.0, 5.0]], [[6.0]]
+    ]
+    for b in blocks:
+        b.axpby("g", "c", 1.0, 1.0)
+        b.add_to_values("g", 1.0)
+    np.testing.assert_array_equal(c, g)
+    np.testing.assert_array_equal(ws[0].ravel(), 1 + g[:4])
+    np.testing.assert_array_equal(ws[1], 1 + g[4:])
+    # parts that do not tile the gradient in order: one block, the segment itself
+    rev = Segment(g, s, {"c": c}, parts[::-1])
+    assert rev.blocks(8) == [rev]
 
 
 @pytest.mark.parametrize("with_options", [False, True])

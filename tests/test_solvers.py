@@ -519,6 +519,56 @@ def test_trains_graph_nodes():
     assert costs == sorted(costs, reverse=True) and costs[-1] < costs[0]
 
 
+def _node_problem():
+    g = gc.NewGraph()
+    w = gc.NewVector(g, gc.Float64, gc.WithShape(3), gc.WithName("w"),
+                     gc.WithValue([1.0, -2.0, 3.0]))
+    b = gc.NewVector(g, gc.Float64, gc.WithShape(2), gc.WithName("b"), gc.WithValue([0.5, 1.5]))
+    cost = gc.Add(gc.Sum(gc.Square(w)), gc.Sum(gc.Cube(b)))
+    gc.Grad(cost, w, b)
+    return w, b, gc.NewTapeMachine(g, gc.BindDualValues(w, b))
+
+
+@pytest.mark.parametrize("kind", CTORS)
+def test_repeated_node_steps_match_value_grad_objects(kind):
+    # steps over the same nodes skip their checks; the updates must not change
+    w, b, vm = _node_problem()
+    solver, shadow = make(kind, all_on(kind)), make(kind, all_on(kind))
+    ps = [P(w.value.copy()), P(b.value.copy())]
+    for _ in range(4):
+        vm.run_all()
+        for p, n in zip(ps, (w, b)):
+            p.grad[...] = n.grad
+        solver.step([w, b])
+        shadow.step(ps)
+        vm.reset()
+    assert solver._bound is not None and shadow._bound is None  # the nodes' fast path ran
+    for p, n in zip(ps, (w, b)):
+        np.testing.assert_allclose(n.value, p.value, rtol=1e-13, atol=1e-15)
+
+
+def test_node_steps_see_rebound_arrays_stale_gradients_and_other_lists():
+    w, b, vm = _node_problem()
+    solver = NewVanillaSolver(WithLearnRate(0.5))
+    vm.run_all()
+    solver.step([w, b])
+    # no run since the last step: the lazily zeroed gradients count as zero
+    before = w.value.copy()
+    solver.step([w, b])
+    np.testing.assert_array_equal(w.value, before)
+    assert not w.grad.any()
+    # a new value array bound to w: the next step updates that array
+    gc.Let(w, [2.0, 2.0, 2.0])
+    vm.run_all()
+    solver.step([w, b])
+    np.testing.assert_allclose(w.value, [0.0, 0.0, 0.0])
+    # another list of nodes is checked again
+    with pytest.raises(ValueError, match="got 1 parameters"):
+        solver.step([w])
+    with pytest.raises(ShapeError):
+        solver.step([b, w])
+
+
 # ----- state -------------------------------------------------------------------------------------
 def npz_round_trip(state: dict) -> dict:
     buf = io.BytesIO()

@@ -68,3 +68,24 @@ def test_images_have_enough_values_per_channel_in_a_batch_of_one():
     x, y = np.random.default_rng(0).normal(size=(9, 2, 3, 3)), np.zeros((9, 2))
     h = fit(net, x, y, loss="mse", solver="adam", batch_size=4, progress=False, seed=0)
     assert np.isfinite(h["loss"][0])
+
+
+def _autoencoder():
+    gc.SetSeed(0)
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 6), gc.WithName("x"))
+    return G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(3))), G.L(G.ConsFC(G.WithShape(6))))
+
+
+def test_targets_that_are_the_inputs_train_like_a_copy_of_them():
+    # the same array as inputs and targets is gathered once and copied: same training
+    x = np.random.default_rng(1).normal(size=(40, 6))
+    runs = []
+    for y in (x, x.copy()):
+        net = _autoencoder()
+        h = fit(net, x, y, loss="mse", solver="adam", batch_size=8, epochs=2, seed=3,
+                progress=False)
+        runs.append((h.history["loss"], weights(net)))
+    (loss_a, w_a), (loss_b, w_b) = runs
+    assert loss_a == loss_b
+    assert all(np.array_equal(w_a[k], w_b[k]) for k in w_b)

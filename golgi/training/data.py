@@ -30,6 +30,7 @@ __all__ = [
     "data_dtype",
     "as_data",
     "gather_rows",
+    "gather_feeds",
     "put_rows",
     "check_batch_size",
     "check_finite",
@@ -412,6 +413,29 @@ def gather_rows(node: gc.Node, data: np.ndarray, idx: np.ndarray) -> None:
         np.take(data, idx, axis=0, out=cur, mode="clip")  # "clip": unbuffered; idx is valid
     else:
         gc.Let(node, np.take(data, idx, axis=0))
+
+
+def gather_feeds(feeds: list[tuple[gc.Node, np.ndarray]], idx: np.ndarray) -> None:
+    """:func:`gather_rows` for every ``(node, data)`` pair; a node fed the same array as an
+    earlier one (an autoencoder's targets are its inputs) gets a copy of that node's
+    contiguous rows instead of a second gather.
+
+    Example:
+        >>> import numpy as np, graphcore as gc
+        >>> g = gc.NewGraph(); data = np.arange(8.0).reshape(4, 2)
+        >>> x, t = (gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName(n))
+        ...         for n in "xt")
+        >>> gather_feeds([(x, data), (t, data)], np.array([3, 0])); t.value.tolist()
+        [[6.0, 7.0], [0.0, 1.0]]
+    """
+    for i, (node, data) in enumerate(feeds):
+        for j in range(i):
+            first, seen = feeds[j]
+            if seen is data:
+                put_rows(node, first.value)
+                break
+        else:
+            gather_rows(node, data, idx)
 
 
 def put_rows(node: gc.Node, rows: np.ndarray) -> None:

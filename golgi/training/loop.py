@@ -25,7 +25,7 @@ import graphcore as gc
 
 from ..metrics import MetricFn, batch_scorer
 from .callbacks import Callback, CallbackList
-from .data import gather_rows
+from .data import gather_feeds
 from .history import History
 from .progress import StopOnInterrupt, progress_callbacks
 from .safety import NonFiniteLossError, Snapshot, weights_finite
@@ -118,8 +118,7 @@ def train_epoch(
     for bi, s in enumerate(range(0, n, bs)):
         idx = perm[s : s + bs]
         b = idx.shape[0]
-        for node, data in feeds:
-            gather_rows(node, data, idx)
+        gather_feeds(feeds, idx)
         vm.run_all()
         loss = float(cost.value)
         if not -inf < loss < inf:  # NaN fails both comparisons

@@ -25,9 +25,14 @@ import numpy as np
 
 from .blas import Axpby
 
-__all__ = ["Reg", "Part", "Segment", "flat_span", "axpy_into"]
+__all__ = ["Reg", "Part", "Segment", "flat_span", "axpy_into", "BLOCK_BYTES"]
 
 AxpbyFn = Callable[..., None]
+
+#: bytes of each array in one block of a numpy solver's passes (:meth:`Segment.blocks`):
+#: a block's gradient, scratch, state and values then stay in a core's L2 cache from one
+#: pass to the next, instead of every pass streaming the whole arena from memory
+BLOCK_BYTES = 512 * 1024
 
 
 class Reg(NamedTuple):
@@ -155,12 +160,13 @@ class Segment:
         ([2.0, 2.0], 1)
     """
 
-    __slots__ = ("g", "s", "bufs", "parts", "flat_parts", "_ax")
+    __slots__ = ("g", "s", "bufs", "parts", "flat_parts", "_ax", "_blocks")
 
     def __init__(self, g: np.ndarray, s: np.ndarray, bufs: dict[str, np.ndarray],
                  parts: list[Part]) -> None:
         self.g, self.s, self.bufs, self.parts = g, s, bufs, parts
         self._ax: dict[tuple[str, str], AxpbyFn] = {}
+        self._blocks: list[Segment] | None = None
         flats = [p.flat for p in parts]
         self.flat_parts: list[dict[str, np.ndarray]] | None = (
             None if any(f is None for f in flats) else flats  # type: ignore[misc]
@@ -176,6 +182,57 @@ class Segment:
             [1.0, 1.0]
         """
         return cls(g, s, bufs, [Part(w, g, s, bufs)])
+
+    def blocks(self, nbytes: int | None = None) -> list[Segment]:
+        """The segment cut into consecutive segments of at most ``nbytes`` per array (made
+        once, then kept; ``nbytes`` defaults to :data:`BLOCK_BYTES`), so a numpy kernel can
+        run all its passes over one block before the next; ``[self]`` when it is that small,
+        or when an array is not C-contiguous or its parts do not tile its gradient in order.
+
+        Example:
+            >>> g = np.arange(5.0)
+            >>> seg = Segment(g, np.empty(5), {}, [Part(np.ones(2), g[:2], np.empty(2), {}),
+            ...                                   Part(np.ones(3), g[2:], np.empty(3), {})])
+            >>> [[p.g.tolist() for p in b.parts] for b in seg.blocks(16)]
+            [[[0.0, 1.0]], [[2.0, 3.0]], [[4.0]]]
+        """
+        if self._blocks is None:
+            size = BLOCK_BYTES if nbytes is None else nbytes
+            self._blocks = self._cut(max(1, size // self.g.itemsize))
+        return self._blocks
+
+    def _cut(self, n: int) -> list[Segment]:
+        arrays = [self.g, self.s, *self.bufs.values()]
+        flats = self.flat_parts
+        if (
+            self.g.size <= n
+            or flats is None
+            or not all(a.flags.c_contiguous and a.size == self.g.size for a in arrays)
+            or not all(p.s.flags.c_contiguous for p in self.parts)
+        ):
+            return [self]
+        g1, s1 = self.g.reshape(-1), self.s.reshape(-1)
+        bufs1 = {k: v.reshape(-1) for k, v in self.bufs.items()}
+        starts, pos = [], g1.ctypes.data
+        for p in self.parts:
+            if p.g.ctypes.data != pos:
+                return [self]
+            starts.append((pos - g1.ctypes.data) // g1.itemsize)
+            pos += p.g.nbytes
+        if pos != g1.ctypes.data + g1.nbytes:
+            return [self]
+        out = []
+        for lo in range(0, g1.size, n):
+            hi = min(g1.size, lo + n)
+            parts = []
+            for start, p, f in zip(starts, self.parts, flats, strict=True):
+                a, b = max(lo, start) - start, min(hi, start + p.g.size) - start
+                if a < b:
+                    sub = {k: v[a:b] for k, v in f.items() if k not in ("w", "g")}
+                    parts.append(Part(f["w"][a:b], f["g"][a:b], p.s.reshape(-1)[a:b], sub))
+            out.append(Segment(g1[lo:hi], s1[lo:hi], {k: v[lo:hi] for k, v in bufs1.items()},
+                               parts))
+        return out
 
     def axpby(self, src: str, dst: str, alpha: float, beta: float) -> None:
         """``dst = alpha * src + beta * dst`` over the segment (names as in :class:`Part`);

@@ -26,7 +26,9 @@ import numpy as np
 
 from .. import kernels
 from ..errors import DtypeError, ShapeError, ValueNotAvailableError
+from ..graph import Node
 from ..kernels.segments import Part, Reg, Segment, flat_span
+from ..storage import Slot
 from .options import _OPTIONS, SolverOpt, _check_hp
 
 __all__ = ["ValueGrad", "NodesToValueGrads", "Solver"]
@@ -180,6 +182,51 @@ def NodesToValueGrads(nodes: Iterable[Any]) -> list[Any]:
     return items
 
 
+class _Bound:
+    """The graph nodes a step last updated, their slots, value and gradient arrays, and the
+    segments built for them: a step given the same nodes, with the same arrays bound and no
+    lazy zeroing pending, needs none of the per-parameter checks again.
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph(); w = gc.NewVector(g, gc.Float64, gc.WithShape(1), gc.WithName("w"),
+        ...     gc.WithValue([1.0]), gc.WithGrad([2.0]))
+        >>> b = _Bound.of([w], [(w.value, w.grad)], []); b.holds([w]), b.holds([])
+        (True, False)
+        >>> w.zero_grad(); b.holds([w])  # a pending zeroing: the slow path reads a real zero
+        False
+    """
+
+    __slots__ = ("items", "slots", "values", "grads", "segs")
+
+    def __init__(self, items: tuple[Node, ...], segs: list[Segment]) -> None:
+        self.items = items
+        self.slots: tuple[Slot, ...] = tuple(n.slot for n in items)
+        self.values = tuple(s.value for s in self.slots)
+        self.grads = tuple(s.grad for s in self.slots)
+        self.segs = segs
+
+    @classmethod
+    def of(cls, vgs: Sequence[Any], pairs: list[tuple[np.ndarray, np.ndarray]],
+           segs: list[Segment]) -> _Bound | None:
+        """A record for these checked parameters when every one is a graph node whose slot
+        holds exactly the arrays the step used, else None."""
+        for vg, (w, g) in zip(vgs, pairs, strict=True):
+            if not isinstance(vg, Node) or vg.slot.value is not w or vg.slot.grad is not g:
+                return None
+        return cls(tuple(vgs), segs)
+
+    def holds(self, vgs: Sequence[Any]) -> bool:
+        """Whether ``vgs`` are these nodes, in order, with the same arrays bound and their
+        gradients current (not lazily zeroed)."""
+        if len(vgs) != len(self.items):
+            return False
+        for vg, item, slot, w, g in zip(vgs, self.items, self.slots, self.values, self.grads):
+            if vg is not item or slot.value is not w or slot.grad is not g or slot.grad_stale:
+                return False
+        return True
+
+
 # ----- the solver base ---------------------------------------------------------------------------
 class _HP:
     """A hyperparameter attribute: reads the solver's value, validates assignments."""
@@ -271,6 +318,7 @@ class Solver:
         self._flat_bufs: dict[str, np.ndarray] | None = None
         self._flat_scratch: np.ndarray | None = None
         self._seg_cache: tuple[list[tuple[np.ndarray, np.ndarray]], list[Segment]] | None = None
+        self._bound: _Bound | None = None
 
     # ----- public ------------------------------------------------------------------------------
     @property
@@ -296,10 +344,20 @@ class Solver:
             >>> p = P(); gc.NewVanillaSolver(gc.WithLearnRate(0.5)).step([p]); p.value.tolist()
             [0.0]
         """
+        bound = self._bound
+        if bound is not None and isinstance(vgs, (list, tuple)) and bound.holds(vgs):
+            # the graph nodes of the last step, their arrays unchanged: nothing to check again
+            self._t += 1
+            self._update(kernels.backend(), bound.segs)
+            for slot in bound.slots:
+                slot.zero_grad()
+            return
         pairs = self._check_step(vgs)
         self._t += 1
         # the backend is picked at every step, so accel.disabled() around a step works
-        self._update(kernels.backend(), self._segments(pairs))
+        segs = self._segments(pairs)
+        self._update(kernels.backend(), segs)
+        self._bound = _Bound.of(vgs, pairs, segs)
         for vg, (_, g) in zip(vgs, pairs):
             zero = getattr(vg, "zero_grad", None)
             if callable(zero):
@@ -484,6 +542,7 @@ class Solver:
         """
         self._layout = layout
         self._seg_cache = None
+        self._bound = None
         sizes = [math.prod(shape) for shape, _ in layout]
         one = len({d for _, d in layout}) == 1
 

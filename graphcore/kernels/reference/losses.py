@@ -51,18 +51,21 @@ def sigmoid_parts(
         >>> sigmoid_parts(np.array([-30.0, 30.0]), out, tmp); float(out[0]) > 0
         True
     """
+    total = None if relu_sum is None else (lambda: np.sum(out, out=relu_sum))
     _sigmoid_parts(x, out, tmp, filled(0.0, x.shape, x.dtype), filled(1.0, x.shape, x.dtype),
-                   relu_sum)
+                   total)
 
 
 def _sigmoid_parts(x: np.ndarray, out: np.ndarray, tmp: np.ndarray, zeros: np.ndarray,
-                   ones: np.ndarray, relu_sum: np.ndarray | None) -> None:
+                   ones: np.ndarray, sum_relu: Pass | None) -> None:
+    """:func:`sigmoid_parts` with its constants given, and ``sum_relu`` run while ``out``
+    holds ``max(x, 0)``."""
     np.abs(x, out=tmp)
     np.negative(tmp, out=tmp)
     np.exp(tmp, out=tmp)
     np.maximum(x, zeros, out=out)  # x is not read after this: out may be x
-    if relu_sum is not None:
-        np.sum(out, out=relu_sum)
+    if sum_relu is not None:
+        sum_relu()
     np.minimum(out, ones, out=out)
     np.ceil(out, out=out)
     np.maximum(out, tmp, out=out)
@@ -169,10 +172,11 @@ def log_sum(u: np.ndarray) -> float:
 class _BceSumScratch(_BceScratch):
     """What the numpy :func:`sigmoid_bce_sum` needs besides its arrays."""
 
-    def __init__(self, z: np.ndarray, t: np.ndarray) -> None:
+    def __init__(self, z: np.ndarray, t: np.ndarray, sig: np.ndarray) -> None:
         super().__init__(z, t)
         self.pos, self.zt = np.empty((), z.dtype), np.empty((), z.dtype)
         self.log_sum = LogSum(z.size, z.dtype)
+        self.sum_pos = _total(sig, self.pos)
         if z.flags.c_contiguous and t.flags.c_contiguous and z.ndim:
             z1, t1, zt = z.reshape(-1), t.reshape(-1), self.zt
 
@@ -188,6 +192,16 @@ class _BceSumScratch(_BceScratch):
         self.dot_zt = dot_zt
 
 
+def _total(a: np.ndarray, out: np.ndarray) -> Pass:
+    """``out = sum(a)`` into a 0-d array: a BLAS dot with a ones vector when ``a`` is
+    C-contiguous (a fifth of the time of numpy's pairwise sum on the autoencoder's
+    (100, 784)), else numpy's sum."""
+    if a.flags.c_contiguous and a.size:
+        a1, ones = a.reshape(-1), filled(1.0, (a.size,), a.dtype)
+        return lambda: np.dot(a1, ones, out=out)
+    return lambda: np.sum(a, out=out)
+
+
 def sigmoid_bce_sum_scratch(z: np.ndarray, t: np.ndarray, sig: np.ndarray,
                             out: np.ndarray) -> _BceSumScratch:
     """Scratch for :func:`sigmoid_bce_sum`, made for these arrays.
@@ -196,7 +210,7 @@ def sigmoid_bce_sum_scratch(z: np.ndarray, t: np.ndarray, sig: np.ndarray,
         >>> sigmoid_bce_sum_scratch(np.ones(3), np.ones(3), np.ones(3), np.ones(())).d.shape
         (3,)
     """
-    return _BceSumScratch(z, t)
+    return _BceSumScratch(z, t, sig)
 
 
 def sigmoid_bce_sum(z: np.ndarray, t: np.ndarray, scale: float, sig: np.ndarray,
@@ -212,7 +226,7 @@ def sigmoid_bce_sum(z: np.ndarray, t: np.ndarray, scale: float, sig: np.ndarray,
         (0.6931, [0.5, 0.5])
     """
     sc = scratch
-    _sigmoid_parts(z, sig, sc.d, sc.zeros, sc.ones, sc.pos)
+    _sigmoid_parts(z, sig, sc.d, sc.zeros, sc.ones, sc.sum_pos)
     np.add(sc.pos, sc.log_sum(sc.d), out=out)
     sc.dot_zt()  # after log_sum: may use d as scratch
     np.subtract(out, sc.zt, out=out)

@@ -46,7 +46,9 @@ def regularise(seg: Segment, reg: Reg) -> None:
     if batch != 1:
         np.divide(g, batch, out=g)
     if clip is not None:
-        np.clip(g, -clip, clip, out=g)
+        # not np.clip: its Python wrapper keeps a small allocation per call (numpy 2.4)
+        np.minimum(g, clip, out=g)
+        np.maximum(g, -clip, out=g)
 
 
 def sgd(seg: Segment, reg: Reg, eta: float) -> None:
@@ -96,11 +98,12 @@ def adagrad(seg: Segment, reg: Reg, eta: float, eps: float) -> None:
         >>> adagrad(seg, Reg(0.0, 0.0, 1, None), 0.5, 0.0); seg.parts[0].w.tolist()
         [0.5]
     """
-    regularise(seg, reg)
-    g, c, s = seg.g, seg.bufs["cache"], seg.s
-    np.multiply(g, g, out=s)
-    np.add(c, s, out=c)
-    _rms_step(seg, eta, eps)
+    for b in seg.blocks():
+        regularise(b, reg)
+        g, c, s = b.g, b.bufs["cache"], b.s
+        np.multiply(g, g, out=s)
+        np.add(c, s, out=c)
+        _rms_step(b, eta, eps)
 
 
 def rmsprop(seg: Segment, reg: Reg, eta: float, rho: float, eps: float) -> None:
@@ -113,10 +116,11 @@ def rmsprop(seg: Segment, reg: Reg, eta: float, rho: float, eps: float) -> None:
         >>> rmsprop(seg, Reg(0.0, 0.0, 1, None), 0.5, 0.75, 0.0); seg.parts[0].w.tolist()
         [0.0]
     """
-    regularise(seg, reg)
-    np.multiply(seg.g, seg.g, out=seg.s)
-    seg.axpby("s", "cache", 1.0 - rho, rho)  # one BLAS pass for the decaying cache
-    _rms_step(seg, eta, eps)
+    for b in seg.blocks():  # every pass over a block while it is in cache
+        regularise(b, reg)
+        np.multiply(b.g, b.g, out=b.s)
+        b.axpby("s", "cache", 1.0 - rho, rho)  # one BLAS pass for the decaying cache
+        _rms_step(b, eta, eps)
 
 
 def adam(seg: Segment, reg: Reg, b1: float, b2: float, eps_hat: float, step: float,
@@ -133,16 +137,17 @@ def adam(seg: Segment, reg: Reg, b1: float, b2: float, eps_hat: float, step: flo
         >>> adam(seg, Reg(0.0, 0.0, 1, None), 0.5, 0.75, 0.0, 0.5, 1.0); seg.parts[0].w.tolist()
         [0.5]
     """
-    regularise(seg, reg)
-    g, m, v, s = seg.g, seg.bufs["m"], seg.bufs["v"], seg.s
-    # square g before the moment update: axpby's numpy fallback may scale g in place
-    np.multiply(g, g, out=s)
-    seg.axpby("s", "v", 1.0 - b2, b2)
-    seg.axpby("g", "m", 1.0 - b1, b1)
-    np.sqrt(v, out=s)
-    np.add(s, eps_hat, out=s)
-    np.divide(m, s, out=s)
-    if decay != 1.0:
-        for p in seg.parts:
-            np.multiply(p.w, decay, out=p.w)
-    seg.add_to_values("s", -step)
+    for blk in seg.blocks():  # every pass over a block while it is in cache
+        regularise(blk, reg)
+        g, m, v, s = blk.g, blk.bufs["m"], blk.bufs["v"], blk.s
+        # square g before the moment update: axpby's numpy fallback may scale g in place
+        np.multiply(g, g, out=s)
+        blk.axpby("s", "v", 1.0 - b2, b2)
+        blk.axpby("g", "m", 1.0 - b1, b1)
+        np.sqrt(v, out=s)
+        np.add(s, eps_hat, out=s)
+        np.divide(m, s, out=s)
+        if decay != 1.0:
+            for p in blk.parts:
+                np.multiply(p.w, decay, out=p.w)
+        blk.add_to_values("s", -step)
