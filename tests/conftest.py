@@ -1,7 +1,9 @@
-"""Fixtures shared by the test modules that run the example programs."""
+"""Fixtures shared by the test modules."""
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,3 +33,20 @@ def mnist_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write_idx(folder / "t10k-images-idx3-ubyte", xt[:1000])
     _write_idx(folder / "t10k-labels-idx1-ubyte", yt[:1000])
     return root
+
+
+@pytest.fixture(autouse=True)
+def _inputs_of_a_test_depend_on_the_test_alone(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test module's shared generator (``rng`` or ``RNG``) starts each test from a seed of
+    that test's own id, so its random inputs do not depend on which tests ran before it in the
+    same worker (pytest-xdist shares tests out differently from run to run): a test that
+    passes once passes every time."""
+    module = request.module
+    saved = {}
+    for name in ("rng", "RNG"):
+        if isinstance(getattr(module, name, None), np.random.Generator):
+            saved[name] = getattr(module, name)
+            setattr(module, name, np.random.default_rng(zlib.crc32(request.node.nodeid.encode())))
+    yield
+    for name, generator in saved.items():
+        setattr(module, name, generator)
