@@ -68,10 +68,27 @@ def test_a_lent_array_changed_between_runs_is_read_again(rows):
     buf = rng.standard_normal((rows, 64))
     gc.Let(x, buf[:], copy=False)
     vm.run_all()
+    steps = list(vm.plan.steps)
     buf[...] = rng.standard_normal((rows, 64))  # a new view object at the same address
     gc.Let(x, buf[:], copy=False)
     vm.run_all()
     np.testing.assert_allclose(out.value, _ref(buf, w1, w2), rtol=1e-12)
+    assert vm.plan.steps == steps  # the same memory: nothing built again
+    gc.Let(x, buf[::-1][::-1], copy=False)  # same address, shape and strides again
+    vm.run_all()
+    np.testing.assert_allclose(out.value, _ref(buf, w1, w2), rtol=1e-12)
+    half = np.ascontiguousarray(buf[: rows // 2])
+    gc.Let(x, half, copy=False)  # another shape: another plan
+    vm.run_all()
+    np.testing.assert_allclose(out.value, _ref(half, w1, w2), rtol=1e-12)
+    two = np.concatenate([buf, buf])
+    gc.Let(x, two[rows:], copy=False)  # the first shape again, other memory
+    vm.run_all()
+    np.testing.assert_allclose(out.value, _ref(buf, w1, w2), rtol=1e-12)
+    two[rows:] *= 3
+    gc.Let(x, two[rows:], copy=False)
+    vm.run_all()
+    np.testing.assert_allclose(out.value, _ref(3 * buf, w1, w2), rtol=1e-12)
 
 
 def test_a_replaced_lent_array_is_never_read_after_it_is_gone():

@@ -292,7 +292,10 @@ class Plan:
             self._lent.pop(id(x), None)
             self._in_place.discard(id(x))
             return True
-        if id(x) in self._in_place and self._lent.get(id(x)) is src:
+        if id(x) in self._in_place and _same_memory(self._lent[id(x)], src):
+            # the kernels read that memory already (a new view of the same rows, as a loop
+            # predicting one array again makes): nothing to build; the plan keeps the array
+            # they were built on, so that memory cannot be freed and reused under them
             return True
         arrays = {id(x): src}
         for vn in views:
@@ -322,6 +325,19 @@ class Plan:
         self._lent[id(x)] = src
         self._in_place.add(id(x))
         return True
+
+
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` are the same elements of the same memory: one array, or views
+    with one address, shape, strides and dtype."""
+    if a is b:
+        return True
+    return (
+        a.shape == b.shape
+        and a.strides == b.strides
+        and a.dtype == b.dtype
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )
 
 
 def _lent_readers(
