@@ -14,7 +14,15 @@ from graphcore.machines.plan import Plan
 from graphcore.ops.elementwise.unary import NormalCdf
 
 SMALL = 4  # rows: well under copy_below
-BIG = 400  # rows of 64 float64: 200 kB, over copy_below
+BIG = 2500  # rows of 64 float64: 1.3 MB, over copy_below
+
+
+@pytest.fixture(autouse=True, params=["copy_below as shipped", "copy_below 0"])
+def _copy_below(request, monkeypatch):
+    """Every test twice: as shipped, and with every lent array read and every destination
+    written in place (what big batches do)."""
+    if request.param == "copy_below 0":
+        monkeypatch.setattr(Plan, "copy_below", 0)
 
 
 def _mlp(rng):
@@ -35,7 +43,7 @@ def _ref(X, w1, w2):
 
 
 def test_copy_below_sits_between_a_few_rows_and_a_big_batch():
-    assert SMALL * 64 * 8 <= Plan.copy_below < BIG * 64 * 8
+    assert Plan.copy_below == 0 or SMALL * 64 * 8 <= Plan.copy_below < BIG * 64 * 8
 
 
 @pytest.mark.parametrize("rows", [SMALL, BIG])
@@ -50,7 +58,7 @@ def test_lent_inputs_of_one_shape_each_give_their_own_result(rows):
         vm.run_all()
         np.testing.assert_allclose(out.value, _ref(kept[s : s + rows], w1, w2), rtol=1e-12)
         assert x.value is X  # lent: the node's value is the caller's array
-        assert (id(x) in vm.plan._in_place) == (rows == BIG)  # else copied: cheaper
+        assert (id(x) in vm.plan._in_place) == (X.nbytes > Plan.copy_below)  # else copied
     np.testing.assert_array_equal(data, kept)  # a lent array is only read
 
 
