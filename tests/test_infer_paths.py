@@ -231,3 +231,16 @@ def test_ops_on_scipy_special_still_work():
     d_mish = [(mish_of(v + h) - mish_of(v - h)) / (2 * h) for v in xs]
     want = [d_gelu(v, p) + dm for v, p, dm in zip(xs, phi, d_mish)]
     np.testing.assert_allclose(dx.value, want, rtol=1e-6)
+
+
+def test_into_an_input_copies_its_value_and_leaves_the_input_bound_as_it_was():
+    rng = np.random.default_rng(8)
+    x, w1, w2, out, vm = _mlp(rng)
+    X = rng.standard_normal((SMALL, 64))
+    gc.Let(x, X)
+    got = np.empty((SMALL, 64))
+    vm.run_all(into={x: got, out: np.empty((SMALL, 3))})
+    np.testing.assert_array_equal(got, X)
+    assert x.value is not got
+    gc.Let(x, np.zeros((SMALL, 64)))  # must not write into `got`
+    np.testing.assert_array_equal(got, X)

@@ -302,9 +302,11 @@ class TapeMachine:
         finally:
             for u in undo:
                 u()
+        published = plan._pub_index
         for node, dest in copies:
             np.copyto(dest, node.value)
-            node.slot.publish(dest)  # as if redirected: the value is dest until the next run
+            if id(node) in published:  # a result, as if redirected: dest until the next run
+                node.slot.publish(dest)  # (never an input's: Let would write into dest)
 
     def reset(self) -> None:
         """Kept for porting Gorgonia code: ``run_all`` always starts from the first step.
