@@ -270,7 +270,9 @@ def Let(node: Node, value: Any, copy: bool = True) -> None:
     ``copy=False`` lends the array instead when it already has the node's dtype and is
     C-contiguous (else it is copied as usual): a tape machine whose only readers of the
     node are matrix products reads it in place, skipping a copy of the whole batch (10% of
-    predicting at batch 10,000). Do not change the array until the machine has run.
+    predicting at batch 10,000; batches of at most ``Plan.copy_below`` bytes, 1 MiB, are
+    copied by the machine, which is faster there). Do not change the array until the
+    machine has run.
 
     Example:
         >>> import numpy as np, graphcore as gc
