@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 __all__ = [
     "Accuracy",
@@ -289,6 +288,9 @@ def _binary_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     n_neg = len(positive) - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
+    # late import: scipy.stats costs ~30 MiB that `import golgi` should not pay for one metric
+    from scipy.stats import rankdata
+
     ranks = rankdata(scores)  # average ranks: ties count half
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 

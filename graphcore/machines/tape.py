@@ -143,6 +143,8 @@ class TapeMachine:
         self._inputs = [
             n for n in self.order if (n.op is None and not n.is_constant) or id(n) in self.given
         ]
+        self._free_slots = [n.slot for n in self.free_inputs]
+        self._plan_key: tuple[Any, ...] | None = None  # the input shapes of self.plan
 
     #: How many compiled plans (one per set of input shapes: full batches, the last partial
     #: batch, prediction batches) a machine keeps; beyond it the least recently run is dropped
@@ -204,7 +206,9 @@ class TapeMachine:
         if self.plan is not None:
             self.plan.publish()
 
-    def _key(self) -> tuple[Any, ...]:
+    def _check_inputs(self) -> None:
+        """Raise ``ValueNotAvailableError`` naming the first input this machine reads that has
+        no value (``run_all`` checks before compiling a plan, and whenever one is missing)."""
         for n in self._inputs:
             if not n.has_value:
                 if id(n) in self.given:
@@ -219,7 +223,13 @@ class TapeMachine:
                     f"run_all(), or run only the part of the graph you need with "
                     f"NewTapeMachine(g.subgraph_roots(cost, ...), ...)"
                 )
-        return tuple(n.value.shape for n in self.free_inputs)
+
+    def _key(self) -> tuple[Any, ...]:
+        try:
+            return tuple([s.value.shape for s in self._free_slots])
+        except AttributeError:  # an input without a value
+            self._check_inputs()
+            raise
 
     def run_all(self, into: Mapping[Node, np.ndarray] | None = None) -> None:
         """Run every op of the graph once (forward, then gradients if ``Grad`` added them).
@@ -251,12 +261,16 @@ class TapeMachine:
 
     def _run(self, into: Mapping[Node, np.ndarray] | None) -> None:
         key = self._key()
-        plan = self._plans.pop(key, None)
-        if plan is None:
-            plan = Plan(self)
-            while self._plans and len(self._plans) >= self.max_plans:
-                del self._plans[next(iter(self._plans))]  # the least recently run
-        self._plans[key] = plan  # most recently run last
+        plan = self.plan
+        if plan is None or key != self._plan_key:  # not the plan of the last run
+            self._check_inputs()
+            plan = self._plans.pop(key, None)
+            if plan is None:
+                plan = Plan(self)
+                while self._plans and len(self._plans) >= self.max_plans:
+                    del self._plans[next(iter(self._plans))]  # the least recently run
+            self._plans[key] = plan  # most recently run last
+            self._plan_key = key
         # publish every run: another machine over the same nodes may have pointed them elsewhere
         plan.publish()
         self.plan = plan
@@ -270,9 +284,15 @@ class TapeMachine:
         for node, dest in into.items():
             _check_into(node, dest, plan)
         undo, copies = [], []
+        small = plan.copy_below
         try:
             for node, dest in into.items():
-                u = plan.redirect(node, dest) if dest.flags.c_contiguous else None
+                # a few rows are copied: cheaper than building the last step again, and undoing it
+                u = (
+                    plan.redirect(node, dest)
+                    if dest.nbytes > small and dest.flags.c_contiguous
+                    else None
+                )
                 if u is None:
                     copies.append((node, dest))
                 else:
@@ -282,8 +302,11 @@ class TapeMachine:
         finally:
             for u in undo:
                 u()
+        published = plan._pub_index
         for node, dest in copies:
             np.copyto(dest, node.value)
+            if id(node) in published:  # a result, as if redirected: dest until the next run
+                node.slot.publish(dest)  # (never an input's: Let would write into dest)
 
     def reset(self) -> None:
         """Kept for porting Gorgonia code: ``run_all`` always starts from the first step.

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from ...dtypes import Dtype
 from ...errors import DtypeError
@@ -52,6 +51,7 @@ from .unary_kernels import (  # the rows' kernel factories
     _relu,
     _sigmoid,
     _softplus,
+    _special_ufunc,
     _times_g,
     _ufunc,
 )
@@ -149,7 +149,7 @@ UNARY: dict[str, Unary] = {
     "Gelu": Unary(_gelu, lambda x, y, g: g * (NormalCdf(x) + x * _normal_pdf(x)), "x", _d_gelu),
     "Mish": Unary(_mish, lambda x, y, g: g * _mish_slope(x), "x", _d_mish),
     # the standard normal CDF: only in Gelu's second derivative
-    "NormalCdf": Unary(_ufunc(special.ndtr), lambda x, y, g: g * _normal_pdf(x), "x"),
+    "NormalCdf": Unary(_special_ufunc("ndtr"), lambda x, y, g: g * _normal_pdf(x), "x"),
 }
 # fmt: on
 
