@@ -96,9 +96,18 @@ class ReduceOp(Op):
         x = xs[0]
         axes = self._axes(x.ndim)
         o = out.reshape(reduced_shape(x.shape, axes, False))
+        # defs, not lambdas: a kernel returns None, not the array numpy hands back
         if self.name == "Sum":
-            return lambda: np.sum(x, axis=axes, out=o)
-        return lambda: np.mean(x, axis=axes, out=o)
+
+            def run_sum() -> None:
+                np.sum(x, axis=axes, out=o)
+
+            return run_sum
+
+        def run_mean() -> None:
+            np.mean(x, axis=axes, out=o)
+
+        return run_mean
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         x = node.children[0]
