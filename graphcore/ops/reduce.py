@@ -196,7 +196,9 @@ def scale_by_inv_size(x: Node, like: Node, axes: Sequence[int]) -> Node:
     return apply_op(ScaleByInvSizeOp(tuple(axes)), x, like)
 
 
-def Sum(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
+def Sum(
+    x: Any, *axes: int | Sequence[int], axis: Any = None, keepdims: bool = False
+) -> Node:
     """Sum over the given axes (all when none are given).
 
     Example:
@@ -207,7 +209,9 @@ def Sum(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
     return apply_op(ReduceOp("Sum", parse_axes(axes, axis, "Sum"), bool(keepdims)), x)
 
 
-def Mean(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
+def Mean(
+    x: Any, *axes: int | Sequence[int], axis: Any = None, keepdims: bool = False
+) -> Node:
     """Mean over the given axes (all when none are given); free dimensions count at run time.
 
     Example:
