@@ -3,8 +3,8 @@ any length): they count per position instead of failing."""
 
 import pytest
 
-import graphcore as gc
 import golgi as G
+import graphcore as gc
 
 
 def _sequence(g: gc.Graph) -> gc.Node:

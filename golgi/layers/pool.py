@@ -44,7 +44,7 @@ class _Pool(Layer):
     def build(self, x: gc.Node) -> None:
         """Resolve the stride (default: the kernel) and check padding and sizes."""
         k, p = self.opts["kernel"], self.opts["pad"]
-        self.stride: tuple[int, int] = tuple(self.opts.get("stride", k))  # type: ignore[assignment]
+        self.stride: tuple[int, int] = tuple(self.opts.get("stride", k))
         if p[0] >= k[0] or p[1] >= k[1]:
             raise self.error(
                 f"WithPad{tuple(p)} must be smaller than the kernel {tuple(k)}, so every window "
