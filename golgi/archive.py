@@ -178,13 +178,16 @@ class Archive:
         (['fc/W', 'fc/b'], ((2, 1), dtype('float32')))
     """
 
-    def __init__(self, path: str | IO[bytes]) -> None:
-        # a binary file object (BytesIO, an open file) is read as it is and left open
-        self._owned = not hasattr(path, "read")
-        if not self._owned:
+    def __init__(self, path: str | os.PathLike[str] | IO[bytes]) -> None:
+        # a binary file object (BytesIO, an open file) is read as it is and left open; hasattr
+        # in the condition itself narrows ``path`` to a file name in the other branch
+        if hasattr(path, "read"):
+            self._owned = False
+            # hasattr cannot tell the checker that this is the IO[bytes] of the union
             self.f: IO[bytes] = path  # type: ignore[assignment]
             self.path = str(getattr(path, "name", "<file object>"))
         else:
+            self._owned = True
             self.path = str(path)
             try:
                 self.f = open(path, "rb")  # noqa: SIM115 (closed by close())
@@ -318,13 +321,16 @@ class Archive:
         shape, dtype = self.header(key)
         _, _, fortran, hlen = self._headers[key]
         out = np.empty(shape, dtype, order="F" if fortran else "C")
-        view = memoryview(out.reshape(-1, order="A").view(np.uint8))
+        # numpy stubs give ndarray the buffer protocol only on Python >= 3.12
+        view = memoryview(out.reshape(-1, order="A").view(np.uint8))  # type: ignore[arg-type]
         try:
             with self.zip.open(self.entries[key + ".npy"]) as f:
                 f.read(hlen)
                 got = 0
                 while got < len(view):
-                    n = f.readinto(view[got : got + _CHUNK])  # bounded: no whole-entry copy
+                    # bounded: no whole-entry copy; ZipFile.open is stubbed as IO[bytes], but
+                    # returns a ZipExtFile (a BufferedIOBase), which has readinto
+                    n = f.readinto(view[got : got + _CHUNK])  # type: ignore[attr-defined]
                     if not n:
                         raise EOFError
                     got += n

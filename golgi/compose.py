@@ -18,14 +18,13 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import graphcore as gc
 from graphcore.shapes import broadcast_shapes, fmt_shape
 
-from .layer import Layer
+from .layer import Layer, per_sample
 from .options import LayerOpt
 from .summary import SummaryTable
 from .term import TRANSIENT, Term, Thunk
@@ -67,11 +66,6 @@ def _as_term(t: Any, where: str) -> Term:
         f"{where}: {t!r} ({type(t).__name__}) is not a term; use L(ConsFC, options...), a built "
         f"layer, a composition, I, Add(...) or HadamardProd(...)"
     )
-
-
-def _per_sample(shape: tuple[int | None, ...]) -> int:
-    """Values per sample of a (batch, ...) shape."""
-    return math.prod(d for d in shape[1:] if d is not None)
 
 
 class Composition(Term):
@@ -206,7 +200,8 @@ class Composition(Term):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        spec = self.input
+        # __getstate__ left the input node's description in its place
+        spec = cast("tuple[str, tuple[int | None, ...], gc.Dtype] | None", self.input)
         self.input = None
         if spec is None:
             return
@@ -301,7 +296,7 @@ class Join(Term):
         """Both branches' FLOPs, plus one per output value for the combining (once built)."""
         out = sum(t.flops(batch) for t in self.branches)
         for _, node in self._cache.values():
-            return out + batch * _per_sample(node.shape)
+            return out + batch * per_sample(node.shape)
         return out
 
     @property
@@ -321,7 +316,7 @@ class Join(Term):
             raise gc.ShapeError(
                 f"{self.kind} join: branch outputs {fmt_shape(a)} and {fmt_shape(b)} differ"
             ) from None
-        table.add_row(f"({self.kind} join)", out, flops=_per_sample(out))
+        table.add_row(f"({self.kind} join)", out, flops=per_sample(out))
         return out, dt
 
     def __getstate__(self) -> dict[str, Any]:

@@ -109,8 +109,14 @@ class Model(Term):
         graphs = {id(n.graph) for n in (*self.inputs.values(), *self.outputs.values())}
         if len(graphs) != 1:
             raise gc.GraphError("Model: the inputs and outputs must all belong to one graph")
-        self.graph = next(iter(self.outputs.values())).graph
-        needed = self.graph.exact_subgraph_roots(*self.outputs.values()).nodes
+        graph = next(iter(self.outputs.values())).graph
+        if graph is None:
+            raise gc.GraphError(
+                "Model: the outputs belong to no graph (they are computed from constants "
+                "only); build them from input nodes of a graph (gc.NewMatrix(g, ...))"
+            )
+        self.graph: gc.Graph = graph
+        needed = graph.exact_subgraph_roots(*self.outputs.values()).nodes
         inside = {id(n) for n in needed}
         for name, n in self.inputs.items():
             if n.op is not None:
@@ -208,7 +214,8 @@ class Model(Term):
             table.add_layer(la, tuple(outs[-1].shape) if outs else ("?",))
         out = self.out
         if out is None:
-            return ("…",), dtype
+            # several outputs: the table shows a placeholder, not a shape, after the layers
+            return ("…",), dtype  # type: ignore[return-value]
         return tuple(out.shape), out.dtype
 
     def __getstate__(self) -> dict[str, Any]:

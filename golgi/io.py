@@ -123,8 +123,11 @@ def save(
         ...         print(sorted(f.files))
         ['meta/json', 'param/out/W', 'param/out/b']
     """
-    to_file = hasattr(path, "write")
-    where = str(getattr(path, "name", "<file object>")) if to_file else os.fspath(path)
+    # hasattr in the condition itself, so that the checker narrows ``path`` in each branch
+    if hasattr(path, "write"):
+        to_file, where = True, str(getattr(path, "name", "<file object>"))
+    else:
+        to_file, where = False, os.fspath(path)
     arrays: dict[str, np.ndarray] = {}
     for k, n in _learnables(model).items():
         arrays[f"param/{k}"] = np.asarray(n.value)
@@ -152,6 +155,7 @@ def save(
     }
     arrays["meta/json"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     if to_file:
+        # the keys are entry names ("param/..."), never savez's allow_pickle keyword
         np.savez(path, **arrays)  # type: ignore[arg-type]
         return
     path = where
@@ -166,7 +170,8 @@ def save(
         with os.fdopen(fd, "wb") as f:
             # mkstemp makes the file private (0600); give it what open() would have
             os.chmod(tmp, 0o666 & ~umask())
-            np.savez(f, **arrays)
+            # the keys are entry names ("param/..."), never savez's allow_pickle keyword
+            np.savez(f, **arrays)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -672,3 +673,36 @@ class Layer(Term):
         return f"{self.kind}({', '.join(parts)})"
 
 
+
+
+def per_sample(shape: Sequence[int | None]) -> int:
+    """Values per sample of a (batch, ...) shape, for FLOPs and summaries.
+
+    A free size besides the batch (a sequence of any length) counts as 1: FLOPs are then per
+    position along it.
+
+    Example:
+        >>> per_sample((None, 3, 4)), per_sample((None, None, 4)), per_sample((None,))
+        (12, 4, 1)
+    """
+    return math.prod(d for d in shape[1:] if d is not None)
+
+
+def sample_sizes(layer: Layer, shape: Sequence[int | None]) -> tuple[int, ...]:
+    """The sizes after the batch of ``shape``, for a layer that needs them all known (its
+    ``check_input`` says so); the layer's ``ShapeError`` when one is free.
+
+    Example:
+        >>> import graphcore as gc, golgi as G
+        >>> g = gc.NewGraph()
+        >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
+        >>> fc = G.ConsFC(x, G.WithShape(2), G.WithName("h"))
+        >>> sample_sizes(fc, (None, 3, 4))
+        (3, 4)
+    """
+    sizes = tuple(d for d in shape[1:] if d is not None)
+    if len(sizes) != len(shape) - 1:
+        raise layer.error(
+            f"input shape {fmt_shape(tuple(shape))}: only the batch size may be None here"
+        )
+    return sizes

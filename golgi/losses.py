@@ -175,7 +175,7 @@ def resolve_loss(loss: LossFn | str) -> LossFn:
     """
     if isinstance(loss, str):
         ce, bce = CrossEntropy, BinaryCrossEntropy
-        table = {
+        table: dict[str, LossFn] = {
             "cross_entropy": ce,
             "crossentropy": ce,
             "binary_cross_entropy": bce,

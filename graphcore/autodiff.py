@@ -33,7 +33,7 @@ from typing import Any
 
 from .errors import GradError
 from .graph import Graph, Node, ancestors
-from .ops.base import building_in
+from .ops.base import Op, building_in
 from .ops.elementwise import Add
 from .ops.unbroadcast import BroadcastTo, reduce_to
 from .shapes import fmt_shape
@@ -87,13 +87,14 @@ def _upstream(outputs: Sequence[Node], leaves: set[int]) -> list[Node]:
     return order
 
 
-def _operand_grads(n: Node, g: Node, wants: list[bool]) -> list[Node | None]:
-    """``n``'s op's gradient rule, or, for a fused op, the gradient through its expansion."""
+def _operand_grads(op: Op, n: Node, g: Node, wants: list[bool]) -> list[Node | None]:
+    """The gradient rule of ``op`` (``n``'s op), or, for a fused op, the gradient through its
+    expansion."""
     # the expansion is built detached: only the parts the gradients read enter a program
     with building_in(None):
-        expr = n.op.expand(n)
+        expr = op.expand(n)
     if expr is None:
-        return n.op.grad(n, g, wants)
+        return op.grad(n, g, wants)
     if expr.shape != n.shape:
         raise GradError(
             f"Grad: internal error: the expansion of {n.describe()} has shape "
@@ -109,10 +110,10 @@ def _operand_grads(n: Node, g: Node, wants: list[bool]) -> list[Node | None]:
     ]
 
 
-def _wants(n: Node, depends: set[int]) -> list[bool]:
-    """Which operands of ``n`` a gradient must reach: those on a path from a wrt, and whose
-    value (not only shape) ``n`` reads."""
-    skip = n.op.shape_only
+def _wants(op: Op, n: Node, depends: set[int]) -> list[bool]:
+    """Which operands of ``n`` (made by ``op``) a gradient must reach: those on a path from a
+    wrt, and whose value (not only shape) ``op`` reads."""
+    skip = op.shape_only
     return [id(c) in depends and i not in skip for i, c in enumerate(n.children)]
 
 
@@ -134,14 +135,14 @@ def _walk(
         if id(n) in wrt_ids:
             depends.add(id(n))
         elif n.dtype.is_float and n.op is not None and not n.op.zero_gradient:
-            if any(_wants(n, depends)):
+            if any(_wants(n.op, n, depends)):
                 depends.add(id(n))
     grads = dict(seeds)
     for n in reversed(order):
         g = grads.get(id(n))
         if g is None or n.op is None or (stop_at_wrt and id(n) in wrt_ids):
             continue
-        wants = _wants(n, depends)
+        wants = _wants(n.op, n, depends)
         if not any(wants):
             continue
         if not n.op.differentiable:
@@ -150,7 +151,7 @@ def _walk(
                 f"on the path from {', '.join(repr(w.name) for w in wrt)} to the cost "
                 f"{cost_name!r}; use a differentiable op or stop the gradient before it"
             )
-        parts = _operand_grads(n, g, wants)
+        parts = _operand_grads(n.op, n, g, wants)
         for c, want, gc in zip(n.children, wants, parts, strict=True):
             if not want or gc is None:
                 continue

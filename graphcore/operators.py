@@ -75,7 +75,8 @@ def install(node_cls: type, ops: ModuleType) -> None:
         """
         return transpose(self)
 
-    node_cls.__neg__ = __neg__  # type: ignore[attr-defined]
-    node_cls.__pos__ = __pos__  # type: ignore[attr-defined]
-    node_cls.__getitem__ = __getitem__  # type: ignore[attr-defined]
-    node_cls.T = property(T)  # type: ignore[attr-defined]
+    # setattr, not attribute assignment: ``node_cls`` is any class, so the checker cannot see
+    # these names on it.
+    for name, attr in (("__neg__", __neg__), ("__pos__", __pos__),
+                       ("__getitem__", __getitem__), ("T", property(T))):
+        setattr(node_cls, name, attr)

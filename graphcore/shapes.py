@@ -50,7 +50,7 @@ def as_shape(dims: Iterable[int | None] | int | None, what: str = "shape") -> Sh
         return ()
     if isinstance(dims, int):
         dims = (dims,)
-    out = []
+    out: list[int | None] = []
     for d in dims:
         if d is None:
             out.append(None)

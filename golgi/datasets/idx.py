@@ -15,10 +15,11 @@ Example:
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import zlib
-from typing import IO, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -38,7 +39,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
 
 
-def _read_exact(f: IO[bytes], out: memoryview) -> int:
+def _read_exact(f: io.BufferedIOBase, out: memoryview) -> int:
     """Fill ``out`` from ``f`` in bounded chunks; return how many bytes arrived."""
     got = 0
     while got < len(out):
@@ -49,7 +50,9 @@ def _read_exact(f: IO[bytes], out: memoryview) -> int:
     return got
 
 
-def _parse(f: IO[bytes], name: str, kind: str | None, plain_size: int | None) -> np.ndarray:
+def _parse(
+    f: io.BufferedIOBase, name: str, kind: str | None, plain_size: int | None
+) -> np.ndarray:
     """Read the header, check it, then exactly the data it declares (and that nothing follows)."""
     head = f.read(4)
     if len(head) < 4:
@@ -88,7 +91,8 @@ def _parse(f: IO[bytes], name: str, kind: str | None, plain_size: int | None) ->
         what = "truncated" if plain_size - header < expected else "too long"
         raise DatasetError(f"{name}: {what}; {mismatch} {plain_size - header}; {fix}")
     out = np.empty(expected, dtype=np.uint8)
-    got = _read_exact(f, memoryview(out))
+    # numpy stubs give ndarray the buffer protocol only on Python >= 3.12
+    got = _read_exact(f, memoryview(out))  # type: ignore[arg-type]
     if got < expected:
         raise DatasetError(f"{name}: truncated; {mismatch} {got}; {fix}")
     if f.read(1):  # for gzip this also reaches the end, where the CRC is checked

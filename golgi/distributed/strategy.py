@@ -23,7 +23,7 @@ import contextlib
 import sys
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 
@@ -383,7 +383,7 @@ class FitSession:
     def __enter__(self) -> FitSession:
         return self
 
-    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> Literal[False]:
         if error is None or self.dp.size == 1:
             return False
         if not self.started:

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +24,7 @@ import numpy as np
 
 import graphcore as gc
 
-from ..layer import Layer
+from ..layer import Layer, per_sample
 from ..options import LayerOpt
 from ..term import Thunk
 
@@ -94,7 +93,7 @@ class BatchNorm(Layer):
             >>> G.ConsBatchNorm(x).flops()
             20
         """
-        return batch * math.prod(self.input_shape[1:]) * 5
+        return batch * per_sample(self.input_shape) * 5
 
     def config(self) -> dict[str, Any]:
         """Name, ``eps`` and ``momentum``."""

@@ -16,14 +16,13 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import graphcore as gc
 from graphcore.shapes import fmt_shape
 
-from ..layer import Layer
+from ..layer import Layer, per_sample, sample_sizes
 from ..options import LayerOpt, fn_name
 from ..term import Thunk
 
@@ -188,11 +187,11 @@ class Conv(Layer):
             544
         """
         out = self.output_shape(self.input_shape)
-        c_in = self.input_shape[1]
+        c_in = sample_sizes(self, self.input_shape)[0]
         per = 2 * c_in * self.kernel_shape[0] * self.kernel_shape[1] - 1
         o = self.opts
         per += ("b" in self.params) + (o["activation"] is not None) + (o["probability"] > 0)
-        return batch * math.prod(out[1:]) * per
+        return batch * per_sample(out) * per
 
     def config(self) -> dict[str, Any]:
         """Name, channels, kernel, pad, stride, dilation, activation, bias (and the rest set)."""

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +22,7 @@ import numpy as np
 import graphcore as gc
 from graphcore.rng import spawn_rng
 
-from ..layer import Layer
+from ..layer import Layer, per_sample
 from ..options import LayerOpt
 from ..term import Thunk
 
@@ -92,7 +91,7 @@ class Dropout(Layer):
             >>> G.ConsDropout(x).flops()
             4
         """
-        return batch * math.prod(self.input_shape[1:]) * 1
+        return batch * per_sample(self.input_shape) * 1
 
     def config(self) -> dict[str, Any]:
         """Name and ``probability``."""

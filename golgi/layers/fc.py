@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ import numpy as np
 import graphcore as gc
 from graphcore.shapes import fmt_shape
 
-from ..layer import Layer
+from ..layer import Layer, per_sample, sample_sizes
 from ..options import AsBatched, LayerOpt, WithActivation, WithName, WithWB, fn_name
 from ..term import Thunk
 from .lazy import LazyLayer
@@ -153,8 +152,8 @@ class FC(Layer):
             >>> G.ConsFC(x, G.WithShape(3)).flops(), G.ConsFC(x, G.WithShape(3)).flops(10)
             (24, 240)
         """
-        rows = batch * math.prod(self.input_shape[1:-1])
-        per_row = (2 * self.input_shape[-1] - 1) * self.size
+        rows = batch * per_sample(self.input_shape[:-1])
+        per_row = (2 * sample_sizes(self, self.input_shape)[-1] - 1) * self.size
         per_row += self.size * ("b" in self.params) + self.size * (
             self.opts["activation"] is not None
         )

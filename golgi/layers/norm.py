@@ -14,13 +14,12 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import graphcore as gc
 
-from ..layer import Layer
+from ..layer import Layer, per_sample
 from ..options import LayerOpt
 from ..term import Thunk
 
@@ -80,7 +79,7 @@ class LayerNorm(Layer):
             >>> G.ConsLayerNorm(x).flops()
             32
         """
-        return batch * math.prod(self.input_shape[1:]) * 8
+        return batch * per_sample(self.input_shape) * 8
 
     def config(self) -> dict[str, Any]:
         """Name and ``eps``."""

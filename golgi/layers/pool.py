@@ -15,14 +15,13 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import graphcore as gc
 from graphcore.shapes import fmt_shape
 
-from ..layer import Layer
+from ..layer import Layer, per_sample
 from ..options import LayerOpt
 from ..term import Thunk
 from .conv import check_image
@@ -45,7 +44,7 @@ class _Pool(Layer):
     def build(self, x: gc.Node) -> None:
         """Resolve the stride (default: the kernel) and check padding and sizes."""
         k, p = self.opts["kernel"], self.opts["pad"]
-        self.stride: tuple[int, int] = tuple(self.opts.get("stride", k))  # type: ignore[assignment]
+        self.stride: tuple[int, int] = tuple(self.opts.get("stride", k))
         if p[0] >= k[0] or p[1] >= k[1]:
             raise self.error(
                 f"WithPad{tuple(p)} must be smaller than the kernel {tuple(k)}, so every window "
@@ -90,7 +89,7 @@ class _Pool(Layer):
         """
         out = self.output_shape(self.input_shape)
         k = self.opts["kernel"]
-        return batch * math.prod(out[1:]) * (k[0] * k[1] + (self.opts["probability"] > 0))
+        return batch * per_sample(out) * (k[0] * k[1] + (self.opts["probability"] > 0))
 
     def config(self) -> dict[str, Any]:
         """Name, kernel, pad, stride (and probability when set)."""

@@ -19,7 +19,7 @@ from typing import Any
 import graphcore as gc
 from graphcore.shapes import fmt_shape
 
-from ..layer import Layer
+from ..layer import Layer, sample_sizes
 from ..options import LayerOpt
 from ..term import Thunk
 
@@ -122,7 +122,7 @@ class Flatten(Layer):
 
     def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """``(batch, product of the other sizes)``."""
-        return (input_shape[0], math.prod(input_shape[1:]))
+        return (input_shape[0], math.prod(sample_sizes(self, input_shape)))
 
     def forward(self, x: gc.Node) -> gc.Node:
         """``gc.Reshape`` of ``x`` to (batch, features)."""

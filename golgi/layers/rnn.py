@@ -28,7 +28,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,7 +36,7 @@ import numpy as np
 import graphcore as gc
 from graphcore.shapes import fmt_shape
 
-from ..layer import Layer
+from ..layer import Layer, sample_sizes
 from ..options import LayerOpt, fn_name
 from ..term import Thunk
 
@@ -66,6 +66,8 @@ class _Recurrent(Layer):
     defaults = {"return_sequences": False}
     #: the gate letters, in the order the joined (fused) learnables put them
     gates: ClassVar[str] = ""
+    #: ``step(x, *states)``: one step; LSTM and GRU each define it, with their own states
+    step: Callable[..., Any]
 
     def check_input(self, x: gc.Node) -> None:
         """Also require a float (batch, features) step or (batch, time, features) sequence,
@@ -201,7 +203,7 @@ class _Recurrent(Layer):
         return (shape[0], self.size)
 
     def _steps(self) -> int:
-        return int(self.input_shape[1]) if len(self.input_shape) == 3 else 1
+        return sample_sizes(self, self.input_shape)[0] if len(self.input_shape) == 3 else 1
 
     def config(self) -> dict[str, Any]:
         """Name, ``size``, ``return_sequences`` (and init when given)."""

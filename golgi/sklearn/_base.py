@@ -173,6 +173,9 @@ class GolgiEstimator(BaseEstimator):
     """
 
     _loss: Callable[[gc.Node, gc.Node], gc.Node]
+    # hyperparameters the subclasses' __init__ sets, typed here where they are checked
+    learning_rate: float
+    alpha: float
 
     # ----- hyperparameters ----------------------------------------------------------------------
     def _check_params(self) -> None:

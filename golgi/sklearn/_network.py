@@ -53,11 +53,12 @@ def weighted_mse(out: gc.Node, target: gc.Node) -> gc.Node:
 
 
 class _Runner:
-    """One eval machine from ``x`` to ``out``, run in chunks; results in a new array."""
+    """One eval machine from ``x`` to ``out`` (nodes of ``g``), run in chunks; results in a
+    new array."""
 
-    def __init__(self, x: gc.Node, out: gc.Node) -> None:
+    def __init__(self, g: gc.Graph, x: gc.Node, out: gc.Node) -> None:
         self.x, self.out = x, out
-        self.vm = gc.NewTapeMachine(x.graph.subgraph_roots(out), gc.EvalMode())
+        self.vm = gc.NewTapeMachine(g.subgraph_roots(out), gc.EvalMode())
 
     def __call__(self, data: np.ndarray) -> np.ndarray:
         x, out = self.x, self.out
@@ -93,8 +94,14 @@ class Network:
     def __init__(
         self, model: Any, x: gc.Node, outputs: dict[str, tuple[gc.Node, gc.Node]]
     ) -> None:
+        if x.graph is None:
+            raise gc.GraphError(
+                f"Network: {x.describe()} belongs to no graph; give the input node of a graph "
+                f"(gc.NewMatrix(g, ...))"
+            )
         self.model = model
         self.x = x
+        self.graph: gc.Graph = x.graph
         self.outputs = outputs
         self.trainer: Trainer | None = None
         self.solver: Any = None
@@ -107,13 +114,14 @@ class Network:
         if mine is not None and mine[0] == self.generation:
             return mine[1]
         own = {id(i) for i, _ in self.outputs.values()}
-        g = self.x.graph
+        g = self.graph
         # weights and layer state are shared; the inputs each thread fills are its own
         shared = [n for n in g.inputs() if n.has_value and id(n) not in own]
         memo: dict[int, gc.Node] = {}
-        g.clone(memo, share=shared)
+        copy = g.clone(memo, share=shared)
         runners = {
-            name: _Runner(memo[id(i)], memo[id(o)]) for name, (i, o) in self.outputs.items()
+            name: _Runner(copy, memo[id(i)], memo[id(o)])
+            for name, (i, o) in self.outputs.items()
         }
         self._local.runners = (self.generation, runners)
         return runners

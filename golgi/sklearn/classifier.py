@@ -76,6 +76,8 @@ class GolgiClassifier(ClassifierMixin, SupervisedEstimator):
     """
 
     _loss = staticmethod(CrossEntropy)
+    #: the class labels seen by ``fit`` (set there)
+    classes_: np.ndarray
 
     def __init__(
         self,

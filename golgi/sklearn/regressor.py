@@ -73,6 +73,8 @@ class GolgiRegressor(RegressorMixin, SupervisedEstimator):
     """
 
     _loss = staticmethod(weighted_mse)
+    #: the number of targets seen by ``fit`` (set there)
+    n_outputs_: int
 
     def __init__(
         self,

@@ -140,6 +140,9 @@ class GolgiTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GolgiE
         if code.ndim != 2 or code.shape[1] is None:
             raise gc.ShapeError(f"model: the encoder must give (None, k) codes, got "
                                 f"{code.describe()}")
+        if x.graph is None:
+            raise gc.GraphError(f"model: the input {x.describe()} belongs to no graph; build "
+                                f"the model on an input node of a graph (gc.NewMatrix(g, ...))")
         z = gc.NewMatrix(x.graph, x.dtype, gc.WithShape(None, code.shape[1]),
                          gc.WithName("code_in"))
         decoded = decoder.fwd(z)  # the same decoder layers, from codes given to it

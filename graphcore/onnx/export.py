@@ -127,7 +127,7 @@ class Exporter:
     def const(self, value: Any, dtype: Dtype | np.dtype | None = None) -> str:
         """A ``Constant`` node holding ``value`` (cast to ``dtype``); equal constants are
         written once."""
-        arr = np.asarray(value, dtype=None if dtype is None else getattr(dtype, "np", dtype))
+        arr = np.asarray(value, dtype=dtype.np if isinstance(dtype, Dtype) else dtype)
         key = (arr.dtype.str, arr.shape, arr.tobytes())
         hit = self._consts.get(key)
         if hit is not None:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..graph import Node
+from ..ops.indexing import SliceOp
+from ..ops.norm.batch import BatchNormStatsOp
 from ..shapes import norm_axes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,6 +37,13 @@ INT64_MIN = -(2**63)
 
 def _children(e: Exporter, n: Node) -> Sequence[Node]:
     return n.children
+
+
+def _params(n: Node) -> dict[str, Any]:
+    """The parameters of the op that made ``n`` (rows are looked up by op, so there is one)."""
+    if n.op is None:
+        raise ValueError(f"node {n.name!r} is an input, not made by an op; it has no parameters")
+    return n.op.params()
 
 
 @dataclass(frozen=True)
@@ -142,7 +151,7 @@ def _reduce_call(
 def _reduce(onnx_op: str) -> ExportRow:
     def emit(e: Exporter, n: Node) -> None:
         x = n.children[0]
-        p = n.op.params()
+        p = _params(n)
         axes = None if p["axes"] is None else norm_axes(p["axes"], x.ndim)
         _reduce_call(e, onnx_op, e.value(x), axes, bool(p["keepdims"]), n)
 
@@ -151,7 +160,7 @@ def _reduce(onnx_op: str) -> ExportRow:
 
 def _norm(e: Exporter, n: Node) -> None:
     x = n.children[0]
-    p = n.op.params()
+    p = _params(n)
     axes = None if p["axes"] is None else norm_axes(p["axes"], x.ndim)
     _reduce_call(e, "ReduceL1" if p["p"] == 1 else "ReduceL2", e.value(x), axes,
                  bool(p["keepdims"]), n)
@@ -159,7 +168,7 @@ def _norm(e: Exporter, n: Node) -> None:
 
 def _softmax(onnx_op: str) -> ExportRow:
     def emit(e: Exporter, n: Node) -> None:
-        e.add(onnx_op, [e.value(n.children[0])], node=n, axis=int(n.op.params()["axis"]))
+        e.add(onnx_op, [e.value(n.children[0])], node=n, axis=int(_params(n)["axis"]))
 
     return ExportRow(onnx_op, emit)
 
@@ -172,6 +181,8 @@ def _reshape(e: Exporter, n: Node) -> None:
 
 
 def _slice(e: Exporter, n: Node) -> None:
+    if not isinstance(n.op, SliceOp):
+        raise ValueError(f"Slice node {n.name!r} was not made by a SliceOp")
     index = n.op.index
     starts, ends, axes, steps, drop = [], [], [], [], []
     for ax, it in enumerate(index):
@@ -197,11 +208,11 @@ def _slice(e: Exporter, n: Node) -> None:
 
 
 def _concat(e: Exporter, n: Node) -> None:
-    e.add("Concat", [e.value(c) for c in n.children], node=n, axis=int(n.op.params()["axis"]))
+    e.add("Concat", [e.value(c) for c in n.children], node=n, axis=int(_params(n)["axis"]))
 
 
 def _transpose(e: Exporter, n: Node) -> None:
-    axes = n.op.params()["axes"]
+    axes = _params(n)["axes"]
     perm = list(range(n.ndim))[::-1] if axes is None else [int(a) for a in axes]
     e.add("Transpose", [e.value(n.children[0])], node=n, perm=perm)
 
@@ -214,7 +225,7 @@ def _outer(e: Exporter, n: Node) -> None:
 
 
 def _batched(e: Exporter, n: Node) -> None:
-    p = n.op.params()
+    p = _params(n)
     names = []
     for c, t in zip(n.children, (p["transA"], p["transB"]), strict=True):
         v = e.value(c)
@@ -227,7 +238,7 @@ def _batched(e: Exporter, n: Node) -> None:
 
 def _tensordot(e: Exporter, n: Node) -> None:
     a, b = n.children
-    p = n.op.params()
+    p = _params(n)
     letters = iter("abcdefghijklmnopqrstuvwxyz")
     la = [next(letters) for _ in range(a.ndim)]
     lb = [next(letters) for _ in range(b.ndim)]
@@ -241,7 +252,7 @@ def _tensordot(e: Exporter, n: Node) -> None:
 
 def _gather(e: Exporter, n: Node) -> None:
     x, idx = n.children
-    e.add("Gather", [e.value(x), e.value(idx)], node=n, axis=int(n.op.params()["axis"]))
+    e.add("Gather", [e.value(x), e.value(idx)], node=n, axis=int(_params(n)["axis"]))
 
 
 # ----- neural-network rows -----------------------------------------------------------------------
@@ -260,7 +271,7 @@ def _conv_operands(e: Exporter, n: Node) -> Sequence[Node]:
 
 def _conv(e: Exporter, n: Node) -> None:
     cols = _im2col(n)
-    p = cols.op.params()
+    p = _params(cols)
     (ph, pw), (kh, kw) = p["pad"], p["kernel_shape"]
     x, w = cols.children[0], n.children[1]
     e.add(
@@ -277,7 +288,7 @@ def _conv(e: Exporter, n: Node) -> None:
 
 def _pool(onnx_op: str, **extra: Any) -> ExportRow:
     def emit(e: Exporter, n: Node) -> None:
-        p = n.op.params()
+        p = _params(n)
         (ph, pw) = p["pad"]
         e.add(
             onnx_op,
@@ -299,7 +310,7 @@ def _first(e: Exporter, n: Node) -> Sequence[Node]:
 def _dropout(e: Exporter, n: Node) -> None:
     # the ratio is kept so a model read back trains with the same dropout; without a
     # training_mode input, ONNX Dropout is the identity, as an eval-mode run is
-    ratio = e.const(float(n.op.params()["p"]), n.dtype)
+    ratio = e.const(float(_params(n)["p"]), n.dtype)
     e.add("Dropout", [e.value(n.children[0]), ratio], node=n)
 
 
@@ -310,7 +321,7 @@ def _bn_operands(e: Exporter, n: Node) -> Sequence[Node]:
 
 def _bn(e: Exporter, n: Node) -> None:
     x, stats, gamma, beta = n.children
-    if stats.op is None or stats.op.name != "BatchNormStats":
+    if not isinstance(stats.op, BatchNormStatsOp):
         raise ValueError(f"BatchNorm node {n.name!r} does not read a BatchNormStats node")
     sop = stats.op
     c = x.shape[1]
@@ -335,7 +346,7 @@ def _bn(e: Exporter, n: Node) -> None:
 
 def _softmax_ce(e: Exporter, n: Node) -> None:
     z, t = n.children
-    p = n.op.params()
+    p = _params(n)
     ax = norm_axes(p["axis"], z.ndim)[0]
     red = p["reduction"]
     if not t.dtype.is_float:
@@ -358,7 +369,7 @@ def _softmax_ce(e: Exporter, n: Node) -> None:
 
 def _sigmoid_bce(e: Exporter, n: Node) -> None:
     z, t = (e.value(c) for c in n.children)
-    red = n.op.params()["reduction"]
+    red = _params(n)["reduction"]
     # max(z, 0) - z*t + log(1 + e^-|z|): finite for any z
     tail = e.add("Softplus", [e.add("Neg", [e.add("Abs", [z])])])
     per = e.add("Add", [e.add("Sub", [e.add("Relu", [z]), e.add("Mul", [z, t])]), tail],

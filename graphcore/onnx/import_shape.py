@@ -80,13 +80,13 @@ def _unsqueeze(ld: Loader, p: Any, a: dict[str, Any]) -> list[Value]:
     axes = _axes(ld, p, a, 13)
     if axes is None:
         raise ld.error(p, "Unsqueeze needs its axes")
-    arr = ld.static(p.input[0])
-    known = arr is not None and p.input[0] not in ld.nodes
-    shape = list(arr.shape if known else _x(ld, p).shape)
+    # the operand's array when it is known while loading and not already a graph node
+    arr = None if p.input[0] in ld.nodes else ld.static(p.input[0])
+    shape = list(arr.shape if arr is not None else _x(ld, p).shape)
     nd = len(shape) + len(axes)
     for i in sorted(ax % nd for ax in axes):
         shape.insert(i, 1)
-    if known:
+    if arr is not None:
         return [arr.reshape(shape)]
     return [Reshape(_x(ld, p), tuple(shape))]
 
@@ -149,13 +149,13 @@ def _slice(ld: Loader, p: Any, a: dict[str, Any]) -> list[Value]:
         ends = _ints(ld.need_static(p, 2, "ends"))
         axes = _ints(ld.need_static(p, 3, "axes")) if ld.has(p, 3) else list(range(len(starts)))
         steps = _ints(ld.need_static(p, 4, "steps")) if ld.has(p, 4) else [1] * len(starts)
-    arr = ld.static(p.input[0])
-    known = arr is not None and p.input[0] not in ld.nodes
-    shape = arr.shape if known else _x(ld, p).shape
+    # the operand's array when it is known while loading and not already a graph node
+    arr = None if p.input[0] in ld.nodes else ld.static(p.input[0])
+    shape = arr.shape if arr is not None else _x(ld, p).shape
     index: list[Any] = [slice(None)] * len(shape)
     for s, e, ax, st in zip(starts, ends, axes, steps, strict=True):
         index[ax % len(shape)] = _clamp(s, e, st, shape[ax % len(shape)])
-    if known:
+    if arr is not None:
         return [arr[tuple(index)]]
     return [Slice(_x(ld, p), tuple(index))]
 

@@ -148,10 +148,10 @@ def _binary(onnx_op: str, fn: Callable[[Any, Any], Node], name: str) -> ImportRo
                 out = f(out, k)
             return [np.asarray(out)]
         args = [_arg(ld, n) for n in p.input]
-        out = args[0]
+        res = args[0]
         for b in args[1:]:
-            out = fn(out, b)
-        return [out if isinstance(out, Node) else ld.node(p.input[0])]
+            res = fn(res, b)
+        return [res if isinstance(res, Node) else ld.node(p.input[0])]
 
     return ImportRow(name, build)
 
@@ -163,7 +163,8 @@ def _compare(fn: Callable[..., Node], name: str) -> ImportRow:
 def _not(ld: Loader, p: Any, a: dict[str, Any]) -> list[Value]:
     x = _x(ld, p)
     if x.op is not None and x.op.name == "Eq" and not x.op.params():
-        return [Ne(*x.children)]
+        lhs, rhs = x.children
+        return [Ne(lhs, rhs)]
     raise ld.error(p, "graphcore has no logical Not; only Not(Equal(a, b)) is read (as Ne)")
 
 

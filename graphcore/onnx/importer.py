@@ -104,13 +104,13 @@ class Loader:
             n = NewTensor(self.graph, arr.dtype, arr.ndim, WithShape(*arr.shape), WithName(name),
                           WithValue(arr))
         elif name in self.statics or init is not None:
-            arr = self.static(name)
-            if arr is not None and arr.dtype == object:
+            known = self.static(name)
+            if known is not None and known.dtype == object:
                 raise ONNXError(
                     f"{self.where}: value {name!r} holds a shape with a free dimension "
-                    f"({arr.tolist()}); graphcore can use it only as the target of a Reshape"
+                    f"({known.tolist()}); graphcore can use it only as the target of a Reshape"
                 )
-            n = NewConstant(arr, name=name)
+            n = NewConstant(known, name=name)
         else:
             made_by = self.producer.get(name)
             where = f" (an output of node {made_by})" if made_by else ""

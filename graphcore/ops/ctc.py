@@ -255,10 +255,10 @@ class CTCLossOp(Op):
         return ((n,) if self.reduction == "none" else ()), lp.dtype
 
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
-        al = _Alignments(*xs, who=self._who)
+        lp, tg, il, tl = xs
+        al = _Alignments(lp, tg, il, tl, who=self._who)
         ctx.saved[id(self)] = (self, al)
-        tl = xs[3]
-        n = xs[0].shape[1]
+        n = lp.shape[1]
         if self.reduction == "none":
 
             def run_none() -> None:
@@ -323,8 +323,11 @@ class CTCLossGradOp(Op):
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         lp, tg, il, tl, g, _ = xs
         entry = ctx.saved.get(id(self._source)) if self._source is not None else None
-        reuse = entry is not None and entry[0] is self._source and entry[1].same_arrays(xs[:4])
-        al = entry[1] if reuse else _Alignments(lp, tg, il, tl, self._who)
+        saved = entry[1] if entry is not None and entry[0] is self._source else None
+        if saved is not None and saved.same_arrays(xs[:4]):
+            al, reuse = saved, True
+        else:
+            al, reuse = _Alignments(lp, tg, il, tl, self._who), False
         n = lp.shape[1]
         w = np.empty((n, 1, 1), out.dtype)
         w1 = w.reshape(n)

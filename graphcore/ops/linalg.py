@@ -75,7 +75,11 @@ class MatMulOp(Op):
             # every product through one BLAS (numpy's OpenBLAS, see blas.py): alternating two
             # OpenBLAS pools makes their idle threads spin against each other
             return gemm_into(a, b, out, 0.0)
-        return lambda: np.matmul(a, b, out=out)
+
+        def run() -> None:  # a def, not a lambda: a kernel returns None, not numpy's array
+            np.matmul(a, b, out=out)
+
+        return run
 
     def accumulate_kernel(
         self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext
@@ -149,7 +153,11 @@ class OuterProdOp(Op):
 
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         a, b = xs
-        return lambda: np.multiply.outer(a, b, out=out)
+
+        def run() -> None:  # a def, not a lambda: a kernel returns None, not numpy's array
+            np.multiply.outer(a, b, out=out)
+
+        return run
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         a, b = node.children
@@ -270,7 +278,11 @@ class BatchedMatMulOp(Op):
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         a = np.swapaxes(xs[0], -1, -2) if self.transA else xs[0]
         b = np.swapaxes(xs[1], -1, -2) if self.transB else xs[1]
-        return lambda: np.matmul(a, b, out=out)
+
+        def run() -> None:  # a def, not a lambda: a kernel returns None, not numpy's array
+            np.matmul(a, b, out=out)
+
+        return run
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         a, b = node.children
@@ -380,10 +392,15 @@ class TensordotOp(Op):
         a2, copy_a = _as_matrix(a.transpose(*fa, *self.a_axes), m, k)
         b2, copy_b = _as_matrix(b.transpose(*self.b_axes, *fb), k, n)
         o2 = out.reshape(m, n)  # out is a fresh C-ordered buffer, so this is a view
+        mm: Kernel
         if m * n * k and can_gemm(a2, b2, o2):
             mm = gemm_into(a2, b2, o2, 0.0)
         else:
-            mm = lambda: np.matmul(a2, b2, out=o2)  # noqa: E731
+
+            def matmul() -> None:  # a def, not a lambda: a kernel returns None, not numpy's array
+                np.matmul(a2, b2, out=o2)
+
+            mm = matmul
         steps = [f for f in (copy_a, copy_b) if f is not None]
         if not steps:
             return mm

@@ -96,9 +96,18 @@ class ReduceOp(Op):
         x = xs[0]
         axes = self._axes(x.ndim)
         o = out.reshape(reduced_shape(x.shape, axes, False))
+        # defs, not lambdas: a kernel returns None, not the array numpy hands back
         if self.name == "Sum":
-            return lambda: np.sum(x, axis=axes, out=o)
-        return lambda: np.mean(x, axis=axes, out=o)
+
+            def run_sum() -> None:
+                np.sum(x, axis=axes, out=o)
+
+            return run_sum
+
+        def run_mean() -> None:
+            np.mean(x, axis=axes, out=o)
+
+        return run_mean
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         x = node.children[0]
@@ -187,7 +196,9 @@ def scale_by_inv_size(x: Node, like: Node, axes: Sequence[int]) -> Node:
     return apply_op(ScaleByInvSizeOp(tuple(axes)), x, like)
 
 
-def Sum(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
+def Sum(
+    x: Any, *axes: int | Sequence[int], axis: Any = None, keepdims: bool = False
+) -> Node:
     """Sum over the given axes (all when none are given).
 
     Example:
@@ -198,7 +209,9 @@ def Sum(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
     return apply_op(ReduceOp("Sum", parse_axes(axes, axis, "Sum"), bool(keepdims)), x)
 
 
-def Mean(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
+def Mean(
+    x: Any, *axes: int | Sequence[int], axis: Any = None, keepdims: bool = False
+) -> Node:
     """Mean over the given axes (all when none are given); free dimensions count at run time.
 
     Example:

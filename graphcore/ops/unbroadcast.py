@@ -114,7 +114,11 @@ class SumToOp(Op):
             return gemm_into(*gemv, 0.0)
         kept = tuple(d for i, d in enumerate(g.shape) if i not in axes)
         o = out.reshape(kept)
-        return lambda: np.sum(g, axis=axes, out=o)
+
+        def run() -> None:  # a def, not a lambda: a kernel returns None, not numpy's array
+            np.sum(g, axis=axes, out=o)
+
+        return run
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         return [BroadcastTo(g, node.children[0]), None]

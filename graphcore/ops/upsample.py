@@ -92,7 +92,11 @@ class Upsample2DGradOp(Op):
 
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         blocks = _blocks(xs[0], self.scale)
-        return lambda: np.add.reduce(blocks, axis=(3, 5), out=out)
+
+        def run() -> None:  # a def, not a lambda: a kernel returns None, not numpy's array
+            np.add.reduce(blocks, axis=(3, 5), out=out)
+
+        return run
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         return [apply_op(Upsample2DOp(self.scale), g), None]
