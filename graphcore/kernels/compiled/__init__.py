@@ -37,6 +37,7 @@ from .losses import (
     softmax_ce_sum,
     softmax_ce_sum_scratch,
 )
+from .pooling import max_pool2d, max_pool2d_grad, max_pool2d_grad_scratch, max_pool2d_scratch
 from .solvers import adagrad, adam, momentum, regularise, rmsprop, sgd
 
 # every kernel, module by module: the names ``reference`` defines
@@ -44,6 +45,7 @@ __all__ = [
     "relu", "relu_scratch", "relu_grad", "relu_grad_scratch", "sigmoid", "sigmoid_scratch",
     "sigmoid_bce", "sigmoid_bce_scratch", "sigmoid_bce_sum", "sigmoid_bce_sum_scratch",
     "sigmoid_bce_grad", "sigmoid_bce_grad_scratch", "softmax_ce_sum", "softmax_ce_sum_scratch",
-    "softmax_ce_grad", "softmax_ce_grad_scratch", "regularise", "sgd", "momentum", "adagrad",
+    "softmax_ce_grad", "softmax_ce_grad_scratch", "max_pool2d", "max_pool2d_scratch",
+    "max_pool2d_grad", "max_pool2d_grad_scratch", "regularise", "sgd", "momentum", "adagrad",
     "rmsprop", "adam",
 ]
