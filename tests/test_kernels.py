@@ -73,7 +73,7 @@ def test_compiled_has_every_reference_kernel_with_its_signature():
             inspect.signature(comp).parameters
         ), name
     # module by module too: each concern's kernels live in the same-named module of both
-    parts = ("activations", "losses", "pooling", "solvers")
+    parts = ("activations", "losses", "columns", "pooling", "solvers")
     assert [n for m in parts for n in getattr(reference, m).__all__] == reference.__all__
     for m in parts:
         ref_mod, comp_mod = getattr(reference, m), getattr(compiled, m)
@@ -1000,7 +1000,78 @@ def test_max_pool_gradient_from_the_saved_argmax_equals_the_one_found_again(numb
     y = gc.MaxPool2D(x, kernel=3, pad=1, stride=2)
     cost = gc.Sum(gc.HadamardProd(y, y))
     (dx,) = gc.Grad(cost, x)
-    again = apply_op(MaxPool2DGradOp((3, 3), (1, 1), (2, 2)), x, y, gc.HadamardProd(y, gc.NewConstant(2.0)))
+    twice = gc.HadamardProd(y, gc.NewConstant(2.0))
+    again = apply_op(MaxPool2DGradOp((3, 3), (1, 1), (2, 2)), x, y, twice)
     gc.NewTapeMachine(g).run_all()
     np.testing.assert_array_equal(dx.value, again.value)
     assert np.abs(dx.value).sum() > 0
+
+
+# ----- im2col and col2im: both backends against per-position loops ----------------------------
+
+COL_GEOS = [  # kernel, pad, stride, dilation, (H, W)
+    ((3, 3), (1, 1), (1, 1), (1, 1), (6, 5)),  # the convnet's
+    ((3, 3), (0, 0), (1, 1), (1, 1), (5, 7)),
+    ((2, 3), (2, 1), (2, 3), (1, 1), (7, 8)),  # pad wider than a stride, odd sizes
+    ((3, 2), (1, 2), (1, 2), (2, 3), (9, 8)),  # dilated
+    ((1, 1), (0, 0), (2, 2), (1, 1), (5, 5)),  # strided 1x1 (a ResNet shortcut)
+]
+
+
+def _windows(shape, kernel, pad, stride, dilation):
+    """For each column entry (c, i, j, n, p, q): the image index it reads, or None (padding)."""
+    (kh, kw), (ph, pw), (sh, sw), (dh, dw) = kernel, pad, stride, dilation
+    n, c, h, w = shape
+    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    for ch in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                for b in range(n):
+                    for p in range(ho):
+                        for q in range(wo):
+                            r, s = p * sh + i * dh - ph, q * sw + j * dw - pw
+                            ok = 0 <= r < h and 0 <= s < w
+                            yield (ch, i, j, b, p, q), ((b, ch, r, s) if ok else None)
+    return ho, wo
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("geo", COL_GEOS)
+def test_im2col_and_col2im_kernels_on_both_backends(k, geo, dtype):
+    kernel, pad, stride, dilation, (h, w) = geo
+    (kh, kw), (ph, pw), (sh, sw), (dh, dw) = kernel, pad, stride, dilation
+    shape = (2, 3, h, w)
+    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    r = rng(7)
+    x = r.standard_normal(shape).astype(dtype)
+    cols = np.full((3 * kh * kw, 2, ho * wo), 9.0, dtype)  # stale values must not survive
+    k.im2col(x, cols, k.im2col_scratch(x, cols, kernel, pad, stride, dilation))
+    want = np.zeros((3, kh, kw, 2, ho, wo), dtype)
+    back = np.zeros(shape, F64)
+    c = r.standard_normal(cols.shape).astype(dtype)
+    c6 = c.reshape(want.shape)
+    for at, src in _windows(shape, kernel, pad, stride, dilation):
+        if src is not None:
+            want[at] = x[src]
+            back[src] += c6[at]
+    np.testing.assert_array_equal(cols.reshape(want.shape), want)  # a copy: exact
+    out = np.full(shape, 9.0, dtype)
+    k.col2im(c, out, k.col2im_scratch(c, out, kernel, pad, stride, dilation))
+    np.testing.assert_allclose(out, back, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def test_col2im_sums_in_the_same_order_on_both_backends():
+    if not HAVE_NUMBA:
+        pytest.skip("numba (the fast extra) absent")
+    from graphcore.kernels import compiled
+
+    geo = ((3, 3), (1, 1), (1, 1), (1, 1))
+    c = rng(8).standard_normal((27, 4, 36)).astype(F32)
+    outs = []
+    for kern in (reference, compiled):
+        out = np.empty((4, 3, 6, 6), F32)
+        kern.col2im(c, out, kern.col2im_scratch(c, out, *geo))
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
