@@ -1075,3 +1075,23 @@ def test_col2im_sums_in_the_same_order_on_both_backends():
         kern.col2im(c, out, kern.col2im_scratch(c, out, *geo))
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("hw", [8, 24])  # 64 and 576 output pixels: one product, and per image
+def test_conv2d_forward_product_one_gemm_or_per_image_agree_with_einsum(hw):
+    from graphcore.ops import conv
+
+    assert 8 * 8 < conv._PER_IMAGE_P <= 24 * 24
+    r = rng(9)
+    x0, w0 = r.standard_normal((3, 2, hw, hw)), r.standard_normal((4, 2, 3, 3))
+    g = gc.NewGraph()
+    x = gc.NodeFromAny(g, x0, gc.WithName("x"))
+    w = gc.NodeFromAny(g, w0, gc.WithName("w"))
+    y = gc.Conv2d(x, w, pad=1)
+    gc.NewTapeMachine(g).run_all()
+    xp = np.pad(x0, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    want = sum(
+        np.einsum("nchw,oc->nohw", xp[:, :, i : i + hw, j : j + hw], w0[:, :, i, j])
+        for i in range(3) for j in range(3)
+    )
+    np.testing.assert_allclose(y.value, want, rtol=1e-12, atol=1e-12)
