@@ -7,6 +7,10 @@ adjoint: ``MaxPool2DGrad`` (route to each window's maximum) pairs with ``MaxPool
 Second derivatives thus route exactly as the forward pass does, and are zero where the pooled
 value is piecewise linear in x.
 
+Max pooling runs the machine's kernels (:mod:`graphcore.kernels`, ``max_pool2d`` and its
+gradient): with numba, one loop forward that also saves each window's argmax, which the
+gradient's kernel scatters ``g`` through; with numpy, a pass per window offset each way.
+
 Example:
     >>> import graphcore as gc
     >>> g = gc.NewGraph()
