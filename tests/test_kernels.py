@@ -73,7 +73,7 @@ def test_compiled_has_every_reference_kernel_with_its_signature():
             inspect.signature(comp).parameters
         ), name
     # module by module too: each concern's kernels live in the same-named module of both
-    parts = ("activations", "losses", "solvers")
+    parts = ("activations", "losses", "columns", "pooling", "solvers")
     assert [n for m in parts for n in getattr(reference, m).__all__] == reference.__all__
     for m in parts:
         ref_mod, comp_mod = getattr(reference, m), getattr(compiled, m)
@@ -905,3 +905,193 @@ def test_axpby_refuses_bad_operands():
         Axpby(f64, np.zeros(8)[::2])  # y not contiguous
     with pytest.raises(ValueError, match="Axpby"):
         Axpby(np.zeros(4, np.int64), np.zeros(4, np.int64))  # not float
+
+
+# ----- max pooling: both backends against a per-window float64 scan ---------------------------
+
+POOL_GEOS = [  # kernel, pad, stride, (H, W)
+    ((2, 2), (0, 0), (2, 2), (6, 8)),  # the usual, tiling x
+    ((2, 2), (0, 0), (2, 2), (7, 5)),  # odd sizes: the last row and column are never read
+    ((3, 3), (1, 1), (2, 2), (7, 6)),  # padded, overlapping
+    ((3, 2), (0, 1), (1, 3), (5, 7)),  # disjoint columns, overlapping rows
+    ((1, 3), (0, 2), (1, 1), (1, 6)),  # a 1-D pool's window
+]
+
+
+def _pool_scan(x, kernel, pad, stride, g):
+    """Per window: numpy's maximum (a scan of np.maximum, -inf padding) and the gradient routed
+    to the first position equal to it (none for a NaN window)."""
+    (kh, kw), (ph, pw), (sh, sw) = kernel, pad, stride
+    n, c, h, w = x.shape
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    y, dx = np.empty((n, c, ho, wo), x.dtype), np.zeros(x.shape, F64)
+    for b in range(n):
+        for ch in range(c):
+            for i in range(ho):
+                for j in range(wo):
+                    taps = [(i * sh - ph + a, j * sw - pw + e)
+                            for a in range(kh) for e in range(kw)]
+                    vals = [x[b, ch, r, s] if 0 <= r < h and 0 <= s < w else -np.inf
+                            for r, s in taps]
+                    m = vals[0]
+                    for v in vals[1:]:
+                        m = np.maximum(m, v)
+                    y[b, ch, i, j] = m
+                    first = next((t for t, v in enumerate(vals) if v == m), None)
+                    if first is not None:
+                        r, s = taps[first]
+                        if 0 <= r < h and 0 <= s < w:
+                            dx[b, ch, r, s] += g[b, ch, i, j]
+    return y, dx
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("geo", POOL_GEOS)
+def test_max_pool2d_kernels_on_both_backends(k, geo, dtype):
+    from graphcore.kernels.reference.pooling import arg_dtype
+
+    kernel, pad, stride, (h, w) = geo
+    r = rng(5)
+    # few distinct values: many ties; then NaN, -inf, and signed zeros in places
+    x = r.integers(-2, 3, (2, 3, h, w)).astype(dtype)
+    x[0, 0, 0, :3] = [np.nan, -np.inf, -0.0]
+    x[1, 2] = -np.inf
+    x[0, 1, 0, :4] = [0.0, -0.0, -0.0, 0.0]
+    ho = (h + 2 * pad[0] - kernel[0]) // stride[0] + 1
+    wo = (w + 2 * pad[1] - kernel[1]) // stride[1] + 1
+    y = np.empty((2, 3, ho, wo), dtype)
+    arg = np.empty(y.shape, arg_dtype(kernel))
+    k.max_pool2d(x, y, arg, k.max_pool2d_scratch(x, y, arg, kernel, pad, stride))
+    g = r.standard_normal(y.shape).astype(dtype)
+    dx = np.full(x.shape, 7.0, dtype)  # stale values must not survive
+    k.max_pool2d_grad(x, y, arg, g, dx, k.max_pool2d_grad_scratch(x, y, arg, g, dx, kernel,
+                                                                  pad, stride))
+    want_y, want_dx = _pool_scan(x, kernel, pad, stride, g)
+    np.testing.assert_array_equal(y, want_y)
+    assert (np.signbit(y) == np.signbit(want_y)).all()
+    np.testing.assert_allclose(dx, want_dx, rtol=TOL[dtype], atol=0)
+
+
+def test_max_pool2d_compiled_takes_strided_arrays_through_the_reference():
+    if not HAVE_NUMBA:
+        pytest.skip("numba (the fast extra) absent")
+    from graphcore.kernels import compiled
+    from graphcore.kernels.compiled.layout import Ref
+
+    x = np.arange(32.0).reshape(1, 1, 4, 8)[..., ::2]
+    y, arg = np.empty((1, 1, 2, 2)), np.empty((1, 1, 2, 2), np.uint8)
+    s = compiled.max_pool2d_scratch(x, y, arg, (2, 2), (0, 0), (2, 2))
+    assert type(s) is Ref
+    compiled.max_pool2d(x, y, arg, s)
+    assert y.ravel().tolist() == [10.0, 14.0, 26.0, 30.0]
+
+
+@pytest.mark.parametrize("numba", [True, False])
+def test_max_pool_gradient_from_the_saved_argmax_equals_the_one_found_again(numba, accel_state):
+    """MaxPool2D's gradient reads the argmax its forward kernel saved; a MaxPool2DGrad node
+    with no forward op to read from finds the maxima again, to the same result."""
+    from graphcore.ops.base import apply_op
+    from graphcore.ops.pool import MaxPool2DGradOp
+
+    gc.accel.set_enabled(numba)
+    x0 = rng(3).integers(-2, 3, (2, 3, 7, 6)).astype(F64)
+    g = gc.NewGraph()
+    x = gc.NodeFromAny(g, x0, gc.WithName("x"))
+    y = gc.MaxPool2D(x, kernel=3, pad=1, stride=2)
+    cost = gc.Sum(gc.HadamardProd(y, y))
+    (dx,) = gc.Grad(cost, x)
+    twice = gc.HadamardProd(y, gc.NewConstant(2.0))
+    again = apply_op(MaxPool2DGradOp((3, 3), (1, 1), (2, 2)), x, y, twice)
+    gc.NewTapeMachine(g).run_all()
+    np.testing.assert_array_equal(dx.value, again.value)
+    assert np.abs(dx.value).sum() > 0
+
+
+# ----- im2col and col2im: both backends against per-position loops ----------------------------
+
+COL_GEOS = [  # kernel, pad, stride, dilation, (H, W)
+    ((3, 3), (1, 1), (1, 1), (1, 1), (6, 5)),  # the convnet's
+    ((3, 3), (0, 0), (1, 1), (1, 1), (5, 7)),
+    ((2, 3), (2, 1), (2, 3), (1, 1), (7, 8)),  # pad wider than a stride, odd sizes
+    ((3, 2), (1, 2), (1, 2), (2, 3), (9, 8)),  # dilated
+    ((1, 1), (0, 0), (2, 2), (1, 1), (5, 5)),  # strided 1x1 (a ResNet shortcut)
+]
+
+
+def _windows(shape, kernel, pad, stride, dilation):
+    """For each column entry (c, i, j, n, p, q): the image index it reads, or None (padding)."""
+    (kh, kw), (ph, pw), (sh, sw), (dh, dw) = kernel, pad, stride, dilation
+    n, c, h, w = shape
+    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    for ch in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                for b in range(n):
+                    for p in range(ho):
+                        for q in range(wo):
+                            r, s = p * sh + i * dh - ph, q * sw + j * dw - pw
+                            ok = 0 <= r < h and 0 <= s < w
+                            yield (ch, i, j, b, p, q), ((b, ch, r, s) if ok else None)
+    return ho, wo
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("geo", COL_GEOS)
+def test_im2col_and_col2im_kernels_on_both_backends(k, geo, dtype):
+    kernel, pad, stride, dilation, (h, w) = geo
+    (kh, kw), (ph, pw), (sh, sw), (dh, dw) = kernel, pad, stride, dilation
+    shape = (2, 3, h, w)
+    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    r = rng(7)
+    x = r.standard_normal(shape).astype(dtype)
+    cols = np.full((3 * kh * kw, 2, ho * wo), 9.0, dtype)  # stale values must not survive
+    k.im2col(x, cols, k.im2col_scratch(x, cols, kernel, pad, stride, dilation))
+    want = np.zeros((3, kh, kw, 2, ho, wo), dtype)
+    back = np.zeros(shape, F64)
+    c = r.standard_normal(cols.shape).astype(dtype)
+    c6 = c.reshape(want.shape)
+    for at, src in _windows(shape, kernel, pad, stride, dilation):
+        if src is not None:
+            want[at] = x[src]
+            back[src] += c6[at]
+    np.testing.assert_array_equal(cols.reshape(want.shape), want)  # a copy: exact
+    out = np.full(shape, 9.0, dtype)
+    k.col2im(c, out, k.col2im_scratch(c, out, kernel, pad, stride, dilation))
+    np.testing.assert_allclose(out, back, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def test_col2im_sums_in_the_same_order_on_both_backends():
+    if not HAVE_NUMBA:
+        pytest.skip("numba (the fast extra) absent")
+    from graphcore.kernels import compiled
+
+    geo = ((3, 3), (1, 1), (1, 1), (1, 1))
+    c = rng(8).standard_normal((27, 4, 36)).astype(F32)
+    outs = []
+    for kern in (reference, compiled):
+        out = np.empty((4, 3, 6, 6), F32)
+        kern.col2im(c, out, kern.col2im_scratch(c, out, *geo))
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("hw", [8, 24])  # 64 and 576 output pixels: one product, and per image
+def test_conv2d_forward_product_one_gemm_or_per_image_agree_with_einsum(hw):
+    from graphcore.ops import conv
+
+    assert 8 * 8 < conv._PER_IMAGE_P <= 24 * 24
+    r = rng(9)
+    x0, w0 = r.standard_normal((3, 2, hw, hw)), r.standard_normal((4, 2, 3, 3))
+    g = gc.NewGraph()
+    x = gc.NodeFromAny(g, x0, gc.WithName("x"))
+    w = gc.NodeFromAny(g, w0, gc.WithName("w"))
+    y = gc.Conv2d(x, w, pad=1)
+    gc.NewTapeMachine(g).run_all()
+    xp = np.pad(x0, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    want = sum(
+        np.einsum("nchw,oc->nohw", xp[:, :, i : i + hw, j : j + hw], w0[:, :, i, j])
+        for i in range(3) for j in range(3)
+    )
+    np.testing.assert_allclose(y.value, want, rtol=1e-12, atol=1e-12)

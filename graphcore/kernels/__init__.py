@@ -4,8 +4,9 @@
 - :mod:`graphcore.kernels.compiled`: the same names and signatures as numba loops (the
   ``fast`` extra), each fusing several numpy passes into one; imported only when used.
   Both are packages with one module per concern, the same in each: ``activations``,
-  ``losses`` and ``solvers``;
+  ``losses``, ``columns`` (a convolution's im2col and col2im), ``pooling`` and ``solvers``;
 - :mod:`graphcore.kernels.blas`: GEMM with ``beta``, GEMV routing and axpby, which both use;
+- :mod:`graphcore.kernels.windows`: sliding-window views of images, for the numpy kernels;
 - :mod:`graphcore.kernels.segments`: the arrays a solver kernel runs over.
 
 :func:`backend` says which of the two to use now (:mod:`graphcore.accel` switches). A tape or

@@ -66,26 +66,10 @@ class Im2ColOp(Op):
         return (x.shape[1] * kh * kw, x.shape[0], ho * wo), x.dtype
 
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
-        x = xs[0]
-        n, c, _, _ = x.shape
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_shape, self.stride, self.dilation
-        ho, wo = self._geo().concrete_out_hw(x.shape)
-        src, refresh = padded(x, self.pad, 0.0)
-        s_n, s_c, s_h, s_w = src.strides
-        windows = as_strided(
-            src,
-            shape=(c, kh, kw, n, ho, wo),
-            strides=(s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw),
-            writeable=False,
-        )
-        out6 = out.reshape(c, kh, kw, n, ho, wo)
-
-        def run() -> None:
-            if refresh is not None:
-                refresh()
-            np.copyto(out6, windows)
-
-        return run
+        x, k = xs[0], ctx.kernels
+        geo = (self.kernel_shape, self.pad, self.stride, self.dilation)
+        scratch = k.im2col_scratch(x, out, *geo)
+        return lambda: k.im2col(x, out, scratch)
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         return [
@@ -122,33 +106,17 @@ class Col2ImOp(Op):
         return x.shape, same_dtype(self.name, ins)
 
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
-        cols = xs[0]
-        n, c, h, w = out.shape
-        (kh, kw), (ph, pw) = self.kernel_shape, self.pad
-        ho, wo = Geometry(self.kernel_shape, self.pad, self.stride, self.dilation).concrete_out_hw(
-            out.shape
+        k = ctx.kernels
+        cols, refresh = contiguous(xs[0], xs[0].shape)
+        scratch = k.col2im_scratch(
+            cols, out, self.kernel_shape, self.pad, self.stride, self.dilation
         )
-        has_pad = bool(ph or pw)
-        acc = np.empty((n, c, h + 2 * ph, w + 2 * pw), out.dtype) if has_pad else out
-        cols6, refresh = contiguous(cols, (c, kh, kw, n, ho, wo))
-        dsts = window_slices(acc, self.kernel_shape, self.stride, self.dilation, (ho, wo))
-        # (C, N, Ho, Wo) destination views next to their column blocks; summing offset by
-        # offset avoids np.add.at (within one offset the targets never overlap)
-        offsets = [(i, j) for i in range(kh) for j in range(kw)]
-        pairs = [
-            (d.transpose(1, 0, 2, 3), cols6[:, i, j])
-            for d, (i, j) in zip(dsts, offsets, strict=True)
-        ]
-        inner = acc[:, :, ph : ph + h, pw : pw + w]
+        if refresh is None:
+            return lambda: k.col2im(cols, out, scratch)
 
         def run() -> None:
-            if refresh is not None:
-                refresh()
-            acc.fill(0)
-            for d, s in pairs:
-                np.add(d, s, out=d)
-            if has_pad:
-                np.copyto(out, inner)
+            refresh()
+            k.col2im(cols, out, scratch)
 
         return run
 

@@ -17,6 +17,8 @@ import numpy as np
 
 from ..errors import DtypeError, ShapeError
 from ..kernels.blas import can_gemm, gemm_into
+from ..kernels.windows import padded as padded
+from ..kernels.windows import window_slices as window_slices
 from .base import TypeInfo, describe
 
 __all__ = [
@@ -115,29 +117,6 @@ def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Callable[[], A
     if can_gemm(a, b, out):
         return gemm_into(a, b, out, 0.0)
     return lambda: np.matmul(a, b, out=out)
-
-
-def padded(x: np.ndarray, pad: Pair, fill: float) -> tuple[np.ndarray, Callable[[], Any] | None]:
-    """A padded copy of ``x`` (border set once to ``fill``), refreshed by the returned function."""
-    ph, pw = pad
-    if ph == 0 and pw == 0:
-        return x, None
-    n, c, h, w = x.shape
-    xp = np.full((n, c, h + 2 * ph, w + 2 * pw), fill, x.dtype)
-    inner = xp[:, :, ph : ph + h, pw : pw + w]
-    return xp, lambda: np.copyto(inner, x)
-
-
-def window_slices(
-    a: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair
-) -> list[np.ndarray]:
-    """For each kernel offset (row-major), the strided (N, C, Ho, Wo) view of ``a`` it reads."""
-    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    return [
-        a[:, :, i * dh : i * dh + sh * (ho - 1) + 1 : sh, j * dw : j * dw + sw * (wo - 1) + 1 : sw]
-        for i in range(kh)
-        for j in range(kw)
-    ]
 
 
 class Geometry:

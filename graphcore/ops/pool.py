@@ -7,6 +7,10 @@ adjoint: ``MaxPool2DGrad`` (route to each window's maximum) pairs with ``MaxPool
 Second derivatives thus route exactly as the forward pass does, and are zero where the pooled
 value is piecewise linear in x.
 
+Max pooling runs the machine's kernels (:mod:`graphcore.kernels`, ``max_pool2d`` and its
+gradient): with numba, one loop forward that also saves each window's argmax, which the
+gradient's kernel scatters ``g`` through; with numpy, a pass per window offset each way.
+
 Example:
     >>> import graphcore as gc
     >>> g = gc.NewGraph()
@@ -25,6 +29,7 @@ import numpy as np
 from ..dtypes import Dtype
 from ..errors import ShapeError
 from ..graph import Node
+from ..kernels.reference.pooling import arg_dtype
 from ..shapes import Shape
 from ..values import as_node
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
@@ -83,20 +88,16 @@ class MaxPool2DOp(_PoolOp):
     name = "MaxPool2D"
 
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
-        src, refresh = padded(xs[0], self.pad, -np.inf)
-        first, *rest = self._slices(src, out)
-
-        def run() -> None:
-            if refresh is not None:
-                refresh()
-            np.copyto(out, first)
-            for s in rest:
-                np.maximum(out, s, out=out)
-
-        return run
+        x, k = xs[0], ctx.kernels
+        # each window's maximum position, for the gradient's kernel (the compiled backend
+        # fills it; numpy finds the maxima again from x and y)
+        arg = np.empty(out.shape, arg_dtype(self.kernel_shape))
+        ctx.saved[id(self)] = (self, (out, arg))
+        scratch = k.max_pool2d_scratch(x, out, arg, self.kernel_shape, self.pad, self.stride)
+        return lambda: k.max_pool2d(x, out, arg, scratch)
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
-        op = MaxPool2DGradOp(self.kernel_shape, self.pad, self.stride)
+        op = MaxPool2DGradOp(self.kernel_shape, self.pad, self.stride, self)
         return [apply_op(op, node.children[0], node, g)]
 
 
@@ -118,42 +119,30 @@ class MaxPool2DGradOp(_PoolOp):
     def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
         return ins[0].shape, same_dtype(self.name, ins)
 
+    def __init__(self, kernel: Pair, pad: Pair, stride: Pair, source: Op | None = None) -> None:
+        super().__init__(kernel, pad, stride)
+        self._source = source  # the forward op, whose kernel saves each window's argmax
+
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         x, y, g = xs
-        src, refresh = padded(x, self.pad, -np.inf)
-        ph, pw = self.pad
-        has_pad = bool(ph or pw)
-        acc = np.empty(src.shape, out.dtype) if has_pad else out
-        inner = acc[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
-        pairs = list(zip(self._slices(src, y), self._slices(acc, y), strict=True))
-        left = np.empty_like(g)  # gradient not yet routed (zero once a window's max is found)
-        hit = np.empty_like(g)
-        (kh, kw), (sh, sw) = self.kernel_shape, self.stride
-        # windows that never overlap (stride >= kernel, the usual 2x2/2) own their pixels:
-        # write each offset's share straight into dx instead of accumulating
-        disjoint = not has_pad and sh >= kh and sw >= kw
-        covered = disjoint and (sh, sw) == (kh, kw)
-        covered = covered and y.shape[2] * kh == x.shape[2] and y.shape[3] * kw == x.shape[3]
-        last = len(pairs) - 1
+        k, geo = ctx.kernels, (self.kernel_shape, self.pad, self.stride)
+        entry = ctx.saved.get(id(self._source)) if self._source is not None else None
+        fresh = True  # no forward kernel of this plan saved the argmax of this y
+        if entry is not None and entry[0] is self._source:
+            y_saved, arg = entry[1]
+            fresh = not _same_array(y_saved, y)
+        if fresh:
+            # find the maxima here: pool x again into a buffer of its own
+            y_own = np.empty(y.shape, y.dtype)
+            arg = np.empty(y.shape, arg_dtype(self.kernel_shape))
+            fwd = k.max_pool2d_scratch(x, y_own, arg, *geo)
+        scratch = k.max_pool2d_grad_scratch(x, y, arg, g, out, *geo)
+        if not fresh:
+            return lambda: k.max_pool2d_grad(x, y, arg, g, out, scratch)
 
         def run() -> None:
-            if refresh is not None:
-                refresh()
-            if not covered:
-                acc.fill(0)
-            np.copyto(left, g)
-            for k, (xs_k, dst) in enumerate(pairs):
-                # contiguous scratch first: ufuncs writing strided outputs are slow
-                np.equal(xs_k, y, out=hit)
-                np.multiply(hit, left, out=hit)
-                if disjoint:
-                    np.copyto(dst, hit)
-                else:
-                    np.add(dst, hit, out=dst)
-                if k != last:
-                    np.subtract(left, hit, out=left)
-            if has_pad:
-                np.copyto(out, inner)
+            k.max_pool2d(x, y_own, arg, fwd)
+            k.max_pool2d_grad(x, y, arg, g, out, scratch)
 
         return run
 
@@ -205,8 +194,19 @@ class MaxPool2DPickOp(_PoolOp):
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         x, y, _ = node.children
-        op = MaxPool2DGradOp(self.kernel_shape, self.pad, self.stride)
+        source = y.op if isinstance(y.op, MaxPool2DOp) and y.children[0] is x else None
+        op = MaxPool2DGradOp(self.kernel_shape, self.pad, self.stride, source)
         return [None, None, apply_op(op, x, y, g) if wants[2] else None]
+
+
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` are the same memory with the same layout."""
+    return (
+        a.shape == b.shape
+        and a.strides == b.strides
+        and a.dtype == b.dtype
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )
 
 
 class AvgPool2DOp(_PoolOp):

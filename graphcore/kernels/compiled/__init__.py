@@ -1,5 +1,6 @@
 """The numba kernels: :mod:`graphcore.kernels.reference`'s names and signatures, module for
 module (:mod:`~graphcore.kernels.compiled.activations`, :mod:`~graphcore.kernels.compiled.losses`,
+:mod:`~graphcore.kernels.compiled.columns`, :mod:`~graphcore.kernels.compiled.pooling`,
 :mod:`~graphcore.kernels.compiled.solvers`), each fusing its numpy passes into one compiled
 loop (imported only when :mod:`graphcore.accel` is on).
 
@@ -25,6 +26,7 @@ Example:
 """
 
 from .activations import relu, relu_grad, relu_grad_scratch, relu_scratch, sigmoid, sigmoid_scratch
+from .columns import col2im, col2im_scratch, im2col, im2col_scratch
 from .losses import (
     sigmoid_bce,
     sigmoid_bce_grad,
@@ -37,6 +39,7 @@ from .losses import (
     softmax_ce_sum,
     softmax_ce_sum_scratch,
 )
+from .pooling import max_pool2d, max_pool2d_grad, max_pool2d_grad_scratch, max_pool2d_scratch
 from .solvers import adagrad, adam, momentum, regularise, rmsprop, sgd
 
 # every kernel, module by module: the names ``reference`` defines
@@ -44,6 +47,7 @@ __all__ = [
     "relu", "relu_scratch", "relu_grad", "relu_grad_scratch", "sigmoid", "sigmoid_scratch",
     "sigmoid_bce", "sigmoid_bce_scratch", "sigmoid_bce_sum", "sigmoid_bce_sum_scratch",
     "sigmoid_bce_grad", "sigmoid_bce_grad_scratch", "softmax_ce_sum", "softmax_ce_sum_scratch",
-    "softmax_ce_grad", "softmax_ce_grad_scratch", "regularise", "sgd", "momentum", "adagrad",
-    "rmsprop", "adam",
+    "softmax_ce_grad", "softmax_ce_grad_scratch", "im2col", "im2col_scratch",
+    "col2im", "col2im_scratch", "max_pool2d", "max_pool2d_scratch", "max_pool2d_grad",
+    "max_pool2d_grad_scratch", "regularise", "sgd", "momentum", "adagrad", "rmsprop", "adam",
 ]

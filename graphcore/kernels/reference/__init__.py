@@ -2,7 +2,9 @@
 
 :mod:`graphcore.kernels.compiled` has every kernel here under the same name and signature,
 module for module: :mod:`~graphcore.kernels.reference.activations` (ReLU, the sigmoid),
-:mod:`~graphcore.kernels.reference.losses` (the fused cross-entropies) and
+:mod:`~graphcore.kernels.reference.losses` (the fused cross-entropies),
+:mod:`~graphcore.kernels.reference.columns` (a convolution's im2col and col2im),
+:mod:`~graphcore.kernels.reference.pooling` (max pooling and its gradient) and
 :mod:`~graphcore.kernels.reference.solvers` (the solver updates). Each kernel takes its
 arrays and writes its result into ``out`` (solver kernels update a
 :class:`~graphcore.kernels.segments.Segment` in place). A kernel that needs scratch memory or
@@ -26,6 +28,7 @@ Example:
 """
 
 from .activations import relu, relu_grad, relu_grad_scratch, relu_scratch, sigmoid, sigmoid_scratch
+from .columns import col2im, col2im_scratch, im2col, im2col_scratch
 from .losses import LogSum as LogSum
 from .losses import log_sum as log_sum
 from .losses import (
@@ -41,6 +44,7 @@ from .losses import (
     softmax_ce_sum_scratch,
 )
 from .losses import sigmoid_parts as sigmoid_parts
+from .pooling import max_pool2d, max_pool2d_grad, max_pool2d_grad_scratch, max_pool2d_scratch
 from .solvers import adagrad, adam, momentum, regularise, rmsprop, sgd
 
 # every kernel, module by module: the names ``compiled`` defines too. (``LogSum``,
@@ -49,6 +53,7 @@ __all__ = [
     "relu", "relu_scratch", "relu_grad", "relu_grad_scratch", "sigmoid", "sigmoid_scratch",
     "sigmoid_bce", "sigmoid_bce_scratch", "sigmoid_bce_sum", "sigmoid_bce_sum_scratch",
     "sigmoid_bce_grad", "sigmoid_bce_grad_scratch", "softmax_ce_sum", "softmax_ce_sum_scratch",
-    "softmax_ce_grad", "softmax_ce_grad_scratch", "regularise", "sgd", "momentum", "adagrad",
-    "rmsprop", "adam",
+    "softmax_ce_grad", "softmax_ce_grad_scratch", "im2col", "im2col_scratch",
+    "col2im", "col2im_scratch", "max_pool2d", "max_pool2d_scratch", "max_pool2d_grad",
+    "max_pool2d_grad_scratch", "regularise", "sgd", "momentum", "adagrad", "rmsprop", "adam",
 ]
