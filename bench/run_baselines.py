@@ -252,6 +252,12 @@ class Worker:
             "VmHWM reset" if can_reset else "ru_maxrss (not reset: includes load)"
         )
         self.runner = self.factory(self.arch, self.dt, weights)
+        # which library this worker runs: the parent checks that NAME-before took the earlier one
+        self.info["library"] = {
+            name: os.path.dirname(os.path.abspath(sys.modules[name].__file__ or ""))
+            for name in ("graphcore", "golgi")
+            if name in sys.modules
+        }
         return {"info": self.info}
 
     def epoch(self, e: int) -> dict[str, Any]:
@@ -446,8 +452,11 @@ class WorkerProcess:
     def __init__(self, label: str, env: dict[str, str], log: str) -> None:
         self.label = label
         self._log: IO[str] = open(log, "w+")  # closed by close()
+        # Started outside the repository: `python -m` puts the working directory first on the
+        # path, ahead of PYTHONPATH, where it would shadow a --before-tree library with today's.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.run_baselines", "--serve"],
+            cwd=os.path.dirname(log) or None,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -533,6 +542,28 @@ def impl_env(impl: str, env: dict[str, str], before_tree: str | None) -> dict[st
     out = dict(env)
     out["PYTHONPATH"] = before_tree + os.pathsep + env.get("PYTHONPATH", "")
     return out
+
+
+def check_library(impl: str, library: dict[str, str], before_tree: str | None) -> None:
+    """Raise unless a ``NAME-before`` worker imported graphcore and golgi from ``before_tree``
+    and every other worker did not (a benchmark of the library against itself says nothing).
+
+    Example:
+        >>> check_library("graphcore-before", {"graphcore": "/old/graphcore"}, "/old")
+        >>> check_library("graphcore-before", {"graphcore": "/new/graphcore"}, "/old")
+        Traceback (most recent call last):
+        ...
+        RuntimeError: graphcore-before: imported graphcore from /new/graphcore, not from /old
+    """
+    if not before_tree:
+        return
+    root = os.path.abspath(before_tree)
+    for name, where in library.items():
+        inside = os.path.abspath(where).startswith(root + os.sep)
+        if impl.endswith(BEFORE) and not inside:
+            raise RuntimeError(f"{impl}: imported {name} from {where}, not from {before_tree}")
+        if not impl.endswith(BEFORE) and inside:
+            raise RuntimeError(f"{impl}: imported {name} from the earlier tree {where}")
 
 
 def round_order(impls: Sequence[str], r: int) -> list[str]:
@@ -677,6 +708,7 @@ def run_workload(
             )
         for impl, w in workers.items():
             rep = w.receive("setup")
+            check_library(impl, rep["info"].get("library", {}), before_tree)
             rows[impl] = {
                 "impl": impl,
                 "arch": arch,
