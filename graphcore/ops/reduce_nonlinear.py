@@ -86,7 +86,11 @@ class ExtremumOp(Op):
         axes = self._axes(x.ndim)
         o = out.reshape(reduced_shape(x.shape, axes, False))
         f = np.max if self.name == "Max" else np.min
-        return lambda: f(x, axis=axes, out=o)
+
+        def run() -> None:
+            f(x, axis=axes, out=o)
+
+        return run
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         x = node.children[0]
