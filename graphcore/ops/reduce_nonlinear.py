@@ -346,7 +346,9 @@ class NormGradOp(Op):
         return gk * x / (y + mask("Eq", y, 0.0))
 
 
-def Max(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
+def Max(
+    x: Any, *axes: int | Sequence[int], axis: Any = None, keepdims: bool = False
+) -> Node:
     """Maximum over the given axes (all when none are given); ties share the gradient evenly.
 
     Example:
@@ -357,7 +359,9 @@ def Max(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
     return apply_op(ExtremumOp("Max", parse_axes(axes, axis, "Max"), bool(keepdims)), x)
 
 
-def Min(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
+def Min(
+    x: Any, *axes: int | Sequence[int], axis: Any = None, keepdims: bool = False
+) -> Node:
     """Minimum over the given axes (all when none are given); ties share the gradient evenly.
 
     Example:
@@ -368,7 +372,9 @@ def Min(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
     return apply_op(ExtremumOp("Min", parse_axes(axes, axis, "Min"), bool(keepdims)), x)
 
 
-def LogSumExp(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
+def LogSumExp(
+    x: Any, *axes: int | Sequence[int], axis: Any = None, keepdims: bool = False
+) -> Node:
     """``log(sum(exp(x)))`` over the given axes, stable for any finite x.
 
     With no axes given it reduces the last axis (Gorgonia's ``LogSumExp(a, axis)`` always
