@@ -95,9 +95,10 @@ def _import_numba() -> Any:
     if "numba" not in _state:
         try:
             import numba
+
+            _state["numba"] = numba
         except ImportError:
-            numba = None
-        _state["numba"] = numba
+            _state["numba"] = None
     return _state["numba"]
 
 

@@ -195,6 +195,6 @@ def _repr_pretty_(self: Graph, p: object, cycle: bool) -> None:
     p.text(repr(self) if cycle else f"{self!r}\n{ToDot(self)}")  # type: ignore[attr-defined]
 
 
-Graph.to_dot = _to_dot  # type: ignore[attr-defined]
+Graph.to_dot = _to_dot  # type: ignore[method-assign]  # graph.py declares it for type checks
 Graph._repr_svg_ = _repr_svg_  # type: ignore[attr-defined]
 Graph._repr_pretty_ = _repr_pretty_  # type: ignore[attr-defined]

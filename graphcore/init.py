@@ -257,7 +257,7 @@ class RangedFrom(Initializer):
         n = math.prod(shape)
         ints = all(isinstance(v, numbers.Integral) for v in (self.start, self.step))
         if ints and not dtype.is_float:
-            vals = np.arange(n, dtype=np.int64) * int(self.step) + int(self.start)
+            vals: np.ndarray = np.arange(n, dtype=np.int64) * int(self.step) + int(self.start)
         else:
             vals = np.arange(n, dtype=np.float64) * float(self.step) + float(self.start)
         return _exact_cast(self, vals, dtype).reshape(shape)

@@ -51,6 +51,19 @@ def test_extremum_values_and_shapes():
         np.testing.assert_array_equal(a, b)
 
 
+def test_axes_as_a_list_same_as_separate_ints():
+    x = r(3, 4)
+    g = gc.NewGraph()
+    xn = gc.NewMatrix(g, gc.Float64, gc.WithShape(3, 4), gc.WithName("x"))
+    pairs = [(gc.Max(xn, [0, 1]), gc.Max(xn, 0, 1)), (gc.LogSumExp(xn, [0, 1]),
+             gc.LogSumExp(xn, 0, 1)), (gc.Min(xn, (1,)), gc.Min(xn, 1))]
+    gc.Let(xn, x)
+    got = run(*[n for p in pairs for n in p])
+    for a, b in zip(got[::2], got[1::2], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert got[2].shape == () and abs(float(got[2]) - special.logsumexp(x)) < 1e-12
+
+
 def test_max_ties_split_gradient_evenly():
     g = gc.NewGraph()
     x = gc.NewMatrix(

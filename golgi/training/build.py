@@ -30,7 +30,7 @@ import numpy as np
 import graphcore as gc
 
 from ..losses import LossFn, per_sample_loss, resolve_loss
-from .data import new_input
+from .data import graph_of, new_input
 from .structure import Ends, is_multi
 
 __all__ = ["TrainGraph", "TrainMachine", "resolve_losses", "build_losses", "build_machine"]
@@ -183,7 +183,7 @@ def build_losses(ends: Ends, loss: Any, ys: Sequence[Any | None]) -> TrainGraph:
         fns = [loss] * len(names)
     if not trained:
         raise ValueError("fit: no output has a loss; give at least one")
-    g = ends.outputs[0].graph
+    g = graph_of(ends.outputs[0], "fit")
     several = len(ends.outputs) > 1
     targets, losses = [], []
     for i, fn in zip(trained, fns, strict=True):
@@ -207,7 +207,7 @@ def build_losses(ends: Ends, loss: Any, ys: Sequence[Any | None]) -> TrainGraph:
 def build_machine(tg: TrainGraph, model: Any, weighted: bool) -> TrainMachine:
     """The gradients of ``tg``'s cost (or, ``weighted``, of the mean of each sample's loss
     times its weight, fed through a new input ``sample_weight``) and a compiled machine."""
-    g = tg.cost.graph
+    g = graph_of(tg.cost, "fit")
     # the learnables the losses depend on (an output without a loss leaves its layers be)
     needed = {id(n) for n in g.exact_subgraph_roots(tg.cost).nodes}
     learnables = [w for w in model.model() if id(w) in needed]

@@ -34,6 +34,8 @@ from typing import Any, TypeVar
 
 import graphcore as gc
 
+from .data import graph_of
+
 __all__ = ["BUILD_LOCK", "EvalCopy", "per_thread", "one_fit_at_a_time"]
 
 #: Held while golgi builds graph nodes for a model (its free input, its output, a trainer's
@@ -65,7 +67,7 @@ class EvalCopy:
     ) -> None:
         roots = [*outputs, *extra]
         with BUILD_LOCK:
-            graph = roots[0].graph
+            graph = graph_of(roots[0], "EvalCopy")
             # exact: no Set statements, which would write to the shared inputs
             sub = graph.exact_subgraph_roots(*roots)
             fed = {id(n) for n in inputs}

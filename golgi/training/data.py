@@ -25,6 +25,7 @@ import graphcore as gc
 __all__ = [
     "model_input",
     "model_output",
+    "graph_of",
     "new_input",
     "is_built",
     "data_dtype",
@@ -51,6 +52,25 @@ def _unique_name(g: gc.Graph, stem: str) -> str:
             return name
         i += 1
         name = f"{stem}_{i}"
+
+
+def graph_of(node: gc.Node, what: str) -> gc.Graph:
+    """The graph ``node`` belongs to; a ``GraphError`` naming ``what`` for a node of no graph
+    (a constant), which has no graph to build a machine or new inputs in.
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithName("x"))
+        >>> graph_of(x, "fit") is g
+        True
+    """
+    g = node.graph
+    if g is None:
+        raise gc.GraphError(
+            f"{what}: {node.describe()} belongs to no graph; build the model on nodes of a "
+            f"graph (gc.NewGraph()), not on constants"
+        )
+    return g
 
 
 def new_input(g: gc.Graph, dtype: gc.Dtype, shape: tuple[int | None, ...], stem: str) -> gc.Node:
@@ -170,10 +190,9 @@ def model_input(
             return node
         if not node.shape:
             raise gc.ShapeError(f"the model input {node.describe()} has no batch dimension")
-        fixed = node
+        fixed, g = node, graph_of(node, "model input")
         return _cached_free(
-            model,
-            lambda: new_input(fixed.graph, fixed.dtype, (None, *fixed.shape[1:]), fixed.name),
+            model, lambda: new_input(g, fixed.dtype, (None, *fixed.shape[1:]), fixed.name)
         )
     if is_built(model):
         first = model.layers[0]
@@ -181,8 +200,9 @@ def model_input(
             model,
             lambda: new_input(first.graph, first.input_dtype, (None, *first.input_shape[1:]), "x"),
         )
-    # an unbuilt model: a new graph, shaped from ``input`` or from the data
-    if input is not None:
+    # an unbuilt model: a new graph, shaped from ``input`` (a shape: a node returned above)
+    # or from the data
+    if input is not None and not isinstance(input, gc.Node):
         shape = tuple(input)
         if shape and shape[0] is None:
             shape = shape[1:]

@@ -37,7 +37,7 @@ class LearningRateScheduler(Callback):
         """Set the solver's learn rate from the schedule."""
         assert self.trainer is not None
         solver = self.trainer.solver
-        if not hasattr(solver, "learn_rate"):
+        if solver is None or not hasattr(solver, "learn_rate"):
             raise TypeError(f"LearningRateScheduler: {type(solver).__name__} has no learn_rate")
         lr = self.schedule(epoch, float(solver.learn_rate))
         try:
@@ -52,5 +52,7 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         """Log the learn rate as ``lr``."""
         assert self.trainer is not None
-        logs["lr"] = float(self.trainer.solver.learn_rate)
+        solver = self.trainer.solver
+        assert solver is not None  # on_epoch_begin checked it has a learn_rate
+        logs["lr"] = float(solver.learn_rate)
 

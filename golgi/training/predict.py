@@ -48,8 +48,8 @@ class Predictor:
 
     def __init__(self, x: gc.Node | Sequence[gc.Node], out: gc.Node | Sequence[gc.Node]) -> None:
         self.sources = [x] if isinstance(x, gc.Node) else list(x)
+        outs = [out] if isinstance(out, gc.Node) else list(out)
         self.many = not isinstance(out, gc.Node)
-        outs = list(out) if self.many else [out]  # type: ignore[list-item]
         self.copy = EvalCopy(self.sources, outs)
         self.inputs, self.outputs = self.copy.inputs, self.copy.outputs
         self.x, self.out = self.inputs[0], self.outputs[0]

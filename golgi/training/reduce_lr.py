@@ -77,6 +77,7 @@ class ReduceLROnPlateau(Callback):
         """Track ``monitor``; lower the rate after ``patience`` epochs without improving."""
         assert self.trainer is not None
         solver = self.trainer.solver
+        assert solver is not None  # on_train_begin checked it has a learn_rate
         logs["lr"] = float(solver.learn_rate)
         value = logs.get(self.monitor)
         if value is None or math.isnan(value):

@@ -27,7 +27,7 @@ import numpy as np
 
 import graphcore as gc
 
-from .data import all_finite
+from .data import all_finite, graph_of
 
 __all__ = ["NonFiniteLossError", "Snapshot", "weights_finite", "batchnorm_batch_problem"]
 
@@ -149,7 +149,7 @@ def batchnorm_batch_problem(
     last = n % batch_size if n > batch_size else n
     if last != 1 or (drop_last and n >= batch_size):
         return None
-    sub = roots[0].graph.exact_subgraph_roots(*roots)
+    sub = graph_of(roots[0], "fit").exact_subgraph_roots(*roots)
     for node in sub.nodes:
         if node.op is not None and node.op.name == "BatchNormStats":
             x = node.children[0]

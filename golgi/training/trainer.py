@@ -446,6 +446,7 @@ class Trainer:
         if W is not None:
             assert mt.weight is not None
             plan.feeds.append((mt.weight, W))
+        assert self.solver is not None  # checked above: fit without a train_step needs one
         plan.vm, plan.step, plan.vgs, plan.cost = mt.vm, self.solver.step, mt.vgs, mt.cost
         multi = len(tg.trained) > 1
         if multi:
@@ -815,11 +816,12 @@ def evaluate(
             with contextlib.suppress(AttributeError):
                 model._golgi_evaluators = []
         aside = getattr(model, "_golgi_evaluators", [])
-        trainer = next(
+        found: Trainer | None = next(
             (t for t in aside if _same_loss(t.loss, lf) and t.input_spec is input), None
         )
-        if trainer is None:
-            trainer = Trainer(model, lf, None, input=input)
-            aside.append(trainer)
+        if found is None:
+            found = Trainer(model, lf, None, input=input)
+            aside.append(found)
+        trainer = found
     return trainer.evaluate(x, y, batch_size=batch_size, metrics=metrics,
                             distributed=distributed)

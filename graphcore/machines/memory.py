@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,7 +123,7 @@ def lay_out(
     ctx: ExecContext,
     no_reuse: bool = False,
     accumulate_into: Mapping[int, Node] | None = None,
-    given: set[int] = frozenset(),
+    given: AbstractSet[int] = frozenset(),
 ) -> Layout:
     """Assign every node of ``order`` its array and build the op steps' kernels.
 
@@ -186,8 +187,7 @@ def lay_out(
         w = accumulate_into.get(id(n))
         if w is not None:
             grad = w.slot.grad
-            acc = n.op.accumulate_kernel(xs, grad, ctx) if grad is not None else None
-            if acc is not None:
+            if grad is not None and (acc := n.op.accumulate_kernel(xs, grad, ctx)) is not None:
                 assign(n, grad, _Buffer(grad, True), True)
                 lay.steps.append((n, w.slot.into_grad(*acc)))
                 lay.accumulated.add(id(n))

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import kernels
-from ..errors import NonFiniteError
+from ..errors import NonFiniteError, ValueNotAvailableError
 from ..graph import Node
 from . import grads
 from .memory import lay_out
@@ -197,6 +197,7 @@ class Plan:
                 continue
             if v is None:
                 self.machine._check_inputs()  # raises, naming the input without a value
+                raise ValueNotAvailableError(f"{n.describe()} has no value: Let it first")
             if (
                 slot.lent
                 and i in self._lendable
@@ -257,13 +258,14 @@ class Plan:
             >>> vm.plan.redirect(y, np.empty(2)) is None  # y reads an input: not redirected
             True
         """
-        i = self._step_index.get(id(node))
+        i, op = self._step_index.get(id(node)), node.op
         if (
             i is None
+            or op is None
             or self._watched
             or id(node) in self._accumulated
             or id(node) not in self._unread
-            or not node.op.rebuildable
+            or not op.rebuildable
             or any(c.op is None or id(c) in self._views for c in node.children)
         ):
             return None
@@ -272,7 +274,7 @@ class Plan:
             return None
         old_fn, j = self.steps[i], self._pub_index[id(node)]
         old_pub = self._published[j]
-        self.steps[i] = node.op.kernel(xs, dest, self.machine.ctx)
+        self.steps[i] = op.kernel(xs, dest, self.machine.ctx)
         self._published[j] = (node, dest, None)
         node.slot.publish(dest)
 
@@ -306,6 +308,7 @@ class Plan:
         arrays = {id(x): src}
         for vn in views:
             base = arrays.get(id(vn.children[0]), self.arrays[id(vn.children[0])])
+            assert vn.op is not None  # a view is an op's result
             view = vn.op.view_of([base, *(self.arrays[id(c)] for c in vn.children[1:])])
             if not np.may_share_memory(view, base):
                 return False
@@ -313,10 +316,12 @@ class Plan:
         new: list[tuple[int, Kernel]] = []
         ctx = self.machine.ctx
         for r in readers:
+            assert r.op is not None  # a reader is a step
             xs = [arrays.get(id(c), self.arrays[id(c)]) for c in r.children]
             if id(r) in self._accumulated:
                 w = self._accumulate_into[id(r)]
-                acc = r.op.accumulate_kernel(xs, w.slot.grad, ctx)
+                g = w.slot.grad
+                acc = r.op.accumulate_kernel(xs, g, ctx) if g is not None else None
                 if acc is None:
                     return False
                 new.append((self._step_index[id(r)], w.slot.into_grad(*acc)))

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 
 from ..errors import ShapeError
 from ..graph import Node
@@ -35,7 +36,7 @@ Shapes = dict[int, tuple[int, ...]]
 
 
 def concrete_shapes(
-    order: Sequence[Node], free_inputs: Sequence[Node], given: set[int] = frozenset()
+    order: Sequence[Node], free_inputs: Sequence[Node], given: AbstractSet[int] = frozenset()
 ) -> Shapes:
     """Each node's shape with the input sizes bound now, by node id.
 
@@ -78,7 +79,7 @@ def concrete_shapes(
     return shapes
 
 
-def last_reads(order: Sequence[Node], given: set[int] = frozenset()) -> dict[int, int]:
+def last_reads(order: Sequence[Node], given: AbstractSet[int] = frozenset()) -> dict[int, int]:
     """The position (in ``order``) of the last step that reads each node's value, by node id;
     a node nobody reads has its own position. Operands an op reads only for their shape
     (``Op.shape_only``) do not count.

@@ -96,8 +96,10 @@ class TapeMachine:
         self.given: set[int] = program.given
         in_order = {id(n) for n in self.order}
         self.bind = bound
+        derivs: dict[int, Node] = {}
         for w in bound:
-            if w.deriv is None or id(w.deriv) not in in_order:
+            d = w.deriv
+            if d is None or id(d) not in in_order:
                 raise GraphError(
                     f"BindDualValues: {w.describe()} has no gradient node in this "
                     f"{'program' if o['precompiled'] else 'graph'}; call Grad(cost, {w.name}, "
@@ -108,6 +110,7 @@ class TapeMachine:
                     f"BindDualValues: {w.describe()} is not an input node; bind learnables or "
                     f"inputs (read an op node's gradient as its gradient node's value)"
                 )
+            derivs[id(w)] = d
         # inputs fed per run (no value yet, or a free batch dimension) get a gradient buffer
         # per plan, overwritten by each run; learnables accumulate until a solver zeroes them
         self.fed = tuple(w for w in bound if not w.has_value or None in w.shape)
@@ -127,7 +130,7 @@ class TapeMachine:
         self.log_direction: str | None = o["logdir"]
         self.ctx = ExecContext(training=o["training"])
         # the gradient nodes as they are now: a later Grad call must not rewire this machine
-        self.derivs: dict[int, Node] = {id(w): w.deriv for w in bound}
+        self.derivs = derivs
         bound_derivs = {id(d) for d in self.derivs.values()}
         outputs = program.outputs or g.roots()
         pinned = {id(n) for n in self.watch} | {id(n) for n in outputs} | kept
@@ -226,7 +229,8 @@ class TapeMachine:
 
     def _key(self) -> tuple[Any, ...]:
         try:
-            return tuple([s.value.shape for s in self._free_slots])
+            # a slot without a value (None) raises AttributeError: handled below, off the hot path
+            return tuple([s.value.shape for s in self._free_slots])  # type: ignore[union-attr]
         except AttributeError:  # an input without a value
             self._check_inputs()
             raise

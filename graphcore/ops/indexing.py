@@ -416,7 +416,7 @@ class ByIndicesGradOp(Op):
 
         def run() -> None:
             out.fill(0)
-            np.add.at(out, where, g)  # repeated indices add up
+            np.add.at(out, where, g)  # type: ignore[arg-type]  # stubs: no tuple index; repeats add
 
         return run
 

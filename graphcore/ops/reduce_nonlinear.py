@@ -86,7 +86,11 @@ class ExtremumOp(Op):
         axes = self._axes(x.ndim)
         o = out.reshape(reduced_shape(x.shape, axes, False))
         f = np.max if self.name == "Max" else np.min
-        return lambda: f(x, axis=axes, out=o)
+
+        def run() -> None:
+            f(x, axis=axes, out=o)
+
+        return run
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         x = node.children[0]
@@ -342,7 +346,9 @@ class NormGradOp(Op):
         return gk * x / (y + mask("Eq", y, 0.0))
 
 
-def Max(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
+def Max(
+    x: Any, *axes: int | Sequence[int], axis: Any = None, keepdims: bool = False
+) -> Node:
     """Maximum over the given axes (all when none are given); ties share the gradient evenly.
 
     Example:
@@ -353,7 +359,9 @@ def Max(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
     return apply_op(ExtremumOp("Max", parse_axes(axes, axis, "Max"), bool(keepdims)), x)
 
 
-def Min(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
+def Min(
+    x: Any, *axes: int | Sequence[int], axis: Any = None, keepdims: bool = False
+) -> Node:
     """Minimum over the given axes (all when none are given); ties share the gradient evenly.
 
     Example:
@@ -364,7 +372,9 @@ def Min(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
     return apply_op(ExtremumOp("Min", parse_axes(axes, axis, "Min"), bool(keepdims)), x)
 
 
-def LogSumExp(x: Any, *axes: int, axis: Any = None, keepdims: bool = False) -> Node:
+def LogSumExp(
+    x: Any, *axes: int | Sequence[int], axis: Any = None, keepdims: bool = False
+) -> Node:
     """``log(sum(exp(x)))`` over the given axes, stable for any finite x.
 
     With no axes given it reduces the last axis (Gorgonia's ``LogSumExp(a, axis)`` always

@@ -211,7 +211,11 @@ class ConcatOp(Op):
 
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         axis = self.axis % out.ndim
-        return lambda: np.concatenate(xs, axis=axis, out=out)
+
+        def run() -> None:
+            np.concatenate(xs, axis=axis, out=out)
+
+        return run
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         parts = node.children

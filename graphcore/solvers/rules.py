@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -126,7 +126,9 @@ class AdamSolver(Solver):
     """
 
     _ctor = "NewAdamSolver"
-    _takes = ("learn_rate", "beta1", "beta2", "eps", "l1_reg", "l2_reg", "batch_size", "clip")
+    _takes: ClassVar[tuple[str, ...]] = (
+        "learn_rate", "beta1", "beta2", "eps", "l1_reg", "l2_reg", "batch_size", "clip"
+    )
     _defaults = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
     _buffers = ("m", "v")
 

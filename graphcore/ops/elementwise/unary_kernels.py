@@ -66,6 +66,22 @@ def _times_g(dfdx: Callable[[Any, Any, np.ndarray], Any]) -> Factory:
     return make
 
 
+def _inv_sqrt(x: np.ndarray, out: np.ndarray) -> Kernel:
+    def run() -> None:
+        np.sqrt(x, out=out)
+        np.reciprocal(out, out=out)
+
+    return run
+
+
+def _d_sqrt(x: Any, y: np.ndarray, g: np.ndarray, out: np.ndarray) -> Kernel:
+    def run() -> None:  # g / y * 0.5, with y = sqrt(x)
+        np.divide(g, y, out=out)
+        np.multiply(out, 0.5, out=out)
+
+    return run
+
+
 def _softplus_into(x: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
     # log(1+e^x) = max(x,0) + log1p(e^-|x|): stable for any x; x is read before out is written
     np.abs(x, out=tmp)

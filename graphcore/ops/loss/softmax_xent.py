@@ -172,7 +172,8 @@ class SoftmaxCrossEntropyOp(Op):
                 # loss = sum(t) * log(sum(exp(d))) - sum(t * d), with d = z - max(z)
                 np.max(z, axis=ax, keepdims=True, out=m)
                 np.subtract(z, m, out=d)
-                np.vecdot(t, d, axis=ax, out=per_row)
+                # the numpy stubs give gufuncs no axis= keyword
+                np.vecdot(t, d, axis=ax, out=per_row)  # type: ignore[call-overload]
                 np.exp(d, out=d)
                 np.sum(d, axis=ax, keepdims=True, out=s)
                 np.log(s, out=ls)
