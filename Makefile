@@ -25,11 +25,13 @@ demo: $(STAMP)
 PYTEST := OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -n 2 tests --doctest-modules graphcore golgi
 test: $(STAMP)
 	$(BIN)/ruff check graphcore golgi tests bench examples
+	$(BIN)/mypy
 	$(PYTEST)
 	GRAPHCORE_NUMBA=0 $(PYTEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check graphcore golgi tests bench examples
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -308,7 +308,7 @@ def _narrow(arr: np.ndarray, dt: np.dtype, what: str, node: gc.Node) -> np.ndarr
             if pos is not None:
                 row, col, count = pos
                 raise gc.DtypeError(
-                    f"{what}: {_at(row, col, arr)} holds {arr[(row, *col)]:.4g}, which "
+                    f"{what}: {_at(row, col, arr)} holds {arr[(row,) + tuple(col)]:.4g}, which "
                     f"overflows {node.describe()} (largest {float(big):.3g}; {count} such "
                     f"value{'s' if count != 1 else ''}); rescale the data or use a Float64 model"
                 )
@@ -320,7 +320,8 @@ def _narrow(arr: np.ndarray, dt: np.dtype, what: str, node: gc.Node) -> np.ndarr
             assert pos is not None
             row, col, count = pos
             raise gc.DtypeError(
-                f"{what}: {_at(row, col, arr)} holds {arr[(row, *col)]}, which does not fit "
+                f"{what}: {_at(row, col, arr)} holds {arr[(row,) + tuple(col)]}, which does "
+                "not fit "
                 f"{node.describe()} (range [{info.min}, {info.max}]; {count} such value"
                 f"{'s' if count != 1 else ''}); use a wider dtype"
             )
@@ -403,7 +404,7 @@ def check_finite(what: str, arr: np.ndarray) -> None:
     assert pos is not None
     row, col, count = pos
     raise ValueError(
-        f"{what} holds {arr[(row, *col)]} at {_at(row, col, arr)} ({count} non-finite "
+        f"{what} holds {arr[(row,) + tuple(col)]} at {_at(row, col, arr)} ({count} non-finite "
         f"value{'s' if count != 1 else ''} in all); training on it would make the weights "
         f"NaN. Clean the data (drop those rows, np.nan_to_num), or pass check_data=False "
         f"to fit to train on it anyway"

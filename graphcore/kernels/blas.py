@@ -236,8 +236,9 @@ def gemm_into(a: np.ndarray, b: np.ndarray, c: np.ndarray, beta: float) -> Calla
     from scipy.linalg import blas
 
     f = blas.sgemm if c.dtype == np.float32 else blas.dgemm
-    bt, tb = _as_fortran_operand(b)  # op(bt) = b.T
-    at, ta = _as_fortran_operand(a)  # op(at) = a.T
+    # can_gemm checked that both have a Fortran layout
+    bt, tb = _as_fortran_operand(b)  # type: ignore[misc]  # op(bt) = b.T
+    at, ta = _as_fortran_operand(a)  # type: ignore[misc]  # op(at) = a.T
     ct = c.T
     beta = float(beta)
 

@@ -35,8 +35,9 @@ def cache_dir() -> str:
         >>> os.path.isabs(cache_dir())
         True
     """
-    if numba.config.CACHE_DIR:
-        return os.path.abspath(numba.config.CACHE_DIR)
+    configured = getattr(numba.config, "CACHE_DIR", "")  # set from NUMBA_CACHE_DIR; not in stubs
+    if configured:
+        return os.path.abspath(configured)
     base = os.environ.get("XDG_CACHE_HOME") or (
         os.environ.get("LOCALAPPDATA") if os.name == "nt" else None
     )
@@ -84,7 +85,7 @@ def _compile(fastmath: Any = False) -> Callable[[Callable], Any]:
         disp = numba.njit(nogil=True, error_model="numpy", fastmath=fastmath)(fn)
         if _CACHE is not None:
             try:
-                disp._cache = _CACHE(disp.py_func)
+                disp._cache = _CACHE(disp.py_func)  # type: ignore[attr-defined]  # numba's own slot
             except Exception:  # noqa: BLE001 - no writable cache directory: compile per process
                 pass
         return disp

@@ -167,9 +167,9 @@ class Segment:
         self.g, self.s, self.bufs, self.parts = g, s, bufs, parts
         self._ax: dict[tuple[str, str], AxpbyFn] = {}
         self._blocks: list[Segment] | None = None
-        flats = [p.flat for p in parts]
+        flats = [p.flat for p in parts if p.flat is not None]
         self.flat_parts: list[dict[str, np.ndarray]] | None = (
-            None if any(f is None for f in flats) else flats  # type: ignore[misc]
+            flats if len(flats) == len(parts) else None
         )
 
     @classmethod

@@ -217,7 +217,7 @@ class SliceOp(Op):
 
     def view_of(self, xs: list[np.ndarray]) -> np.ndarray:
         # the trailing Ellipsis makes an all-int index give a 0-d view, not a numpy scalar
-        return xs[0][(*self.index, Ellipsis)]
+        return xs[0][tuple(self.index) + (Ellipsis,)]
 
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         v = self.view_of(xs)
@@ -258,7 +258,7 @@ class SliceGradOp(Op):
 
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         g = xs[0]
-        window = out[(*self.index, Ellipsis)]
+        window = out[tuple(self.index) + (Ellipsis,)]
 
         def run() -> None:
             out.fill(0)

@@ -91,7 +91,7 @@ class MaxPool2DOp(_PoolOp):
         x, k = xs[0], ctx.kernels
         # each window's maximum position, for the gradient's kernel (the compiled backend
         # fills it; numpy finds the maxima again from x and y)
-        arg = np.empty(out.shape, arg_dtype(self.kernel_shape))
+        arg: np.ndarray = np.empty(out.shape, arg_dtype(self.kernel_shape))
         ctx.saved[id(self)] = (self, (out, arg))
         scratch = k.max_pool2d_scratch(x, out, arg, self.kernel_shape, self.pad, self.stride)
         return lambda: k.max_pool2d(x, out, arg, scratch)

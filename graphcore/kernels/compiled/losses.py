@@ -112,7 +112,8 @@ def sigmoid_bce_grad_scratch(sig: np.ndarray, t: np.ndarray, c: np.ndarray,
     """
     flat = flat_views(sig, t, out) if c.ndim == 0 else None
     if flat is None:
-        return Ref(reference.sigmoid_bce_grad_scratch(sig, t, c, out))
+        # the reference kernel's scratch is None; Ref marks it as the reference's
+        return Ref(reference.sigmoid_bce_grad_scratch(sig, t, c, out))  # type: ignore[func-returns-value]
     return (*flat, c)
 
 

@@ -53,8 +53,8 @@ def bce_constants(dtype: np.dtype) -> tuple[tuple, tuple, tuple]:
     consts = (t(p["lo"]), t(1 / math.log(2)), t(_LN2_HI[t]), t(_LN2_LO[t]), t(0.5),
               t((p["bias"] + p["shift"]) * scale), t(scale), t(2.0 ** -p["shift"]), t(1.0),
               t(2.0), t(0.0))
-    exp_c = [t(1 / math.factorial(i)) for i in range(p["degree"], -1, -1)]
-    log_c = [t(2 / (2 * j + 1)) for j in range(p["log_terms"] - 1, -1, -1)]
+    exp_c = [t(1 / math.factorial(i)) for i in range(int(p["degree"]), -1, -1)]
+    log_c = [t(2 / (2 * j + 1)) for j in range(int(p["log_terms"]) - 1, -1, -1)]
     return consts, _halves(exp_c), _halves(log_c)
 
 
