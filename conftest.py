@@ -5,7 +5,7 @@ import importlib.util
 
 collect_ignore = []
 if importlib.util.find_spec("numba") is None:  # the `fast` extra
-    collect_ignore.append("graphcore/kernels/compiled")
+    collect_ignore += ["graphcore/kernels/compiled", "graphcore/kernels/jit.py"]
 if importlib.util.find_spec("sklearn") is None:  # the `sklearn` extra
     collect_ignore.append("golgi/sklearn")
 if importlib.util.find_spec("onnx") is None:  # the `onnx` extra

@@ -665,7 +665,15 @@ def test_an_unreadable_cache_folder_is_a_dataset_error(
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return real_stat(path, *args, **kwargs)
 
+    real_path_stat = Path.stat
+
+    def denied_path(self: Path, *args: Any, **kwargs: Any) -> os.stat_result:
+        if self.parent == folder:  # Python 3.10's Path.stat does not go through os.stat
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_path_stat(self, *args, **kwargs)
+
     monkeypatch.setattr(os, "stat", denied)
+    monkeypatch.setattr(Path, "stat", denied_path)
     with pytest.raises(DatasetError, match=f"cannot look in {folder}") as e:
         ds.find_idx_files(folder)
     assert "Permission denied" in str(e.value)
