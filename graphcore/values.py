@@ -302,9 +302,7 @@ def Let(node: Node, value: Any, copy: bool = True) -> None:
         return
     who = f"Let({node.name})"
     arr = _as_array(value, who)
-    if len(arr.shape) != len(node.shape) or any(
-        d is not None and d != a for d, a in zip(node.shape, arr.shape)
-    ):
+    if not _fits(node.shape, arr.shape):
         raise ShapeError(
             f"Let({node.name}): node {node.name!r} expects shape {fmt_shape(node.shape)}, "
             f"got an array of shape {fmt_shape(arr.shape)}"
