@@ -17,8 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["padded", "window_slices"]
+__all__ = ["padded", "window_slices", "strided_windows"]
 
 Pair = tuple[int, int]
 
@@ -55,3 +56,30 @@ def window_slices(
         for i in range(kh)
         for j in range(kw)
     ]
+
+
+def strided_windows(
+    x: np.ndarray, kernel: Pair, pad: Pair, stride: Pair, dilation: Pair, out_hw: Pair
+) -> tuple[Callable[[], Any] | None, np.ndarray]:
+    """Every window of ``x`` as one read-only strided view, shape (N, C, kh, kw, Ho, Wo):
+    ``[n, c, i, j, y, x]`` is the padded image at row ``y*sh + i*dh``, column
+    ``x*sw + j*dw``; with the function that refreshes the padded copy (None without padding),
+    to call before each read. Callers transpose the view into their column layout.
+
+    Example:
+        >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+        >>> refresh, w = strided_windows(x, (2, 2), (0, 0), (1, 1), (1, 1), (2, 2))
+        >>> refresh is None, w.shape, w[0, 0, :, :, 1, 1].tolist()
+        (True, (1, 1, 2, 2, 2, 2), [[4.0, 5.0], [7.0, 8.0]])
+    """
+    n, c = x.shape[:2]
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    src, refresh = padded(x, pad, 0.0)
+    s_n, s_c, s_h, s_w = src.strides
+    windows = as_strided(
+        src,
+        shape=(n, c, kh, kw, ho, wo),
+        strides=(s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw),
+        writeable=False,
+    )
+    return refresh, windows

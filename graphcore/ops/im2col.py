@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ..dtypes import Dtype
 from ..graph import Node
+from ..kernels.windows import strided_windows
 from ..shapes import Shape
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, same_dtype
 from .images import (
@@ -27,7 +27,6 @@ from .images import (
     Pair,
     check_image,
     contiguous,
-    padded,
     pair,
     window_slices,
 )
@@ -162,16 +161,12 @@ class Im2ColRowsOp(Op):
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
         x = xs[0]
         n, c, _, _ = x.shape
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_shape, self.stride, self.dilation
+        kh, kw = self.kernel_shape
         ho, wo = self._geo().concrete_out_hw(x.shape)
-        src, refresh = padded(x, self.pad, 0.0)
-        s_n, s_c, s_h, s_w = src.strides
-        windows = as_strided(
-            src,
-            shape=(n, ho, wo, c, kh, kw),
-            strides=(s_n, s_h * sh, s_w * sw, s_c, s_h * dh, s_w * dw),
-            writeable=False,
+        refresh, all_windows = strided_windows(
+            x, self.kernel_shape, self.pad, self.stride, self.dilation, (ho, wo)
         )
+        windows = all_windows.transpose(0, 4, 5, 1, 2, 3)  # (N, Ho, Wo, C, kh, kw)
         out6 = out.reshape(n, ho, wo, c, kh, kw)
 
         def run() -> None:

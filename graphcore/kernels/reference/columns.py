@@ -21,9 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
-from ..windows import padded, window_slices
+from ..windows import strided_windows, window_slices
 
 __all__ = ["im2col", "im2col_scratch", "col2im", "col2im_scratch"]
 
@@ -56,17 +55,10 @@ def im2col_scratch(
         (1, 2, 2, 1, 2, 2)
     """
     n, c = x.shape[:2]
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    ho, wo = out_hw(x.shape, kernel, pad, stride, dilation)
-    src, refresh = padded(x, pad, 0.0)
-    s_n, s_c, s_h, s_w = src.strides
-    windows = as_strided(
-        src,
-        shape=(c, kh, kw, n, ho, wo),
-        strides=(s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw),
-        writeable=False,
-    )
-    return refresh, windows, out.reshape(c, kh, kw, n, ho, wo)
+    (kh, kw), hw = kernel, out_hw(x.shape, kernel, pad, stride, dilation)
+    refresh, windows = strided_windows(x, kernel, pad, stride, dilation, hw)
+    # (C, kh, kw, N, Ho, Wo): the column layout
+    return refresh, windows.transpose(1, 2, 3, 0, 4, 5), out.reshape(c, kh, kw, n, *hw)
 
 
 def im2col(x: np.ndarray, out: np.ndarray, scratch: Any) -> None:
