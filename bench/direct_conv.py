@@ -60,8 +60,8 @@ def _plane_source(cb: int) -> str:
         "def plane(xp, wt, out, blk, n, c, hp, wp, co, ho, wo):",
         "    u = np.uint64",
         "    plane = u(hp * wp)",
-        "    ln = u((ho - 1) * wp + wo)",
-        "    bl = u(ho * wp)",
+        "    ln = u(((ho - 1) * wp + wo + 7) // 8 * 8)",
+        "    bl = u((ho * wp + 7) // 8 * 8)",
         "    zero = out.dtype.type(0)",
         "    for b in range(n):",
         f"        for cb in range(0, co, {cb}):",
@@ -102,8 +102,8 @@ def _filter_source(cb: int) -> str:
         "def filt(xp, gs, dw, n, c, hp, wp, co, ho, wo):",
         "    u = np.uint64",
         "    plane = u(hp * wp)",
-        "    ln = u((ho - 1) * wp + wo)",
-        "    bl = u(ho * wp)",
+        "    ln = u(((ho - 1) * wp + wo + 7) // 8 * 8)",
+        "    bl = u((ho * wp + 7) // 8 * 8)",
         "    zero = dw.dtype.type(0)",
         "    for ch in range(c):",
         f"        for cb in range(0, co, {cb}):",
@@ -162,24 +162,27 @@ class DirectConv:
         self.hp, self.wp = h + 2 * pad, w + 2 * pad
         self.ho, self.wo = self.hp - 2, self.wp - 2
         self.h, self.w = h, w
-        self.xp = np.zeros((n, c, self.hp, self.wp), dtype)
+        self.xp_flat, self.xp = _slack((n, c, self.hp, self.wp), dtype)
         self.wt = np.empty((c, co, TAPS), dtype)
         self.out = np.empty((n, co, self.ho, self.wo), dtype)
         # input gradient: the upstream gradient padded by 2 - pad, the flipped filter
         self.gpad = 2 - pad
-        self.gp = np.zeros((n, co, self.ho + 2 * self.gpad, self.wo + 2 * self.gpad), dtype)
+        gshape = (n, co, self.ho + 2 * self.gpad, self.wo + 2 * self.gpad)
+        self.gp_flat, self.gp = _slack(gshape, dtype)
         self.wf = np.empty((co, c, TAPS), dtype)
-        self.dx_full = np.empty((n, c, self.gp.shape[2] - 2, self.gp.shape[3] - 2), dtype)
+        self.dx = np.empty((n, c, h, w), dtype)
         # one block of output channels on the padded-width grid, for either product
-        self.blk = np.empty(CB_FORWARD * max(self.ho * self.wp, h * self.gp.shape[3]), dtype)
-        self.gs = np.zeros((n, co, self.ho, self.wp), dtype)
+        self.blk = np.empty(CB_FORWARD * max(_grid(self.ho, self.wp), _grid(h, gshape[3])), dtype)
+        # the upstream gradient on the forward's grid, zero in the wasted columns
+        self.gs = np.zeros((n, co, _grid(self.ho, self.wp)), dtype)
+        self.gs_view = self.gs[:, :, : self.ho * self.wp].reshape(n, co, self.ho, self.wp)
         self.dw = np.empty((co, c, 3, 3), dtype)
 
     def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         p = self.pad
         self.xp[:, :, p : p + self.h, p : p + self.w] = x
         np.copyto(self.wt, w.reshape(self.co, self.c, TAPS).transpose(1, 0, 2))
-        _PLANE(self.xp.ravel(), self.wt.ravel(), self.out.ravel(), self.blk, self.n, self.c,
+        _PLANE(self.xp_flat, self.wt.ravel(), self.out.ravel(), self.blk, self.n, self.c,
                self.hp, self.wp, self.co, self.ho, self.wo)  # fmt: skip
         return self.out
 
@@ -190,16 +193,29 @@ class DirectConv:
         self.gp[:, :, gp : gp + self.ho, gp : gp + self.wo] = g
         np.copyto(self.wf, w[:, :, ::-1, ::-1].reshape(self.co, self.c, TAPS))
         n, c, hq, wq = self.gp.shape
-        dx = self.dx_full
-        _PLANE(self.gp.ravel(), self.wf.ravel(), dx.ravel(), self.blk, n, c, hq, wq, self.c,
-               dx.shape[2], dx.shape[3])  # fmt: skip
-        return dx  # (n, c, h, w): the full convolution undoes the padding
+        _PLANE(self.gp_flat, self.wf.ravel(), self.dx.ravel(), self.blk, n, c, hq, wq, self.c,
+               self.h, self.w)  # fmt: skip
+        return self.dx
 
     def filter_grad(self, g: np.ndarray) -> np.ndarray:
-        self.gs[..., : self.wo] = g
-        _FILTER(self.xp.ravel(), self.gs.ravel(), self.dw.ravel(), self.n, self.c, self.hp,
+        self.gs_view[..., : self.wo] = g
+        _FILTER(self.xp_flat, self.gs.ravel(), self.dw.ravel(), self.n, self.c, self.hp,
                 self.wp, self.co, self.ho, self.wo)  # fmt: skip
         return self.dw
+
+
+def _grid(ho: int, wp: int) -> int:
+    """The length of one output plane on the padded-width grid, rounded up to 8: the kernels'
+    loops then have no scalar remainder (a 14x14 plane's 222 steps left 30 to scalar code,
+    -14% with rounding; 7x7: -25%)."""
+    return (ho * wp + 7) // 8 * 8
+
+
+def _slack(shape: tuple[int, ...], dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A zeroed flat buffer with 8 elements to spare and its (shape) view: the rounded loops
+    read up to 6 elements past the last padded plane (into lanes that are never kept)."""
+    flat = np.zeros(int(np.prod(shape)) + 8, dtype)
+    return flat, flat[: flat.size - 8].reshape(shape)
 
 
 def _cpu_us(fn: Callable[[], Any], reps: int) -> float:
