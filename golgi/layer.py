@@ -1,7 +1,9 @@
 """The ``Layer`` base class: a term that owns learnables sized from its first input.
 
 ``ConsFC(x, opts...)`` builds a layer on node ``x``; ``layer.fwd(x)`` builds its output node.
-Terms, thunks and layer names are in ``golgi.term``; the option checks in ``golgi.options``.
+Terms, thunks and layer names are in ``golgi.term``; the option checks in ``golgi.options``;
+a layer's learnables and state in ``golgi.layer_weights``, what it says about itself (FLOPs,
+output shape, config, summary row) in ``golgi.layer_description``.
 
 Example:
     >>> import graphcore as gc, golgi as G
@@ -17,32 +19,31 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 import graphcore as gc
-from graphcore.extend import building_in
 from graphcore.rng import get_rng
 from graphcore.shapes import fmt_shape
 
+from .layer_description import LayerDescription
+from .layer_weights import LayerWeights
 from .options import (
     OPTION_NAMES,
     LayerOpt,
     WithName,
     check_option_value,
-    fn_name,
     is_activation_like,
 )
-from .summary import SummaryTable
 from .term import Term, Thunk, claim_name, layer_names, release_name
 
 # Term, Thunk, layer_names and is_activation_like are re-exported: this was their home.
 __all__ = ["Term", "Layer", "Thunk", "is_activation_like", "layer_names"]
 
 
-class Layer(Term):
+class Layer(LayerWeights, LayerDescription, Term):
     """Base class of layers: a term that owns learnables sized from its first input.
 
     Using a layer:
@@ -304,98 +305,6 @@ class Layer(Term):
                 f"the batch dimension (0) may differ"
             )
 
-    def learnable(
-        self,
-        key: str,
-        shape: Sequence[int],
-        init: Callable[..., Any] | None = None,
-        value: Any = None,
-        dtype: gc.Dtype | None = None,
-    ) -> gc.Node:
-        """Create a learnable node ``"<layer>/<key>"`` from an initializer or a value.
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> class Scale(Layer):
-            ...     kind, prefix = "Scale", "scale"
-            ...     def build(self, x):
-            ...         self.learnable("s", (1, x.shape[1]), value=[[2.0, 3.0]])
-            ...         self.learnable("t", (1, x.shape[1]), init=gc.Zeroes())
-            ...     def forward(self, x):
-            ...         return x * self.params["s"] + self.params["t"]
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
-            >>> sc = Scale.cons(x, G.WithName("sc"))
-            >>> [(n.name, n.shape) for n in sc.model()], sc.params["s"].value
-            ([('sc/s', (1, 2)), ('sc/t', (1, 2))], array([[2., 3.]]))
-        """
-        dt = dtype or self.dtype
-        opts = [gc.WithShape(*shape), gc.WithName(f"{self.name}/{key}")]
-        if value is not None:
-            arr = np.asarray(value)
-            if arr.shape != tuple(shape):
-                raise self.error(
-                    f"{key} must have shape {fmt_shape(tuple(shape))}, got an array of shape "
-                    f"{fmt_shape(arr.shape)}"
-                )
-            opts.append(gc.WithValue(arr.astype(dt.np)))
-        elif init is not None:
-            opts.append(gc.WithInit(init))
-        else:
-            raise self.error(f"learnable {key!r} needs an initializer or a value", TypeError)
-        node = gc.NewTensor(self.graph, dt, len(shape), *opts)
-        self.params[key] = node
-        return node
-
-    def adopt(self, key: str, node: gc.Node, shape: Sequence[int]) -> gc.Node:
-        """Use an existing node as learnable ``key`` (weight sharing); checks its shape.
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
-            >>> enc = G.ConsFC(x, G.WithShape(2), G.WithName("enc"))
-            >>> class Tied(Layer):
-            ...     kind, prefix = "Tied", "tied"
-            ...     def build(self, x):
-            ...         self.adopt("W", enc.params["W"], (x.shape[1], 2))
-            ...     def forward(self, x):
-            ...         return x @ self.params["W"]
-            >>> tied = Tied.cons(x, G.WithName("tied"))
-            >>> tied.params["W"] is enc.params["W"], tied.params["W"].name, tied.fwd(x).shape
-            (True, 'enc/W', (None, 2))
-        """
-        if tuple(node.shape) != tuple(shape):
-            raise self.error(
-                f"{key} must have shape {fmt_shape(tuple(shape))}, got {node.describe()}"
-            )
-        if node.dtype != self.dtype:
-            raise self.error(f"{key} must be {self.dtype}, got {node.describe()}", gc.DtypeError)
-        if node.graph is not self.graph:
-            raise self.error(f"{key} {node.describe()} belongs to another graph", gc.GraphError)
-        self.params[key] = node
-        return node
-
-    def add_state(self, key: str, array: np.ndarray) -> np.ndarray:
-        """Register a non-learnable array saved as ``state/<layer>/<key>`` and restored in place.
-
-        Example:
-            >>> import numpy as np, graphcore as gc, golgi as G
-            >>> class Center(Layer):
-            ...     kind, prefix = "Center", "center"
-            ...     def build(self, x):
-            ...         self.mean = self.add_state("mean", np.zeros(x.shape[1]))
-            ...     def forward(self, x):
-            ...         return x - gc.NewConstant(self.mean)
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 3), gc.WithName("x"))
-            >>> c = Center.cons(x, G.WithName("c"))
-            >>> c.state(), c.state()["c/mean"] is c.mean, c.model()
-            ({'c/mean': array([0., 0., 0.])}, True, [])
-        """
-        self._state[key] = array
-        return array
-
     # ----- using a layer -------------------------------------------------------------------------
     def fwd(self, x: gc.Node) -> gc.Node:
         """The output node for input ``x`` (cached per input node; weights shared across inputs).
@@ -436,171 +345,6 @@ class Layer(Term):
             True
         """
         return [self]
-
-    def named_learnables(self) -> dict[str, gc.Node]:
-        """This layer's ``self.params``, keyed ``"<layer>/<key>"``.
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
-            >>> list(G.ConsFC(x, G.WithShape(1), G.WithName("h")).named_learnables())
-            ['h/W', 'h/b']
-        """
-        return {f"{self.name}/{k}": n for k, n in self.params.items()}
-
-    def state(self) -> dict[str, np.ndarray]:
-        """The arrays registered with ``add_state`` (not copies), keyed ``"<layer>/<key>"``.
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
-            >>> G.ConsBatchNorm(x, G.WithName("bn")).state()["bn/running_var"]
-            array([1., 1.])
-        """
-        return {f"{self.name}/{k}": v for k, v in self._state.items()}
-
-    def non_trainable(self) -> dict[str, np.ndarray]:
-        """The ``add_state`` arrays, keyed like ``state()``; override to leave some out.
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
-            >>> sorted(G.ConsBatchNorm(x, G.WithName("bn")).non_trainable())
-            ['bn/running_mean', 'bn/running_var']
-        """
-        return {f"{self.name}/{k}": v for k, v in self._state.items()}
-
-    def load_state(self, d: dict[str, np.ndarray]) -> None:
-        """Copy ``d``'s arrays into this layer's state arrays, in place.
-
-        Keys may be full (``"bn/running_mean"``) or short (``"running_mean"``); an unknown key
-        raises ``KeyError``. An override (for state that is not a plain array, such as a
-        generator) handles its own keys and passes the rest to ``super().load_state``.
-
-        Example:
-            >>> import numpy as np, graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
-            >>> bn = G.ConsBatchNorm(x, G.WithName("bn")); var = bn.running_var
-            >>> bn.load_state({"running_var": np.array([4.0, 9.0])})
-            >>> bn.running_var, bn.running_var is var
-            (array([4., 9.]), True)
-            >>> bn.load_state({"bn/nope": np.zeros(2)})
-            Traceback (most recent call last):
-            ...
-            KeyError: "layer 'bn' has no state 'nope'"
-        """
-        for k, v in d.items():
-            short = k[len(self.name) + 1 :] if k.startswith(self.name + "/") else k
-            if short not in self._state:
-                raise KeyError(f"layer {self.name!r} has no state {short!r}")
-            np.copyto(self._state[short], v)  # in place: nodes built earlier keep reading it
-
-    def flops(self, batch: int = 1) -> int:
-        """Floating-point operations of one forward pass over ``batch`` samples (Golgi's
-        ``FLOPs``); 0 unless the layer counts them (every golgi layer does; override it).
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
-            >>> Layer.flops(G.ConsFC(x, G.WithShape(2))), G.ConsFC(x, G.WithShape(2)).flops()
-            (0, 16)
-        """
-        return 0
-
-    def output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
-        """The output shape for an input shape (``None`` for a free batch).
-
-        The default traces ``forward`` on a detached placeholder (no node enters the graph).
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
-            >>> G.ConsFC(x, G.WithShape(5)).output_shape((None, 2))
-            (None, 5)
-        """
-        probe = gc.Node(None, None, (), tuple(input_shape), self.input_dtype, name="probe")
-        with building_in(None):
-            return tuple(self.forward(probe).shape)
-
-    def summary_rows(
-        self, table: SummaryTable, shape: tuple[int | None, ...], dtype: gc.Dtype
-    ) -> tuple[tuple[int | None, ...], gc.Dtype]:
-        """This layer's row for an input of ``shape`` (see :meth:`Term.summary_rows`).
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
-            >>> table = SummaryTable()
-            >>> G.ConsFC(x, G.WithShape(2), G.WithName("h")).summary_rows(table, (None, 4), x.dtype)
-            ((None, 2), Float64)
-            >>> table.rows
-            [('h (FC)', '(None, 2)', 10)]
-        """
-        out = tuple(self.output_shape(shape))
-        table.add_layer(self, out)
-        for _, node in self._cache.values():  # a node it built says (an embedding changes it)
-            return out, node.dtype
-        return out, dtype
-
-    def config(self) -> dict[str, Any]:
-        """Options as plain values (for repr, summary and the saved description).
-
-        The default lists ``name`` and the options as given (``WithWeights`` left out,
-        functions by name, tuples as lists). An override returns the settings that define the
-        layer, resolved (``FC`` gives ``size`` rather than ``shape``), as plain values
-        (str, int, float, bool, list, None), ``name`` first.
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
-            >>> fc = G.ConsFC(x, G.WithShape(2), G.WithActivation(gc.Tanh), G.WithName("h"))
-            >>> Layer.config(fc)
-            {'name': 'h', 'activation': 'Tanh', 'bias': True, 'shape': [2]}
-            >>> fc.config()
-            {'name': 'h', 'size': 2, 'activation': 'Tanh', 'bias': True}
-        """
-        out: dict[str, Any] = {"name": self.name}
-        for k, v in self.opts.items():
-            if k in ("name", "weights"):
-                continue
-            if k in ("activation", "init"):
-                v = fn_name(v)
-            elif isinstance(v, gc.Dtype):
-                v = str(v)
-            out[k] = list(v) if isinstance(v, tuple) else v
-        return out
-
-    def describe_layer(self) -> dict[str, Any]:
-        """Kind, name, config and learnable/state shapes and dtypes, as plain values.
-
-        One entry of ``Term.describe()``; built from ``config()``, so override that instead.
-
-        Example:
-            >>> import graphcore as gc, golgi as G
-            >>> g = gc.NewGraph()
-            >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 4), gc.WithName("x"))
-            >>> d = G.ConsBatchNorm(x, G.WithName("bn")).describe_layer()
-            >>> d["kind"], d["learnables"]["gamma"], d["state"]["running_mean"]
-            ('BatchNorm', [[4], 'Float64'], [[4], 'float64'])
-        """
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "config": self.config(),
-            "learnables": {k: [list(n.shape), str(n.dtype)] for k, n in self.params.items()},
-            "state": {
-                k[len(self.name) + 1 :]: [list(v.shape), str(v.dtype)]
-                for k, v in self.state().items()
-            },
-        }
 
     # ----- pickling: rebuilt from its constructor, options, weights and state ----------------
     def __getstate__(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Terms: ``Term`` (a node -> node map), ``Thunk`` (a delayed layer), the layer-name registry.
+"""Terms: ``Term`` (a node -> node map) and ``Thunk`` (a delayed layer).
 
 A *term* maps a graph node to a graph node (``term.fwd(x)``). Layers (``golgi.layer``) are terms
 that own learnables; a :class:`Thunk` is a layer constructor waiting for its input
@@ -24,20 +24,18 @@ import numpy as np
 import graphcore as gc
 from graphcore.rng import get_rng
 
-from . import io, training
+from .model_methods import TRANSIENT, ModelMethods
+from .naming import claim_name, layer_names, release_name
 from .summary import SummaryTable
 
 if TYPE_CHECKING:  # annotations only: layer.py builds on this module
     from .layer import Layer
 
+# layer_names, claim_name, release_name and TRANSIENT are re-exported: this was their home.
 __all__ = ["Term", "Thunk", "layer_names", "claim_name", "release_name", "TRANSIENT"]
 
-#: Attributes the training functions keep on a model (its trainer, with machines and compiled
-#: plans; trainers ``evaluate`` made for other losses): never pickled.
-TRANSIENT = ("_golgi_trainer", "_golgi_evaluators")
 
-
-class Term:
+class Term(ModelMethods):
     """Anything that maps a node to a node: a layer, a thunk, a composition, a join, ``I``.
 
     Subclasses implement ``fwd``; the rest has sensible defaults for terms without learnables.
@@ -366,172 +364,6 @@ class Term:
             )
         """
         return repr(self)
-
-    # ----- training, Keras style: the same calls as golgi.fit, golgi.predict, ... -----------
-    def fit(self, x: Any, y: Any = None, **options: Any) -> Any:
-        """``golgi.fit(self, x, y, **options)``: train; returns the ``History``.
-
-        Example:
-            >>> import numpy as np, golgi as G
-            >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(1))))
-            >>> h = net.fit(np.ones((8, 2)), np.ones((8, 1)), loss="mse", solver="adam",
-            ...             epochs=2, progress=False)
-            >>> len(h), net.predict(np.ones((3, 2))).shape, sorted(net.evaluate(
-            ...     np.ones((8, 2)), np.ones((8, 1))))
-            (2, (3, 1), ['loss'])
-        """
-        return training.fit(self, x, y, **options)
-
-    def predict(self, x: Any, batch_size: int = 256, input: Any = None) -> Any:
-        """``golgi.predict(self, x, ...)``: the outputs in eval mode (any thread).
-
-        Example:
-            >>> import numpy as np, golgi as G
-            >>> import graphcore as gc
-            >>> x = gc.NewMatrix(gc.NewGraph(), gc.Float32, gc.WithShape(None, 2))
-            >>> net = G.ComposeSeq(x, G.L(G.ConsFC(G.WithShape(3))))
-            >>> net.predict(np.ones((5, 2), np.float32)).shape
-            (5, 3)
-        """
-        return training.predict(self, x, batch_size=batch_size, input=input)
-
-    def evaluate(self, x: Any, y: Any, **options: Any) -> dict[str, float]:
-        """``golgi.evaluate(self, x, y, ...)``: loss and metrics in eval mode (any thread).
-
-        Example:
-            >>> import numpy as np, golgi as G
-            >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(1))))
-            >>> X, Y = np.ones((4, 2)), np.ones((4, 1))
-            >>> _ = net.fit(X, Y, loss="mse", solver="sgd", progress=False)
-            >>> sorted(net.evaluate(X, Y))
-            ['loss']
-        """
-        return training.evaluate(self, x, y, **options)
-
-    def save(self, path: Any, **options: Any) -> None:
-        """``golgi.save(self, path, ...)``: weights, layer state (and a solver's) to ``.npz``.
-
-        Example:
-            >>> import os, tempfile, numpy as np, golgi as G
-            >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(1))))
-            >>> _ = net.fit(np.ones((4, 2)), np.ones((4, 1)), loss="mse", solver="sgd",
-            ...             progress=False)
-            >>> path = os.path.join(tempfile.mkdtemp(), "net.npz"); net.save(path)
-            >>> sorted(net.load(path))[:2]
-            ['extra', 'format']
-        """
-        io.save(self, path, **options)
-
-    def load(self, path: Any, **options: Any) -> dict[str, Any]:
-        """``golgi.load(self, path, ...)``: weights and layer state back, in place; returns
-        the archive's metadata.
-
-        Example:
-            >>> import os, tempfile, numpy as np, golgi as G
-            >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(1), G.WithName("fc"))))
-            >>> _ = net.fit(np.ones((4, 2)), np.ones((4, 1)), loss="mse", solver="sgd",
-            ...             progress=False)
-            >>> path = os.path.join(tempfile.mkdtemp(), "net.npz"); net.save(path)
-            >>> w = net.by_name("fc/W").value.copy(); net.by_name("fc/W").value[...] = 0
-            >>> _ = net.load(path); bool((net.by_name("fc/W").value == w).all())
-            True
-        """
-        return io.load(self, path, **options)
-
-    # ----- pickling: the model, not its machines -------------------------------------------
-    def __getstate__(self) -> dict[str, Any]:
-        """What ``pickle`` keeps: the term with its layers, options and graph (weights, layer
-        state); not the trainer ``fit`` keeps on it (machines, compiled plans), which the
-        next ``fit`` builds again.
-
-        Example:
-            >>> import pickle, numpy as np, golgi as G
-            >>> net = G.ComposeSeq(G.L(G.ConsFC(G.WithShape(2))))
-            >>> _ = net.fit(np.ones((4, 3)), np.ones((4, 2)), loss="mse", solver="adam",
-            ...             progress=False)
-            >>> copy = pickle.loads(pickle.dumps(net))
-            >>> np.allclose(copy.predict(np.ones((2, 3))), net.predict(np.ones((2, 3))))
-            True
-        """
-        state = dict(self.__dict__)
-        for k in TRANSIENT:
-            state.pop(k, None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        cache = state.get("_cache")
-        if isinstance(cache, dict):  # keyed by the id of each input node: ids change
-            self._cache = {id(x): (x, out) for x, out in cache.values()}
-
-
-
-# ----- layer names, unique per graph ----------------------------------------------------------
-
-# The graph keeps one table per namespace; golgi's layers live in this one.
-_NAMESPACE = "golgi.layers"
-
-
-def layer_names(graph: gc.Graph) -> dict[str, Layer]:
-    """The layers built in ``graph``, by name.
-
-    Example:
-        >>> import graphcore as gc
-        >>> layer_names(gc.NewGraph())
-        {}
-    """
-    return dict(graph.registry(_NAMESPACE))
-
-
-def claim_name(layer: Layer, wanted: str | None) -> str:
-    """Register ``layer`` in its graph under ``wanted``, or the first free ``<prefix>_<i>``.
-
-    Raises ``GraphError`` when ``wanted`` is taken, naming both layers. ``Layer.__init__``
-    calls it; a layer whose build fails gives its name back with :func:`release_name`.
-
-    Example:
-        >>> import graphcore as gc, golgi as G
-        >>> g = gc.NewGraph()
-        >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
-        >>> fc = G.ConsFC(x, G.WithShape(1), G.WithName("h"))
-        >>> claim_name(fc, "h")  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        graphcore.errors.GraphError: ConsFC: graph ... already has a layer named 'h': ...
-    """
-    taken = layer.graph.registry(_NAMESPACE)
-    if wanted is not None:
-        other = taken.get(wanted)
-        if other is not None:
-            raise gc.GraphError(
-                f"{layer.cons_name}: graph {layer.graph.name!r} already has a layer named "
-                f"{wanted!r}: {other!r}; give the new {layer.kind} layer another name with "
-                f"WithName(...), or reuse the existing layer to share its weights"
-            )
-        name = wanted
-    else:
-        i = 1
-        while f"{layer.prefix}_{i}" in taken:
-            i += 1
-        name = f"{layer.prefix}_{i}"
-    taken[name] = layer
-    return name
-
-
-def release_name(layer: Layer) -> None:
-    """Remove ``layer`` from its graph's registry (if the name is still its own).
-
-    Example:
-        >>> import graphcore as gc, golgi as G
-        >>> g = gc.NewGraph()
-        >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
-        >>> fc = G.ConsFC(x, G.WithShape(1), G.WithName("h")); release_name(fc)
-        >>> layer_names(g)
-        {}
-    """
-    taken = layer.graph.registry(_NAMESPACE)
-    if taken.get(layer.name) is layer:
-        del taken[layer.name]
 
 
 class Thunk(Term):

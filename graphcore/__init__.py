@@ -185,6 +185,7 @@ from .ops import (
     TypeInfo,
     Unconcat,
     UniformRandomNode,
+    Unstack,
     Upsample2D,
     apply_op,
 )
@@ -259,7 +260,8 @@ __all__ = [
     "Log", "Log1p", "Log2", "Mish", "Neg", "Rectify", "Relu", "ReLU", "Sigmoid", "Sign", "Sin",
     "Softplus", "Sqrt", "Square", "Tanh", "Conv2d", "MaxPool2D", "AvgPool2D", "AveragePool2D",
     "Dropout", "BatchNorm", "BatchedMatMul", "Tensordot", "Ravel", "S", "Slice", "Concat",
-    "Unconcat", "ByIndices", "Max", "Min", "LogSumExp", "Norm", "Lt", "Gt", "Lte", "Gte", "Eq",
+    "Unconcat", "Unstack", "ByIndices", "Max", "Min", "LogSumExp", "Norm", "Lt", "Gt", "Lte",
+    "Gte", "Eq",
     "Ne", "BroadcastAdd", "BroadcastSub", "BroadcastHadamardProd", "BroadcastHadamardDiv",
     "BroadcastPow", "BroadcastLt", "BroadcastGt", "BroadcastLte", "BroadcastGte", "BroadcastEq",
     "BroadcastNe", "SoftmaxCrossEntropy", "SigmoidBinaryCrossEntropy",

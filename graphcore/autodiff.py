@@ -6,11 +6,13 @@ any shape; ``Grad(cost, wrt...)`` is its case of one scalar cost seeded with 1.
 
 The walk is iterative (no recursion limit on deep graphs). Each op's ``grad`` rule builds the
 operand gradients from other ops; broadcasting is undone centrally by ``reduce_to``;
-gradients of nodes read several times are summed. A fused op (``TanhGrad``, ``SoftMaxGrad``,
-a loss's gradient) has no rule of its own: it gives ``expand``, the same computation written
-with differentiable ops, and the walk goes through that expansion. So every gradient node is
-differentiable again: a cost may contain gradients (a gradient penalty), and ``Grad`` of
-``Sum(Grad(cost, w)[0] * v)`` is a Hessian-vector product.
+gradients of nodes read several times are summed, except that the gradients of a node's
+parts (its slices, say the T steps of a sequence) are written into one buffer by one node,
+not added up as T arrays the size of the node. A fused op (``TanhGrad``,
+``SoftMaxGrad``, a loss's gradient) has no rule of its own: it gives ``expand``, the same
+computation written with differentiable ops, and the walk goes through that expansion. So
+every gradient node is differentiable again: a cost may contain gradients (a gradient
+penalty), and ``Grad`` of ``Sum(Grad(cost, w)[0] * v)`` is a Hessian-vector product.
 
 Example:
     >>> import numpy as np, graphcore as gc
@@ -137,10 +139,18 @@ def _walk(
         elif n.dtype.is_float and n.op is not None and not n.op.zero_gradient:
             if any(_wants(n.op, n, depends)):
                 depends.add(id(n))
-    grads = dict(seeds)
+    # each node's gradient contributions, summed when the walk reaches the node: all its
+    # readers come before it in reversed order, so the list is complete by then. A part of a
+    # node (a slice, ``Op.part_key``) leaves its (part, gradient) pair instead, so that the
+    # parts' gradients are written into one buffer, not one buffer the size of the node each.
+    pending: dict[int, list[Node | tuple[Node, Node]]] = {k: [v] for k, v in seeds.items()}
+    grads: dict[int, Node] = {}
     for n in reversed(order):
-        g = grads.get(id(n))
-        if g is None or n.op is None or (stop_at_wrt and id(n) in wrt_ids):
+        contributions = pending.pop(id(n), None)
+        if contributions is None:
+            continue
+        g = grads[id(n)] = _total(n, contributions)
+        if n.op is None or (stop_at_wrt and id(n) in wrt_ids):
             continue
         wants = _wants(n.op, n, depends)
         if not any(wants):
@@ -151,19 +161,51 @@ def _walk(
                 f"on the path from {', '.join(repr(w.name) for w in wrt)} to the cost "
                 f"{cost_name!r}; use a differentiable op or stop the gradient before it"
             )
+        if n.op.part_key is not None:
+            pending.setdefault(id(n.children[0]), []).append((n, g))
+            continue
         parts = _operand_grads(n.op, n, g, wants)
         for c, want, gc in zip(n.children, wants, parts, strict=True):
-            if not want or gc is None:
-                continue
-            gc = reduce_to(gc, c)
-            if gc.shape != c.shape:
-                raise GradError(
-                    f"Grad: internal shape error: gradient {fmt_shape(gc.shape)} for "
-                    f"{c.describe()} (op {n.op})"
-                )
-            prev = grads.get(id(c))
-            grads[id(c)] = gc if prev is None else Add(prev, gc)
+            if want and gc is not None:
+                pending.setdefault(id(c), []).append(_checked(gc, c, n))
     return grads
+
+
+def _checked(gc: Node, c: Node, reader: Node) -> Node:
+    """``gc``, the gradient of ``c`` from ``reader``, unbroadcast to ``c``'s shape."""
+    gc = reduce_to(gc, c)
+    if gc.shape != c.shape:
+        raise GradError(
+            f"Grad: internal shape error: gradient {fmt_shape(gc.shape)} for "
+            f"{c.describe()} (op {reader.op})"
+        )
+    return gc
+
+
+def _total(n: Node, contributions: list[Node | tuple[Node, Node]]) -> Node:
+    """The gradient of ``n``: its contributions added in the order they came, where the
+    (part, gradient) pairs of ``n``'s parts whose ops share a ``part_key`` make one node, by
+    the op's ``join_part_grads``, in the place of the first."""
+    groups: dict[str, list[tuple[Node, Node]]] = {}
+    for c in contributions:
+        if isinstance(c, tuple):
+            groups.setdefault(_key(c), []).append(c)
+    terms: list[Node] = []
+    for c in contributions:
+        if not isinstance(c, tuple):
+            terms.append(c)
+        elif groups[_key(c)][0] is c:
+            parts = groups[_key(c)]
+            part = c[0]
+            terms.append(_checked(part.op.join_part_grads(parts), n, part))  # type: ignore[union-attr]
+    total = terms[0]
+    for t in terms[1:]:
+        total = Add(total, t)
+    return total
+
+
+def _key(pair: tuple[Node, Node]) -> str:
+    return pair[0].op.part_key  # type: ignore[union-attr,return-value]
 
 
 def vjp(output: Node, g: Node, wrt: Sequence[Node]) -> list[Node | None]:

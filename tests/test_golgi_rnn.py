@@ -304,6 +304,18 @@ def test_an_lstm_learns_the_parity_of_a_short_bit_sequence():
     assert np.array_equal(net.out.value.argmax(1), ys.argmax(1))
 
 
+@pytest.mark.parametrize("cons", [G.ConsLSTM, G.ConsGRU])
+def test_the_gradient_of_a_sequence_is_one_buffer_not_one_per_step(cons):
+    g, x = _seq((None, 12, 3))
+    layer = cons(x, G.WithShape(4))
+    (dx,) = gc.Grad(gc.Sum(gc.Square(layer.fwd(x))), x)
+    # per step, a slice of the sequence's one gradient buffer: the backward pass is linear in
+    # the number of steps (a buffer the size of the sequence per step would make it quadratic)
+    assert dx.op.name == "SlicesGrad"
+    assert [n for n in g.nodes if n.op is not None and n.op.name.endswith("Grad") and n.ndim == 3
+            ] == [dx]
+
+
 def test_stacked_layers_take_the_steps_nodes_not_slices_of_the_sequence():
     g, x = _seq((None, 5, 3))
     net = G.ComposeSeq(

@@ -109,6 +109,9 @@ CASES: dict[str, Callable[[Inputs], object]] = {
     "At": lambda i: gc.At(i.b, 1, 2),
     "Concat": lambda i: gc.Concat(1, i.a, i.b),
     "Unconcat": lambda i: gc.Unconcat(i.b, 1, 2),
+    # the gradient of several slices of one node is one SlicesGrad node
+    "Unstack": lambda i: [*gc.Unstack(i.b, 1),
+                          *gc.Grad(gc.Sum(gc.Concat(0, *gc.Unstack(i.b, 0))), i.b)],
     "ByIndices": lambda i: gc.ByIndices(i.b, gc.NewConstant(np.array([2, 0, 2], np.int64))),
     "SoftMax": lambda i: [gc.SoftMax(i.b), gc.Softmax(i.b, 0)],
     "LogSoftMax": lambda i: [gc.LogSoftMax(i.b), gc.LogSoftmax(i.b, 0)],

@@ -125,6 +125,7 @@ SHAPE_OPS = {
     "Slice": lambda x: x[1:, ::2],
     "Concat": lambda x: gc.Concat(0, x, gc.Tanh(x)),
     "Unconcat": lambda x: gc.Unconcat(x, 1, 2)[1],
+    "Unstack": lambda x: gc.Concat(0, *gc.Unstack(x, 1)) * gc.Concat(0, *gc.Unstack(x, 1))[0],
     "ByIndices": lambda x: gc.ByIndices(x, np.array([2, 0, 2]), 0),
     "SumTo": lambda x: gc.SumTo(x, gc.NewConstant(np.zeros((1, 4)))),
     "BroadcastTo": lambda x: gc.BroadcastTo(x[0:1], x),

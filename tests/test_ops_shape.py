@@ -1,4 +1,5 @@
-"""Shape, indexing and contraction ops: Slice/S, Ravel, Reshape, Concat/Unconcat, ByIndices,
+"""Shape, indexing and contraction ops: Slice/S, Ravel, Reshape, Concat/Unconcat, Unstack,
+SlicesGrad, ByIndices,
 BatchedMatMul, Tensordot (gradient checks, free batch, float32 forward, errors)."""
 
 import numpy as np
@@ -321,6 +322,72 @@ def test_unconcat():
         gc.Unconcat(inp((2, 6)), 1, 4)
     with pytest.raises(gc.ShapeError, match="free"):
         gc.Unconcat(inp((None, 6)), 0, 2)
+
+
+# ----- Unstack and the one gradient of many slices --------------------------------------------
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_unstack_values_and_grad(axis):
+    xv = r(3, 4, 2)
+    parts = lambda x: gc.Unstack(x, axis)  # noqa: E731
+    # every part in one expression, one part twice: the gradients of a part add
+    check_op(lambda x: gc.Concat(0, *(gc.Ravel(p) for p in parts(x))) * 2.0, [xv])
+    check_op(lambda x: parts(x)[0] * parts(x)[-1] + parts(x)[0], [xv])
+    got = [check_values(lambda x, i=i: parts(x)[i], [xv]) for i in range(xv.shape[axis])]
+    for i, a in enumerate(got):
+        np.testing.assert_array_equal(a, np.take(xv, i, axis=axis))
+
+
+def test_unstack_free_batch_grad():
+    check_op(lambda x: gc.Concat(1, *gc.Unstack(x, 1)), [r(4, 3, 2)], free_batch=True)
+
+
+def test_unstack_gradient_is_one_buffer_the_size_of_the_operand():
+    g = gc.NewGraph()
+    x = gc.NewTensor(g, gc.Float64, 3, gc.WithShape(None, 16, 3), gc.WithName("seq"))
+    steps = gc.Unstack(x, 1)
+    cost = gc.Sum(steps[0])
+    for s in steps[1:]:
+        cost = cost + gc.Sum(gc.Square(s))
+    (dx,) = gc.Grad(cost, x)
+    assert dx.op.name == "SlicesGrad" and len(dx.children) == 17
+    # one node of the sequence's size: the backward pass is linear in the number of steps
+    assert [n for n in g.nodes if n.op is not None and n.ndim == 3] == [dx]
+    xv = r(2, 16, 3)
+    gc.Let(x, xv)
+    gc.NewTapeMachine(g).run_all()
+    want = 2 * xv
+    want[:, 0] = 1.0
+    np.testing.assert_allclose(dx.value, want, rtol=1e-12)
+
+
+def test_unstack_errors():
+    with pytest.raises(gc.ShapeError, match=r"axis 0 of input 'x' \(None, 3\) Float64 is free"):
+        gc.Unstack(inp((None, 3)), 0)
+    with pytest.raises(gc.ShapeError, match="axis 2 is out of range"):
+        gc.Unstack(inp((2, 3)), 2)
+    with pytest.raises(gc.ShapeError, match="a scalar has no axis"):
+        gc.Unstack(gc.NewConstant(1.0), 0)
+    with pytest.raises(TypeError, match="the axis must be an int"):
+        gc.Unstack(inp((2, 3)), 1.0)
+
+
+def test_slices_grad_adds_overlapping_windows_and_is_differentiable():
+    whole = slice(None)
+    op = gc.ops.indexing.SlicesGradOp([(slice(0, 2), whole), (slice(1, 3), whole), (3, whole)])
+    build = lambda a, b, c: gc.apply_op(op, a, b, c, gc.NewConstant(np.zeros((4, 2))))  # noqa: E731
+    a, b, c = r(2, 2), r(2, 2), r(2)
+    check_op(build, [a, b, c])
+    want = np.zeros((4, 2))
+    want[0:2] += a
+    want[1:3] += b
+    want[3] += c
+    np.testing.assert_array_equal(check_values(build, [a, b, c]), want)
+    with pytest.raises(gc.ShapeError, match=r"SlicesGrad: 'b' \(3, 2\) Float64 does not fit"):
+        build(a, inp((3, 2), "b"), c)
+    with pytest.raises(gc.ShapeError, match="3 window"):
+        gc.apply_op(op, a, b, gc.NewConstant(np.zeros((4, 2))))
 
 
 # ----- ByIndices -------------------------------------------------------------------------------

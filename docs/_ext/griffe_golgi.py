@@ -44,7 +44,7 @@ def _show_fit_options(pkg: griffe.Module) -> None:
     """Replace ``**options`` of ``@takes_fit_options`` functions by ``Trainer.fit``'s
     keyword-only parameters (what the decorator does for ``inspect.signature``)."""
     try:
-        target = pkg["training.trainer.Trainer.fit"]
+        target = pkg["training.fitting.TrainerFitting.fit"]
     except KeyError:
         return
     forwarded = [p for p in target.parameters if p.kind is griffe.ParameterKind.keyword_only]

@@ -44,9 +44,8 @@ __all__ = ["LSTM", "GRU", "ConsLSTM", "ConsGRU"]
 
 
 # sequences a recurrent layer built from its steps' nodes, kept with the graph: a layer
-# reading one takes those nodes as its steps. Slicing step t out of the sequence instead
-# would work too, but each slice's gradient is a zero array the size of the whole sequence
-# with the step written in, so the backward pass would cost O(time**2).
+# reading one takes those nodes as its steps, and the sequence's join and reshape drop out of
+# the backward pass
 _STEPS = "golgi.rnn.steps"
 
 
@@ -56,7 +55,9 @@ def _split_steps(x: gc.Node) -> list[gc.Node]:
         known = x.graph.registry(_STEPS).get(x.name)
         if known is not None and known[0] is x:
             return list(known[1])
-    return [x[:, t] for t in range(x.shape[1])]
+    # views of x; their gradients are written into one buffer the size of x (not one each:
+    # that would make the backward pass O(time**2))
+    return gc.Unstack(x, 1)
 
 
 class _Recurrent(Layer):

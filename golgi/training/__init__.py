@@ -2,6 +2,8 @@
 
 - ``trainer``: :class:`Trainer` (one model, its losses, its graph and machines), :func:`fit`
   and :func:`evaluate`;
+- ``fitting``: ``Trainer.fit`` (its arguments, data, validation and plan) and the default
+  ``train_step``;
 - ``build``: the training graph (targets, losses, weighted cost, gradients, machine);
 - ``loop``: the default epoch loop, and the frame around every epoch (callbacks, Ctrl-C,
   the snapshot put back on a non-finite loss);

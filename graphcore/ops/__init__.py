@@ -97,7 +97,7 @@ from .pool import (
 from .random import BinomialRandomNode, GaussianRandomNode, OneHotVector, UniformRandomNode
 from .reduce import Mean, Sum
 from .reduce_nonlinear import LogSumExp, Max, Min, Norm
-from .shape import Concat, Ravel, Reshape, Unconcat
+from .shape import Concat, Ravel, Reshape, Unconcat, Unstack
 from .sizes import SizeOf
 from .unbroadcast import BroadcastTo, SumTo
 from .upsample import Upsample2D
@@ -111,7 +111,8 @@ __all__ = [
     "LeakyRelu", "Log", "Log1p", "Log2", "Mish", "Neg", "Rectify", "Relu", "ReLU",
     "Sigmoid", "Sign", "Sin", "Softplus", "Sqrt", "Square", "Tanh",
     "Conv2d", "MaxPool2D", "AvgPool2D", "AveragePool2D", "Dropout", "BatchNorm",
-    "BatchedMatMul", "Tensordot", "Ravel", "S", "Slice", "Concat", "Unconcat", "ByIndices",
+    "BatchedMatMul", "Tensordot", "Ravel", "S", "Slice", "Concat", "Unconcat", "Unstack",
+    "ByIndices",
     "Max", "Min", "LogSumExp", "Norm", "Lt", "Gt", "Lte", "Gte", "Eq", "Ne",
     "BroadcastAdd", "BroadcastSub", "BroadcastHadamardProd", "BroadcastHadamardDiv",
     "BroadcastPow", "BroadcastLt", "BroadcastGt", "BroadcastLte", "BroadcastGte",

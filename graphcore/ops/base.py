@@ -18,8 +18,10 @@ An op states, side by side (as in HIPS autograd's tables):
   worth building again on an input array lent by the caller), ``accumulate_kernel``
   (add the result into an existing array) and ``check_bound`` (rules on bound batch sizes);
 - what ``Grad`` may do with it: ``differentiable`` (False: ``Grad`` refuses to pass a
-  gradient through it) and ``zero_gradient`` (the output is piecewise constant, a 0/1 mask
-  inside a derivative: no gradient flows through it).
+  gradient through it), ``zero_gradient`` (the output is piecewise constant, a 0/1 mask
+  inside a derivative: no gradient flows through it) and ``part_key`` with
+  ``join_part_grads`` (the node is a part of its operand, such as a slice: ``Grad`` writes
+  the gradients of all the parts of one operand into one node).
 
 ``apply_op`` also applies the build-time rewrites registered with ``add_rewrite`` (the stable
 forms of :mod:`graphcore.rewrite`).
@@ -130,6 +132,10 @@ class Op:
     #: the output is piecewise constant in the operands (a 0/1 mask in a derivative, such as
     #: ``x > 0`` in ReLU's), so its gradient is zero: ``Grad`` never sends one through it
     zero_gradient: ClassVar[bool] = False
+    #: the node is a part of operand 0 (a slice): ``Grad`` gathers the gradients of the parts
+    #: of one operand whose ops share this key and builds their sum with ``join_part_grads``
+    #: (one buffer), not one array the size of the operand per part, added up
+    part_key: ClassVar[str | None] = None
     # ----- capabilities: what a machine may do with this op (it never tests the op's class) --
     #: ``out`` may be operand 0's buffer (elementwise ops)
     inplace: ClassVar[bool] = False
@@ -302,6 +308,24 @@ class Op:
             ('TanhGrad', 'HadamardProd')
         """
         return None
+
+    def join_part_grads(self, parts: Sequence[tuple[Node, Node]]) -> Node:
+        """For an op with a ``part_key``: the gradient of operand 0 from its parts' gradients,
+        ``parts`` being ``(part node, its gradient)`` pairs for nodes of ops with this key.
+
+        ``Grad`` calls it, instead of each part's ``grad``, on the first part's op once it has
+        every part's gradient: the gradients of the T steps of a sequence then make one buffer
+        the size of the sequence, not T such buffers added up.
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph()
+            >>> x = gc.NewVector(g, gc.Float64, gc.WithShape(3), gc.WithName("x"))
+            >>> (dx,) = gc.Grad(x[0] * x[2], x)  # the gradients of two slices, in one node
+            >>> dx.op.name, sorted(dx.op.params()["indices"])
+            ('SlicesGrad', ['[0]', '[2]'])
+        """
+        raise NotImplementedError(f"{self.name} has no part_key: its nodes are not parts")
 
     def compute(self, xs: list[np.ndarray], ctx: ExecContext) -> np.ndarray:
         """Evaluate on concrete arrays, allocating the result (used by the Lisp machine).

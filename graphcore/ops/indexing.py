@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -20,10 +20,11 @@ from ..errors import DtypeError, ShapeError
 from ..graph import Node
 from ..shapes import Shape
 from ..values import NewConstant, as_node
-from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe
+from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
 
 __all__ = [
-    "S", "Slice", "At", "ByIndices", "SliceOp", "SliceGradOp", "ByIndicesOp", "ByIndicesGradOp",
+    "S", "Slice", "At", "ByIndices", "SliceOp", "SliceGradOp", "SlicesGradOp", "ByIndicesOp",
+    "ByIndicesGradOp",
 ]
 
 
@@ -204,6 +205,7 @@ class SliceOp(Op):
     name = "Slice"
     arity = 1
     view = True
+    part_key = "slice"
 
     def __init__(self, index: Index) -> None:
         self.index = tuple(index)
@@ -226,6 +228,21 @@ class SliceOp(Op):
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         return [apply_op(SliceGradOp(self.index), g, node.children[0])]
 
+    def join_part_grads(self, parts: Sequence[tuple[Node, Node]]) -> Node:
+        x = parts[0][0].children[0]
+        indices = [cast(SliceOp, n.op).index for n, _ in parts]
+        if len(parts) == 1:
+            return apply_op(SliceGradOp(indices[0]), parts[0][1], x)
+        return apply_op(SlicesGradOp(indices), *(g for _, g in parts), x)
+
+
+def _check_window(index: Index, g: TypeInfo, x: TypeInfo, who: str) -> None:
+    want = _sliced_shape(index, x)
+    if len(want) != len(g.shape) or not all(
+        a is None or b is None or a == b for a, b in zip(want, g.shape, strict=True)
+    ):
+        raise ShapeError(f"{who}: {describe(g)} does not fit {_fmt_index(index)} of {describe(x)}")
+
 
 class SliceGradOp(Op):
     """Scatter ``g`` into zeros shaped like ``x`` (operand 1, read for its shape only).
@@ -247,13 +264,7 @@ class SliceGradOp(Op):
 
     def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
         g, x = ins
-        want = _sliced_shape(self.index, x)
-        if len(want) != len(g.shape) or not all(
-            a is None or b is None or a == b for a, b in zip(want, g.shape, strict=True)
-        ):
-            raise ShapeError(
-                f"SliceGrad: {describe(g)} does not fit {_fmt_index(self.index)} of {describe(x)}"
-            )
+        _check_window(self.index, g, x, "SliceGrad")
         return x.shape, g.dtype
 
     def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
@@ -268,6 +279,60 @@ class SliceGradOp(Op):
 
     def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
         return [apply_op(SliceOp(self.index), g), None]
+
+
+class SlicesGradOp(Op):
+    """The sum of several slices' gradients: operand ``i`` added into the window
+    ``indices[i]`` of zeros shaped like the last operand ``x`` (read for its shape only).
+
+    ``Grad`` builds it for a node read through several slices, so the gradient of a sequence
+    cut into its T steps is one buffer written once, not T buffers the size of the sequence
+    added up. Windows may overlap (their gradients add).
+
+    Example:
+        >>> op = SlicesGradOp([(0,), (slice(1, 3),)])
+        >>> op.shape_only, op.params()
+        ((2,), {'indices': ['[0]', '[1:3]']})
+    """
+
+    name = "SlicesGrad"
+
+    def __init__(self, indices: Sequence[Index]) -> None:
+        self.indices = tuple(tuple(index) for index in indices)
+        self.shape_only = (len(self.indices),)  # type: ignore[misc]
+
+    def params(self) -> dict[str, Any]:
+        return {"indices": [_fmt_index(index) for index in self.indices]}
+
+    def infer(self, ins: Sequence[TypeInfo]) -> tuple[Shape, Dtype]:
+        if len(ins) != len(self.indices) + 1:
+            raise ShapeError(
+                f"SlicesGrad: {len(self.indices)} window(s) take {len(self.indices) + 1} "
+                f"operands (one gradient per window, then x), got {len(ins)}"
+            )
+        *gs, x = ins
+        for index, g in zip(self.indices, gs, strict=True):
+            _check_window(index, g, x, "SlicesGrad")
+        return x.shape, same_dtype(self.name, gs)
+
+    def kernel(self, xs: list[np.ndarray], out: np.ndarray, ctx: ExecContext) -> Kernel:
+        pairs = [
+            (out[index + (Ellipsis,)], g) for index, g in zip(self.indices, xs, strict=False)
+        ]
+
+        def run() -> None:
+            out.fill(0)
+            for window, g in pairs:
+                np.add(window, g, out=window)
+
+        return run
+
+    def grad(self, node: Node, g: Node, wants: Sequence[bool]) -> list[Node | None]:
+        parts: list[Node | None] = [
+            apply_op(SliceOp(index), g) if want else None
+            for index, want in zip(self.indices, wants, strict=False)
+        ]
+        return [*parts, None]
 
 
 def Slice(x: Any, *slices: Any) -> Node:

@@ -1,5 +1,5 @@
-"""Shape ops: ``Reshape``, ``Ravel``, and ``Concat`` with its inverse ``Unconcat``
-(indexing, ``Slice`` and ``ByIndices``, is in :mod:`graphcore.ops.indexing`).
+"""Shape ops: ``Reshape``, ``Ravel``, ``Concat`` with its inverse ``Unconcat``, and
+``Unstack`` (indexing, ``Slice`` and ``ByIndices``, is in :mod:`graphcore.ops.indexing`).
 
 Example:
     >>> import graphcore as gc
@@ -22,7 +22,7 @@ from ..values import as_node
 from .base import ExecContext, Kernel, Op, TypeInfo, apply_op, describe, same_dtype
 from .indexing import Slice
 
-__all__ = ["Reshape", "Ravel", "Concat", "Unconcat", "ReshapeOp", "ConcatOp"]
+__all__ = ["Reshape", "Ravel", "Concat", "Unconcat", "Unstack", "ReshapeOp", "ConcatOp"]
 
 
 class ReshapeOp(Op):
@@ -325,6 +325,9 @@ def Concat(axis: int, *nodes: Any) -> Node:
 def Unconcat(x: Any, axis: int, n: int) -> list[Node]:
     """Split ``x`` into ``n`` equal parts along ``axis`` (the inverse of ``Concat``).
 
+    Each part is a view of ``x``; their gradients are written into one buffer shaped like
+    ``x`` (``Grad`` joins the pieces), so splitting into many parts costs no more.
+
     Example:
         >>> import graphcore as gc
         >>> [p.shape for p in gc.Unconcat(gc.NewConstant([[1.0, 2.0, 3.0, 4.0]]), 1, 2)]
@@ -343,3 +346,42 @@ def Unconcat(x: Any, axis: int, n: int) -> list[Node]:
     step = size // n
     lead = (slice(None),) * axis
     return [Slice(xn, (*lead, slice(i * step, (i + 1) * step))) for i in range(n)]
+
+
+def Unstack(x: Any, axis: int = 0) -> list[Node]:
+    """Split ``x`` along ``axis`` into its ``x.shape[axis]`` slices, that axis dropped: the
+    time steps (batch, features) of a sequence (batch, time, features) with ``axis=1``.
+
+    Each step is a view of ``x`` (``x[:, t]``), so the split copies nothing. Their gradients
+    are written into one buffer shaped like ``x`` (``Grad`` joins the ``SliceGrad`` pieces
+    into one ``SlicesGrad`` node), so the backward pass of T steps moves O(T) steps' worth of
+    data, not T arrays the size of ``x``; and that node is differentiable again.
+
+    Example:
+        >>> import graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> seq = gc.NewTensor(g, gc.Float64, 3, gc.WithShape(None, 4, 3), gc.WithName("seq"))
+        >>> steps = gc.Unstack(seq, 1)
+        >>> len(steps), steps[0].shape
+        (4, (None, 3))
+        >>> (d,) = gc.Grad(gc.Sum(steps[0] * steps[3]), seq)
+        >>> d.op.name, d.shape
+        ('SlicesGrad', (None, 4, 3))
+    """
+    if isinstance(axis, (Node, bool, np.bool_)) or not hasattr(axis, "__index__"):
+        raise TypeError(f"Unstack: the axis must be an int, got {type(axis).__name__}")
+    xn = as_node(x)
+    if not -xn.ndim <= axis < xn.ndim:
+        raise ShapeError(
+            f"Unstack: axis {axis} is out of range for {xn.describe()}"
+            + ("; a scalar has no axis to split" if xn.ndim == 0 else "")
+        )
+    axis = int(axis) % xn.ndim
+    size = xn.shape[axis]
+    if size is None:
+        raise ShapeError(
+            f"Unstack: axis {axis} of {xn.describe()} is free (None), so the number of parts "
+            f"is unknown when the graph is built; unstack along an axis of known size"
+        )
+    lead = (slice(None),) * axis
+    return [Slice(xn, (*lead, t)) for t in range(size)]
