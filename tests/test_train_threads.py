@@ -195,3 +195,27 @@ def test_a_deep_copy_trains_on_its_own():
     np.testing.assert_allclose(predict(twin, x), predict(net, x), rtol=1e-12)
     fit(twin, x, y, loss=G.CrossEntropy, solver="adam", progress=False, seed=0)
     assert not np.allclose(predict(twin, x), predict(net, x))
+
+
+def test_building_in_one_thread_leaves_other_threads_graphs_alone():
+    # a building_in block (the Lisp machine's, a random node's) is per thread: nodes another
+    # thread builds meanwhile stay in their operands' graph
+    from graphcore.extend import building_in
+
+    g1, g2 = gc.NewGraph("one"), gc.NewGraph("two")
+    entered, built = threading.Event(), threading.Event()
+
+    def hold():
+        with building_in(g1):
+            entered.set()
+            built.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert entered.wait(10)
+        x = gc.NewMatrix(g2, gc.Float64, gc.WithShape(2, 2), gc.WithName("x"))
+        assert gc.Neg(x).graph is g2
+    finally:
+        built.set()
+        t.join()

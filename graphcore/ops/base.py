@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -358,7 +359,16 @@ def _dtype_of(x: np.ndarray) -> Dtype:
     return as_dtype(x.dtype)
 
 
-_target: list[Graph | None] = []
+class _Targets(threading.local):
+    """The graphs ``building_in`` blocks name, innermost last, per thread: a block in one
+    thread (the Lisp machine differentiating, a random node's draw) must not send the nodes
+    another thread builds into its graph."""
+
+    def __init__(self) -> None:
+        self.stack: list[Graph | None] = []
+
+
+_target = _Targets()
 
 #: a build-time rewrite: ``(op, operand nodes)`` -> an equivalent node, or None to build as is
 Rewrite = Callable[[Op, list[Node]], Node | None]
@@ -401,16 +411,16 @@ def building_in(graph: Graph | None) -> Iterator[None]:
         >>> n.graph is None
         True
     """
-    _target.append(graph)
+    _target.stack.append(graph)
     try:
         yield
     finally:
-        _target.pop()
+        _target.stack.pop()
 
 
 def _graph_of(children: Sequence[Node], op: Op) -> Graph | None:
-    if _target:
-        return _target[-1]
+    if _target.stack:
+        return _target.stack[-1]
     graph = None
     for c in children:
         if c.graph is None:
