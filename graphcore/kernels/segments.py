@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -25,7 +26,8 @@ import numpy as np
 
 from .blas import Axpby
 
-__all__ = ["Reg", "Part", "Segment", "flat_span", "axpy_into", "BLOCK_BYTES"]
+__all__ = ["Reg", "Part", "Segment", "flat_span", "axpy_into", "share_out", "BLOCK_BYTES",
+           "SHARE_ALIGN"]
 
 AxpbyFn = Callable[..., None]
 
@@ -33,6 +35,10 @@ AxpbyFn = Callable[..., None]
 #: a block's gradient, scratch, state and values then stay in a core's L2 cache from one
 #: pass to the next, instead of every pass streaming the whole arena from memory
 BLOCK_BYTES = 512 * 1024
+#: elements every cut between two threads' shares is a multiple of (counted from the first
+#: segment's start): a whole number of cache lines of float32 and float64 alike, so two
+#: threads never write one line
+SHARE_ALIGN = 64
 
 
 class Reg(NamedTuple):
@@ -202,10 +208,24 @@ class Segment:
         return self._blocks
 
     def _cut(self, n: int) -> list[Segment]:
+        return self.cut_at(list(range(n, self.g.size, n)))
+
+    def cut_at(self, cuts: Sequence[int]) -> list[Segment]:
+        """The segment cut into consecutive segments at the element offsets ``cuts``
+        (increasing, inside the gradient); ``[self]`` when there is nothing to cut, or when an
+        array is not C-contiguous or its parts do not tile its gradient in order.
+
+        Example:
+            >>> g = np.arange(5.0)
+            >>> seg = Segment(g, np.empty(5), {}, [Part(np.ones(2), g[:2], np.empty(2), {}),
+            ...                                   Part(np.ones(3), g[2:], np.empty(3), {})])
+            >>> [[p.g.tolist() for p in b.parts] for b in seg.cut_at([3])]
+            [[[0.0, 1.0], [2.0]], [[3.0, 4.0]]]
+        """
         arrays = [self.g, self.s, *self.bufs.values()]
         flats = self.flat_parts
         if (
-            self.g.size <= n
+            not cuts
             or flats is None
             or not all(a.flags.c_contiguous and a.size == self.g.size for a in arrays)
             or not all(p.s.flags.c_contiguous for p in self.parts)
@@ -222,8 +242,7 @@ class Segment:
         if pos != g1.ctypes.data + g1.nbytes:
             return [self]
         out = []
-        for lo in range(0, g1.size, n):
-            hi = min(g1.size, lo + n)
+        for lo, hi in zip([0, *cuts], [*cuts, g1.size], strict=True):
             parts = []
             for start, p, f in zip(starts, self.parts, flats, strict=True):
                 a, b = max(lo, start) - start, min(hi, start + p.g.size) - start
@@ -259,3 +278,33 @@ class Segment:
         """
         for p in self.parts:
             p.add_to_value(src, alpha)
+
+
+def share_out(segs: Sequence[Segment], k: int) -> list[list[Segment]]:
+    """``segs`` dealt into at most ``k`` shares of about equal size for ``k`` threads, in
+    order: a segment is cut where a share ends inside it (at a multiple of
+    :data:`SHARE_ALIGN` elements), or, where it cannot be cut, goes whole to the share its
+    middle falls in.
+
+    Example:
+        >>> seg = Segment.single(np.ones(256), np.ones(256), np.empty(256), {})
+        >>> [[s.g.size for s in share] for share in share_out([seg], 2)]
+        [[128], [128]]
+        >>> small = Segment.single(np.ones(10), np.ones(10), np.empty(10), {})
+        >>> [[s.g.size for s in share] for share in share_out([seg, small], 2)]
+        [[128], [128, 10]]
+    """
+    total = sum(seg.g.size for seg in segs)
+    a = SHARE_ALIGN
+    ends = sorted({(total * i // k + a // 2) // a * a for i in range(1, k)} - {0, total})
+    shares: list[list[Segment]] = [[] for _ in range(len(ends) + 1)]
+    pos = 0
+    for seg in segs:
+        size = seg.g.size
+        cuts = [e - pos for e in ends if pos < e < pos + size]
+        pieces = seg.cut_at(cuts) if cuts else [seg]
+        starts = [pos, *(pos + c for c in cuts)] if len(pieces) > 1 else [pos + size // 2]
+        for piece, start in zip(pieces, starts, strict=True):
+            shares[bisect_right(ends, start)].append(piece)
+        pos += size
+    return [share for share in shares if share]
