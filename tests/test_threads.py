@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import graphcore as gc
+import graphcore.kernels.segments as segments_mod
 from graphcore.kernels import threads
 from graphcore.kernels.segments import SHARE_ALIGN, Part, Segment, share_out
 
@@ -216,6 +217,7 @@ def test_solvers_give_the_same_numbers_on_any_number_of_threads(
     if regularised:
         opts += [gc.WithL1Reg(0.01), gc.WithL2Reg(0.02), gc.WithBatchSize(4), gc.WithClip(0.05)]
     monkeypatch.setattr(threads, "MIN_SHARE_BYTES", 64)  # shares of a few hundred bytes
+    monkeypatch.setattr(segments_mod, "SHARE_BLAS_ELEMENTS", 40)  # BLAS calls cut in pieces
     gc.SetNumThreads(1)
     one, _ = _train(name, opts, dtype, layout)
     gc.SetNumThreads(3)
