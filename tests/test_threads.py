@@ -119,13 +119,21 @@ def test_shares_for_needs_enough_bytes_per_thread(thread_state):
 
 def test_run_uses_other_threads_and_returns_when_all_are_done(thread_state):
     seen = [None] * 4
+    together = threading.Barrier(4, timeout=10)  # each share waits for all four to start
 
     def note(i):
         seen[i] = threading.get_ident()
+        together.wait()
 
     threads.run(note, [0, 1, 2, 3])
-    assert seen[0] == threading.get_ident()
+    assert threading.get_ident() in seen
     assert len(set(seen)) == 4
+
+
+def test_the_caller_runs_the_shares_no_pool_thread_has_claimed():
+    ran_on = []
+    threads.run(lambda i: ran_on.append(threading.get_ident()), list(range(50)))
+    assert len(ran_on) == 50  # every share once, whoever ran it
 
 
 def test_an_error_in_a_share_is_raised_in_the_caller_and_the_pool_still_works():
@@ -144,8 +152,11 @@ def test_a_second_caller_runs_its_shares_itself():
     inside, release = threading.Event(), threading.Event()
     ids: dict[str, set[int]] = {"outer": set(), "inner": set()}
 
+    both = threading.Barrier(2, timeout=10)
+
     def outer(i):
         ids["outer"].add(threading.get_ident())
+        both.wait()  # two threads run the outer job
         if i == 0:
             inside.set()
             release.wait(5)
@@ -222,7 +233,7 @@ def test_solvers_give_the_same_numbers_on_any_number_of_threads(
     one, _ = _train(name, opts, dtype, layout)
     gc.SetNumThreads(3)
     three, solver = _train(name, opts, dtype, layout)
-    shares = solver._shares[2]
+    shares = solver._shares[1][gc.NumThreads()]
     assert len(shares) == (1 if name == "bb" else 3)
     for a, b in zip(one, three, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -237,7 +248,7 @@ def test_changing_the_thread_count_between_steps_reshares(monkeypatch, thread_st
         for p in ps:
             p.grad[...] = 0.5
         solver.step(ps)
-        assert len(solver._shares[2]) == n
+        assert len(solver._shares[1][gc.NumThreads()]) == n
 
 
 @pytest.mark.parametrize("backend", ["numpy", "compiled"])
@@ -261,7 +272,7 @@ def test_threaded_steps_allocate_no_arrays(backend, monkeypatch, thread_state):
 
     for _ in range(3):
         step()
-    assert len(solver._shares[2]) == 2
+    assert len(solver._shares[1][gc.NumThreads()]) == 2
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]

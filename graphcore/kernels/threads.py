@@ -125,50 +125,73 @@ def shares_for(nbytes: int) -> int:
     return max(1, min(n, nbytes // MIN_SHARE_BYTES))
 
 
-class _Worker:
-    """A pool thread: waits on ``go``, runs its task, releases ``done``. Two locks used as
-    binary semaphores are the cheapest handoff CPython has (no allocation per task)."""
-
-    __slots__ = ("go", "done", "task", "error", "thread")
-
-    def __init__(self, i: int) -> None:
-        self.go = threading.Lock()
-        self.go.acquire()
-        self.done = threading.Lock()
-        self.done.acquire()
-        self.task: tuple[Callable[..., Any], Any, tuple[Any, ...]] | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._loop, name=f"graphcore-{i}", daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        go, done = self.go, self.done
-        while True:
-            go.acquire()
-            task = self.task
-            if task is None:
-                return
-            fn, share, args = task
-            try:
-                fn(share, *args)
-            except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
-                self.error = e
-            self.task = None
-            done.release()
-
-
 class _Pool:
-    """The pool threads (started as needed) and a lock: one caller at a time; another
-    thread calling meanwhile runs its shares itself."""
+    """The pool's threads (started as needed) and the job they share: ``run`` posts the
+    shares, and the caller and the woken threads claim them one at a time until none is
+    left. A thread the OS has not scheduled yet claims nothing, so on a loaded machine the
+    caller runs the shares itself instead of waiting for it. One job at a time (``busy``);
+    another thread calling meanwhile runs its shares itself."""
 
     def __init__(self) -> None:
-        self.workers: list[_Worker] = []
         self.busy = threading.Lock()
+        self.claim = threading.Lock()  # guards the job's fields below and each thread's idle
+        self.done = threading.Lock()  # released by the thread that ends the last share
+        self.done.acquire()
+        self.fn: Callable[..., Any] | None = None
+        self.shares: Sequence[Any] = ()
+        self.args: tuple[Any, ...] = ()
+        self.next = self.finished = 0
+        self.waiting = False
+        self.error: BaseException | None = None
+        self.threads: list[_Thread] = []
 
-    def grow(self, n: int) -> list[_Worker]:
-        while len(self.workers) < n:
-            self.workers.append(_Worker(len(self.workers) + 1))
-        return self.workers
+    def grow(self, n: int) -> list[_Thread]:
+        while len(self.threads) < n:
+            self.threads.append(_Thread(self, len(self.threads) + 1))
+        return self.threads
+
+    def work(self) -> None:
+        """Claim and run shares of the current job until none is left."""
+        claim = self.claim
+        while True:
+            with claim:
+                i = self.next
+                if i >= len(self.shares):
+                    return
+                self.next = i + 1
+                fn, share, args = self.fn, self.shares[i], self.args
+            try:
+                fn(share, *args)  # type: ignore[misc]
+            except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+                if self.error is None:
+                    self.error = e
+            with claim:
+                self.finished += 1
+                if self.finished == len(self.shares) and self.waiting:
+                    self.waiting = False
+                    self.done.release()
+
+
+class _Thread:
+    """A pool thread: sleeps on ``go`` until a job is posted, then works on it."""
+
+    __slots__ = ("go", "idle", "thread")
+
+    def __init__(self, pool: _Pool, i: int) -> None:
+        self.go = threading.Lock()
+        self.go.acquire()
+        self.idle = True  # waiting on go, or about to (changed under the pool's claim lock)
+        self.thread = threading.Thread(target=self._loop, args=(pool,), name=f"graphcore-{i}",
+                                       daemon=True)
+        self.thread.start()
+
+    def _loop(self, pool: _Pool) -> None:
+        go = self.go
+        while True:
+            go.acquire()
+            pool.work()
+            with pool.claim:
+                self.idle = True
 
 
 _pool = _Pool()
@@ -184,8 +207,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def run(fn: Callable[..., Any], shares: Sequence[Any], *args: Any) -> None:
-    """Call ``fn(share, *args)`` for every share, at once: the first on this thread, the
-    others on the pool's. Returns when all are done; an exception in any is raised here.
+    """Call ``fn(share, *args)`` for every share, at once: this thread and the pool's claim
+    them one at a time. Returns when all are done; an exception in any is raised here.
     While another thread uses the pool (or from a pool thread), the shares run one after the
     other on this thread.
 
@@ -202,20 +225,22 @@ def run(fn: Callable[..., Any], shares: Sequence[Any], *args: Any) -> None:
             fn(share, *args)
         return
     try:
-        workers = pool.grow(n - 1)
-        for i in range(1, n):
-            w = workers[i - 1]
-            w.task = (fn, shares[i], args)
-            w.go.release()
-        try:
-            fn(shares[0], *args)
-        finally:
-            error = None
-            for i in range(n - 1):
-                w = workers[i]
-                w.done.acquire()
-                if w.error is not None:
-                    error, w.error = error or w.error, None
+        with pool.claim:
+            pool.fn, pool.shares, pool.args = fn, shares, args
+            pool.next = pool.finished = 0
+            for t in pool.grow(n - 1)[: n - 1]:
+                if t.idle:  # a thread still busy with the last job's end joins when it can
+                    t.idle = False
+                    t.go.release()
+        pool.work()
+        with pool.claim:
+            wait = pool.finished < n
+            pool.waiting = wait
+        if wait:
+            pool.done.acquire()
+        with pool.claim:
+            error, pool.error = pool.error, None
+            pool.fn, pool.shares, pool.args = None, (), ()
         if error is not None:
             raise error
     finally:

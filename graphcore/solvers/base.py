@@ -139,8 +139,8 @@ class Solver:
         self._flat_scratch: np.ndarray | None = None
         self._seg_cache: tuple[list[tuple[np.ndarray, np.ndarray]], list[Segment]] | None = None
         self._bound: _Bound | None = None
-        # the segments last shared out, the thread count then, and their shares
-        self._shares: tuple[list[Segment], int, list[list[Segment]]] | None = None
+        # the segments last shared out, and their shares by thread count
+        self._shares: tuple[list[Segment], dict[int, list[list[Segment]]]] | None = None
 
     # ----- public ------------------------------------------------------------------------------
     @property
@@ -451,18 +451,20 @@ class Solver:
 
     def _apply(self, k: ModuleType, segs: list[Segment]) -> None:
         """Run the update over ``segs``: on this thread, or in shares on the pool's threads
-        when the thread count and the parameters' size make it pay (the shares are kept
-        while the segments and the thread count stay the same)."""
+        when the thread count and the parameters' size make it pay (the shares are kept, by
+        thread count, while the segments stay the same)."""
         n = threads.NumThreads()
         cached = self._shares
-        if cached is None or cached[0] is not segs or cached[1] != n:
-            parts: list[list[Segment]] = [segs]
+        if cached is None or cached[0] is not segs:
+            cached = self._shares = (segs, {})
+        shares = cached[1].get(n)
+        if shares is None:
+            shares = [segs]
             if n > 1 and self._threads_ok:
                 k_shares = threads.shares_for(sum(seg.g.nbytes for seg in segs))
                 if k_shares > 1:
-                    parts = share_out(segs, k_shares)
-            cached = self._shares = (segs, n, parts)
-        shares = cached[2]
+                    shares = share_out(segs, k_shares)
+            cached[1][n] = shares
         if len(shares) == 1:
             self._update(k, segs)
         else:
