@@ -283,3 +283,14 @@ def test_threaded_steps_allocate_no_arrays(backend, monkeypatch, thread_state):
     finally:
         tracemalloc.stop()
     assert growth < ps[0].value.nbytes // 8
+
+
+@pytest.mark.parametrize("n, k", [(0, 2), (1, 3), (5, 2), (10, 3), (100, 7)])
+def test_row_slices_cover_the_rows_once(n, k):
+    rows = threads.row_slices(n, k)
+    assert len(rows) == min(max(k, 1), n)
+    covered = [i for r in rows for i in range(n)[r]]
+    assert covered == list(range(n))
+    lengths = [r.stop - r.start for r in rows]
+    assert lengths == sorted(lengths, reverse=True)
+    assert not lengths or lengths[0] - lengths[-1] <= 1

@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["SetNumThreads", "NumThreads", "run", "shares_for", "MIN_SHARE_BYTES"]
+__all__ = ["SetNumThreads", "NumThreads", "run", "shares_for", "row_slices", "MIN_SHARE_BYTES"]
 
 #: bytes of gradient below which a share is not worth a thread: handing a share to a pool
 #: thread and waiting for it costs ~10-25 us on a two-core machine (a futex wake each way,
@@ -123,6 +123,30 @@ def shares_for(nbytes: int) -> int:
     if n == 1:
         return 1
     return max(1, min(n, nbytes // MIN_SHARE_BYTES))
+
+
+def row_slices(n: int, k: int) -> list[slice]:
+    """``k`` slices of about equal length (none empty) covering ``range(n)``: the rows of a
+    batch cut into shares for :func:`run`. Make them once per shape: a kernel that runs every
+    step should not build them every step.
+
+    Example:
+        >>> import numpy as np
+        >>> x, out = np.arange(10.0).reshape(5, 2), np.empty((5, 2))
+        >>> rows = row_slices(len(x), 2); rows
+        [slice(0, 3, None), slice(3, 5, None)]
+        >>> run(lambda r, a, b: np.multiply(a[r], 2.0, out=b[r]), rows, x, out)
+        >>> out[:, 0].tolist()
+        [0.0, 4.0, 8.0, 12.0, 16.0]
+    """
+    k = max(1, min(k, n))
+    q, extra = divmod(n, k)
+    out, lo = [], 0
+    for i in range(k if n else 0):
+        hi = lo + q + (i < extra)  # the longer slices first
+        out.append(slice(lo, hi))
+        lo = hi
+    return out
 
 
 class _Pool:
@@ -220,7 +244,7 @@ def run(fn: Callable[..., Any], shares: Sequence[Any], *args: Any) -> None:
     """
     n = len(shares)
     pool = _pool
-    if n == 1 or not pool.busy.acquire(blocking=False):
+    if n <= 1 or not pool.busy.acquire(blocking=False):
         for share in shares:
             fn(share, *args)
         return
