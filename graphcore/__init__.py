@@ -43,6 +43,7 @@ from .init import (
     ValuesOf,
     Zeroes,
 )
+from .kernels.threads import NumThreads, SetNumThreads
 from .machines import (
     BindDualValues,
     CompileFunction,
@@ -250,6 +251,7 @@ __all__ = [
     "ExecuteBwdOnly", "TraceExec", "WithManualGradient", "WithLogger", "LogFwd", "LogBwd",
     "LogBothDir", "WithPrecompiled", "CompileFunction", "Program",
     "WithShape", "WithName", "WithInit", "WithValue", "WithGrad", "SetSeed", "accel",
+    "SetNumThreads", "NumThreads",
     "__version__",
     "ToONNX", "FromONNX",  # ONNX out and in (graphcore.onnx)
     # ops

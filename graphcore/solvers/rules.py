@@ -183,6 +183,7 @@ class BarzilaiBorweinSolver(Solver):
     _takes = ("learn_rate", "l1_reg", "l2_reg", "batch_size", "clip")
     _buffers = ("prev_value", "prev_grad")
     _flat_ok = False  # its step size needs per-parameter dot products
+    _threads_ok = False  # ... over every parameter: one thread
 
     def __init__(self, *opts: SolverOpt) -> None:
         super().__init__(*opts)
