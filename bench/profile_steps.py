@@ -95,7 +95,7 @@ def category(name: str) -> str:
         ("pooling", ("Pool2D",)),
         ("grad copies", ("accumulate.",)),
         ("elementwise", ("BinaryOp", "_relu", "_d_relu", "Dropout", "Unary", "_sigmoid",
-                         "fused_")),
+                         "fused_", "bias_add")),
     )
     for cat, keys in rules:
         if any(k in name for k in keys):

@@ -1,12 +1,14 @@
 """Fusing a dense layer's steps when a plan is compiled: the graph, its gradients and what the
 user can read stay as they are; only the tape runs fewer, fuller passes.
 
-Two patterns, both found on the memory pass's steps (:mod:`~graphcore.machines.memory`):
+The patterns, found on the memory pass's steps (:mod:`~graphcore.machines.memory`):
 
 - forward, ``Rectify(Add(xw, b))`` or ``Sigmoid(Add(xw, b))`` with ``b`` a row broadcast over
   ``xw``'s rows, where the activation runs in place on the sum's buffer: the sum's value is
   then overwritten at once, so nothing can read it, and one kernel (``bias_relu``,
   ``bias_sigmoid``) computes the activation of the sum in one pass;
+- a bias add with no such activation after it (a network's last layer) runs as the kernel
+  module's ``bias_add`` (numpy's broadcasting add takes an iterator buffer per call);
 - backward, ``RectifyGrad(y, g)`` whose value a bias gradient sums over its rows straight
   into a bound ``b.grad``: one kernel (``relu_grad_bias``) writes the ReLU gradient and adds
   its column sums to ``b.grad`` while the rows are in cache, and the sum's own step goes.
@@ -117,6 +119,22 @@ def _forward(
     return build(out), build
 
 
+def _bias_add(n: Node, arrays: Mapping[int, np.ndarray], k: ModuleType) -> Kernel | None:
+    """A bias add ``n = x + b`` left alone by the activation pattern, as the kernel module's
+    ``bias_add`` (the same numpy add, or one loop); or None for any other step."""
+    out = arrays[id(n)]
+    xb = _bias_operands(n, arrays, out)
+    if xb is None:
+        return None
+    x, b = xb
+    f, scratch = k.bias_add, k.bias_add_scratch(x, b, out)
+
+    def bias_add() -> None:
+        f(x, b, out, scratch)
+
+    return bias_add
+
+
 def _backward(
     r: Node,
     s: Node,
@@ -185,6 +203,9 @@ def fuse_steps(
                 res.folded[id(n)] = n2
                 res.rebuild[id(n2)] = fw[1]
                 continue
+        if out[i] is not None and (add := _bias_add(n, arrays, k)) is not None:
+            out[i] = (n, add)
+            continue
         if isinstance(n.op, UnaryGradOp) and out[i] is not None:
             for m in (m for m, _ in steps[i + 1 :] if any(c is n for c in m.children)):
                 if id(m) in accumulated and id(m) not in keep and id(m) in accumulate_into:

@@ -26,6 +26,8 @@ Example:
 """
 
 from .activations import (
+    bias_add,
+    bias_add_scratch,
     bias_relu,
     bias_relu_scratch,
     bias_sigmoid,
@@ -58,8 +60,8 @@ from .solvers import adagrad, adam, momentum, regularise, rmsprop, sgd
 # every kernel, module by module: the names ``reference`` defines
 __all__ = [
     "relu", "relu_scratch", "relu_grad", "relu_grad_scratch", "sigmoid", "sigmoid_scratch",
-    "bias_relu", "bias_relu_scratch", "bias_sigmoid", "bias_sigmoid_scratch",
-    "relu_grad_bias", "relu_grad_bias_scratch",
+    "bias_add", "bias_add_scratch", "bias_relu", "bias_relu_scratch", "bias_sigmoid",
+    "bias_sigmoid_scratch", "relu_grad_bias", "relu_grad_bias_scratch",
     "sigmoid_bce", "sigmoid_bce_scratch", "sigmoid_bce_sum", "sigmoid_bce_sum_scratch",
     "sigmoid_bce_grad", "sigmoid_bce_grad_scratch", "softmax_ce_sum", "softmax_ce_sum_scratch",
     "softmax_ce_grad", "softmax_ce_grad_scratch", "im2col", "im2col_scratch",

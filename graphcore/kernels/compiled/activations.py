@@ -22,8 +22,8 @@ from .polynomial import BLOCK, bce_constants, bits_dtype, exp_parts
 
 __all__ = [
     "relu", "relu_scratch", "relu_grad", "relu_grad_scratch", "sigmoid", "sigmoid_scratch",
-    "bias_relu", "bias_relu_scratch", "bias_sigmoid", "bias_sigmoid_scratch",
-    "relu_grad_bias", "relu_grad_bias_scratch",
+    "bias_add", "bias_add_scratch", "bias_relu", "bias_relu_scratch", "bias_sigmoid",
+    "bias_sigmoid_scratch", "relu_grad_bias", "relu_grad_bias_scratch",
 ]
 
 
@@ -141,6 +141,43 @@ def _rows_of(b: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray] | None:
 
 
 @_vec
+def _bias_add(b, x, out):  # pragma: no cover (compiled)
+    n = b.size
+    for r in range(x.size // n):
+        base = r * n
+        for j in range(n):
+            out[base + j] = x[base + j] + b[j]
+
+
+def bias_add_scratch(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> Any:
+    """Scratch for :func:`bias_add`: flat views, or the reference's.
+
+    Example:
+        >>> x = np.ones((2, 3)); len(bias_add_scratch(x, np.ones(3), x))
+        3
+    """
+    flat = _rows_of(b, x, out)
+    if flat is None:
+        return Ref(reference.bias_add_scratch(x, b, out))  # type: ignore[func-returns-value]
+    return flat
+
+
+def bias_add(x: np.ndarray, b: np.ndarray, out: np.ndarray, scratch: Any) -> None:
+    """``out = x + b`` in one loop (numpy's broadcasting add takes an iterator buffer per
+    call); as :func:`reference.bias_add`.
+
+    Example:
+        >>> x = np.array([[1.0, -3.0]]); b = np.array([1.0, 1.0])
+        >>> bias_add(x, b, x, bias_add_scratch(x, b, x)); x.tolist()
+        [[2.0, -2.0]]
+    """
+    if type(scratch) is Ref:
+        reference.bias_add(x, b, out, scratch.scratch)
+        return
+    _bias_add(*scratch)
+
+
+@_vec
 def _bias_relu(b, x, out, zero):  # pragma: no cover (compiled)
     n = b.size
     for r in range(x.size // n):
@@ -226,9 +263,9 @@ def _relu_grad_bias(db, y, g, out, add, s, one):  # pragma: no cover (compiled)
         for j in range(n):
             yi = y[base + j]
             m = one if yi > one else yi  # ceil(min(y, 1)), as relu_grad
-            v = np.ceil(m) * g[base + j]
-            out[base + j] = v
-            s[j] += v
+            out[base + j] = np.ceil(m) * g[base + j]
+        for j in range(n):  # a loop of its own: each of the two vectorises (the row is in L1)
+            s[j] += out[base + j]
     if add:
         for j in range(n):
             db[j] += s[j]

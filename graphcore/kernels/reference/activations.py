@@ -25,8 +25,8 @@ from ..constants import filled
 
 __all__ = [
     "relu", "relu_scratch", "relu_grad", "relu_grad_scratch", "sigmoid", "sigmoid_scratch",
-    "bias_relu", "bias_relu_scratch", "bias_sigmoid", "bias_sigmoid_scratch",
-    "relu_grad_bias", "relu_grad_bias_scratch",
+    "bias_add", "bias_add_scratch", "bias_relu", "bias_relu_scratch", "bias_sigmoid",
+    "bias_sigmoid_scratch", "relu_grad_bias", "relu_grad_bias_scratch",
 ]
 
 
@@ -107,6 +107,27 @@ def sigmoid(x: np.ndarray, out: np.ndarray, scratch: None) -> None:
 # ----- a dense layer's fused steps ---------------------------------------------------------------
 # A tape machine's plan runs these in place of two steps (see graphcore.machines.fusion): here
 # they are the same numpy passes as the two steps, so both backends give the same results.
+
+
+def bias_add_scratch(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """Scratch for :func:`bias_add`: none in numpy.
+
+    Example:
+        >>> bias_add_scratch(np.ones((1, 1)), np.ones(1), np.ones((1, 1))) is None
+        True
+    """
+    return None
+
+
+def bias_add(x: np.ndarray, b: np.ndarray, out: np.ndarray, scratch: None) -> None:
+    """``out = x + b``: ``x`` is ``(rows, n)``, ``b`` has ``n`` elements (shape ``(n,)`` or
+    ``(1, n)``); ``out`` may be ``x``.
+
+    Example:
+        >>> x = np.array([[1.0, -3.0]]); bias_add(x, np.array([1.0, 1.0]), x, None); x.tolist()
+        [[2.0, -2.0]]
+    """
+    np.add(x, b, out=out)
 
 
 def bias_relu_scratch(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
