@@ -7,8 +7,9 @@ The patterns, found on the memory pass's steps (:mod:`~graphcore.machines.memory
   ``xw``'s rows, where the activation runs in place on the sum's buffer: the sum's value is
   then overwritten at once, so nothing can read it, and one kernel (``bias_relu``,
   ``bias_sigmoid``) computes the activation of the sum in one pass;
-- a bias add with no such activation after it (a network's last layer) runs as the kernel
-  module's ``bias_add`` (numpy's broadcasting add takes an iterator buffer per call);
+- with the compiled kernels, a bias add with no such activation after it (a network's last
+  layer) runs as their ``bias_add`` (numpy's broadcasting add takes an iterator buffer per
+  call);
 - backward, ``RectifyGrad(y, g)`` whose value a bias gradient sums over its rows straight
   into a bound ``b.grad``: one kernel (``relu_grad_bias``) writes the ReLU gradient and adds
   its column sums to ``b.grad`` while the rows are in cache, and the sum's own step goes.
@@ -38,6 +39,7 @@ from types import ModuleType
 import numpy as np
 
 from ..graph import Node
+from ..kernels import reference
 from ..ops.elementwise import BinaryOp, UnaryGradOp, UnaryOp
 from ..ops.unbroadcast import SumToOp
 
@@ -203,7 +205,8 @@ def fuse_steps(
                 res.folded[id(n)] = n2
                 res.rebuild[id(n2)] = fw[1]
                 continue
-        if out[i] is not None and (add := _bias_add(n, arrays, k)) is not None:
+        # numpy's kernel is the same add, one call deeper: only the compiled loop pays off
+        if k is not reference and out[i] is not None and (add := _bias_add(n, arrays, k)):
             out[i] = (n, add)
             continue
         if isinstance(n.op, UnaryGradOp) and out[i] is not None:
