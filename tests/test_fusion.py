@@ -95,7 +95,8 @@ def test_fused_steps_give_the_unfused_results(backend, dtype, bias_shape, acts):
     want, n_plain = _train(False, backend, dtype, **kw)
     # forward: two bias+activation pairs; backward: the ReLU gradients with their bias sums
     n_relu_grads = sum(a is gc.Rectify for a in acts)
-    assert n_plain - n_fused == 2 + n_relu_grads
+    # numpy plans keep their steps (the same passes, measured no faster as one step)
+    assert n_plain - n_fused == (2 + n_relu_grads if backend == "numba" else 0)
     for a, b in zip(got, want):
         for u, v in zip(a, b):
             assert (u is None) == (v is None)
@@ -108,7 +109,7 @@ def test_autoencoder_with_bce_fuses_and_matches(backend):
     kw = dict(sizes=[12, 8, 3, 8, 12], acts=(gc.Rectify,) * 3, head="bce")
     got, n_fused = _train(True, backend, np.float32, **kw)
     want, n_plain = _train(False, backend, np.float32, **kw)
-    assert n_plain - n_fused == 6
+    assert n_plain - n_fused == (6 if backend == "numba" else 0)
     for a, b in zip(got, want):
         for u, v in zip(a, b):
             assert (u is None) == (v is None)
@@ -164,7 +165,7 @@ def test_watched_sum_is_kept_and_unfused(backend):
     watched.run_all()
     plain = gc.NewTapeMachine(sub, gc.BindDualValues(*params))
     plain.run_all()
-    assert watched.plan.n_steps > plain.plan.n_steps
+    assert watched.plan.n_steps == plain.plan.n_steps + (2 if backend == "numba" else 0)
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
@@ -220,3 +221,54 @@ def test_fused_training_step_allocates_nothing(backend):
     finally:
         tracemalloc.stop()
     assert growth < 100 * 250 * 4 / 4, f"peak traced growth {growth} bytes over 30 steps"
+
+
+# ----- the kernels: numpy's and the compiled loops agree, strided arrays included ----------------
+
+
+def _kernel_backends():
+    from graphcore.kernels import reference
+
+    out = [reference]
+    if gc.accel.available():
+        from graphcore.kernels import compiled
+
+        out.append(compiled)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "in place"])
+def test_dense_layer_kernels_agree_with_numpy(dtype, layout):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 13)).astype(dtype)
+    if layout == "strided":
+        x = np.repeat(x, 2, axis=1)[:, ::2]
+    b = rng.standard_normal(13).astype(dtype).reshape(1, 13)
+    g = rng.standard_normal((7, 13)).astype(dtype)
+    y = np.maximum(x, 0)
+    tol = TOL[dtype]
+    for k in _kernel_backends():
+        for name, want in (("bias_add", x + b), ("bias_relu", np.maximum(x + b, 0)),
+                           ("bias_sigmoid", 1 / (1 + np.exp(-(x + b))))):
+            xin = x.copy() if layout == "in place" else x
+            out = xin if layout == "in place" else np.empty(x.shape, dtype)
+            f, scratch = getattr(k, name), getattr(k, name + "_scratch")
+            f(xin, b, out, scratch(xin, b, out))
+            np.testing.assert_allclose(out, want, rtol=tol * 10, atol=tol, err_msg=name)
+        out, db = np.empty(x.shape, dtype), np.full(13, 0.5, dtype)
+        sc = k.relu_grad_bias_scratch(y, g, out, db)
+        k.relu_grad_bias(y, g, out, db, True, sc)
+        np.testing.assert_array_equal(out, g * (y > 0))
+        np.testing.assert_allclose(db, 0.5 + out.sum(0), rtol=tol * 10, atol=tol)
+        k.relu_grad_bias(y, g, out, db, False, sc)
+        np.testing.assert_allclose(db, out.sum(0), rtol=tol * 10, atol=tol)
+
+
+def test_relu_kernels_keep_nan():
+    x = np.array([[np.nan, -1.0, 2.0]])
+    b = np.zeros(3)
+    for k in _kernel_backends():
+        out = np.empty_like(x)
+        k.bias_relu(x, b, out, k.bias_relu_scratch(x, b, out))
+        assert np.isnan(out[0, 0]) and out[0, 1:].tolist() == [0.0, 2.0]
