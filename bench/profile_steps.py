@@ -14,7 +14,8 @@ other processes on a shared machine barely disturb it) or the wall clock (``--cl
 Kernels are named from their closures' ``__qualname__`` (an accumulation into ``w.grad``
 by the kernel it wraps) and grouped: GEMM (``gemm_into`` and the convolution products, which
 include the copy of the (Cout, N, P) product into NCHW), im2col/col2im, elementwise (bias,
-ReLU and its gradient, dropout), pooling, loss (value and gradient), gradient copies.
+ReLU and its gradient, dropout, and the plan's fused steps: bias and activation, the ReLU
+gradient with the bias gradient), pooling, loss (value and gradient), gradient copies.
 
 Then kernel-alone measurements at the same shapes, to size the changes ``bench/SPEED-PLAN.md``
 proposes: the GEMMs alone; a bias add and ReLU as two numpy passes against one fused numba
@@ -93,7 +94,8 @@ def category(name: str) -> str:
         ("loss", ("CrossEntropy",)),
         ("pooling", ("Pool2D",)),
         ("grad copies", ("accumulate.",)),
-        ("elementwise", ("BinaryOp", "_relu", "_d_relu", "Dropout", "Unary", "_sigmoid")),
+        ("elementwise", ("BinaryOp", "_relu", "_d_relu", "Dropout", "Unary", "_sigmoid",
+                         "fused_", "bias_add")),
     )
     for cat, keys in rules:
         if any(k in name for k in keys):

@@ -34,6 +34,7 @@ from .. import kernels
 from ..errors import NonFiniteError, ValueNotAvailableError
 from ..graph import Node
 from . import grads
+from .fusion import Fused, fuse_steps
 from .memory import lay_out
 from .program import backward_ids
 from .schedule import concrete_shapes, last_reads
@@ -108,7 +109,16 @@ class Plan:
         index: dict[int, int] = {}
         logger, direction = machine.logger, machine.log_direction
         backward = backward_ids(order) if logger is not None else set()
-        for n, fn in lay.steps:
+        # a dense layer's steps fused (not where steps are watched or logged one by one)
+        fused = (
+            Fused(lay.steps)
+            if self._watched or logger is not None
+            else fuse_steps(lay.steps, lay.arrays, lay.accumulated, candidates, after,
+                            self.kernels)
+        )
+        self._folded = fused.folded
+        self._rebuild = fused.rebuild
+        for n, fn in fused.steps:
             if self._watched:
                 fn = _watched(n, fn, lay.arrays[id(n)], watch_nan, watch_inf)
             if logger is not None:
@@ -119,7 +129,7 @@ class Plan:
             fns.append(fn)
             fns.extend(after.get(id(n), ()))
         self.steps = fns
-        self.n_steps = len(lay.steps)
+        self.n_steps = len(fused.steps)
         self.inputs = [
             (n, lay.arrays[id(n)])
             for n in order
@@ -142,7 +152,8 @@ class Plan:
         if not self._watched:
             for x in machine.free_inputs:
                 found = _lent_readers(x, order, lay.views, lay.accumulated)
-                if found is not None:
+                # a reader folded into another node's step has no step to rebuild
+                if found is not None and not any(id(r) in self._folded for r in found[1]):
                     self._lendable[id(x)] = found
 
     def run(self) -> None:
@@ -269,12 +280,21 @@ class Plan:
             or any(c.op is None or id(c) in self._views for c in node.children)
         ):
             return None
-        xs = [self.arrays[id(c)] for c in node.children]
+        rebuild = self._rebuild.get(id(node))
+        # a fused step reads its folded node's operands
+        operands = node.children[0].children if rebuild is not None else node.children
+        if rebuild is not None and any(
+            id(c) in self._lendable or id(c) in self._views for c in operands
+        ):
+            return None
+        xs = [self.arrays[id(c)] for c in operands]
         if any(np.may_share_memory(dest, x) for x in xs):
             return None
         old_fn, j = self.steps[i], self._pub_index[id(node)]
         old_pub = self._published[j]
-        self.steps[i] = op.kernel(xs, dest, self.machine.ctx)
+        self.steps[i] = (
+            rebuild(dest) if rebuild is not None else op.kernel(xs, dest, self.machine.ctx)
+        )
         self._published[j] = (node, dest, None)
         node.slot.publish(dest)
 

@@ -25,7 +25,22 @@ Example:
     [0.0, 5.0]
 """
 
-from .activations import relu, relu_grad, relu_grad_scratch, relu_scratch, sigmoid, sigmoid_scratch
+from .activations import (
+    bias_add,
+    bias_add_scratch,
+    bias_relu,
+    bias_relu_scratch,
+    bias_sigmoid,
+    bias_sigmoid_scratch,
+    relu,
+    relu_grad,
+    relu_grad_bias,
+    relu_grad_bias_scratch,
+    relu_grad_scratch,
+    relu_scratch,
+    sigmoid,
+    sigmoid_scratch,
+)
 from .columns import col2im, col2im_scratch, im2col, im2col_scratch
 from .losses import (
     sigmoid_bce,
@@ -45,6 +60,8 @@ from .solvers import adagrad, adam, momentum, regularise, rmsprop, sgd
 # every kernel, module by module: the names ``reference`` defines
 __all__ = [
     "relu", "relu_scratch", "relu_grad", "relu_grad_scratch", "sigmoid", "sigmoid_scratch",
+    "bias_add", "bias_add_scratch", "bias_relu", "bias_relu_scratch", "bias_sigmoid",
+    "bias_sigmoid_scratch", "relu_grad_bias", "relu_grad_bias_scratch",
     "sigmoid_bce", "sigmoid_bce_scratch", "sigmoid_bce_sum", "sigmoid_bce_sum_scratch",
     "sigmoid_bce_grad", "sigmoid_bce_grad_scratch", "softmax_ce_sum", "softmax_ce_sum_scratch",
     "softmax_ce_grad", "softmax_ce_grad_scratch", "im2col", "im2col_scratch",

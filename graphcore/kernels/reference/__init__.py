@@ -27,7 +27,22 @@ Example:
     [0.1192, 0.5, 0.9526]
 """
 
-from .activations import relu, relu_grad, relu_grad_scratch, relu_scratch, sigmoid, sigmoid_scratch
+from .activations import (
+    bias_add,
+    bias_add_scratch,
+    bias_relu,
+    bias_relu_scratch,
+    bias_sigmoid,
+    bias_sigmoid_scratch,
+    relu,
+    relu_grad,
+    relu_grad_bias,
+    relu_grad_bias_scratch,
+    relu_grad_scratch,
+    relu_scratch,
+    sigmoid,
+    sigmoid_scratch,
+)
 from .columns import col2im, col2im_scratch, im2col, im2col_scratch
 from .losses import LogSum as LogSum
 from .losses import log_sum as log_sum
@@ -51,6 +66,8 @@ from .solvers import adagrad, adam, momentum, regularise, rmsprop, sgd
 # ``log_sum`` and ``sigmoid_parts`` are helpers of the numpy loss kernels, not kernels.)
 __all__ = [
     "relu", "relu_scratch", "relu_grad", "relu_grad_scratch", "sigmoid", "sigmoid_scratch",
+    "bias_add", "bias_add_scratch", "bias_relu", "bias_relu_scratch", "bias_sigmoid",
+    "bias_sigmoid_scratch", "relu_grad_bias", "relu_grad_bias_scratch",
     "sigmoid_bce", "sigmoid_bce_scratch", "sigmoid_bce_sum", "sigmoid_bce_sum_scratch",
     "sigmoid_bce_grad", "sigmoid_bce_grad_scratch", "softmax_ce_sum", "softmax_ce_sum_scratch",
     "softmax_ce_grad", "softmax_ce_grad_scratch", "im2col", "im2col_scratch",

@@ -1,4 +1,6 @@
-"""The numpy activation kernels: ReLU and its gradient, the sigmoid.
+"""The numpy activation kernels: ReLU and its gradient, the sigmoid, and the fused forms a
+tape machine's plan runs for a dense layer (bias add and activation; the ReLU gradient and
+the bias gradient).
 
 :mod:`graphcore.kernels.compiled.activations` has each under the same name and signature.
 
@@ -13,11 +15,19 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+from ..blas import gemm_into
 from ..constants import filled
 
-__all__ = ["relu", "relu_scratch", "relu_grad", "relu_grad_scratch", "sigmoid", "sigmoid_scratch"]
+__all__ = [
+    "relu", "relu_scratch", "relu_grad", "relu_grad_scratch", "sigmoid", "sigmoid_scratch",
+    "bias_add", "bias_add_scratch", "bias_relu", "bias_relu_scratch", "bias_sigmoid",
+    "bias_sigmoid_scratch", "relu_grad_bias", "relu_grad_bias_scratch",
+]
 
 
 def relu_scratch(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -92,3 +102,112 @@ def sigmoid(x: np.ndarray, out: np.ndarray, scratch: None) -> None:
         np.exp(out, out=out)
     np.add(out, 1.0, out=out)
     np.reciprocal(out, out=out)
+
+
+# ----- a dense layer's fused steps ---------------------------------------------------------------
+# A tape machine's plan runs these in place of two steps (see graphcore.machines.fusion): here
+# they are the same numpy passes as the two steps, so both backends give the same results.
+
+
+def bias_add_scratch(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """Scratch for :func:`bias_add`: none in numpy.
+
+    Example:
+        >>> bias_add_scratch(np.ones((1, 1)), np.ones(1), np.ones((1, 1))) is None
+        True
+    """
+    return None
+
+
+def bias_add(x: np.ndarray, b: np.ndarray, out: np.ndarray, scratch: None) -> None:
+    """``out = x + b``: ``x`` is ``(rows, n)``, ``b`` has ``n`` elements (shape ``(n,)`` or
+    ``(1, n)``); ``out`` may be ``x``.
+
+    Example:
+        >>> x = np.array([[1.0, -3.0]]); bias_add(x, np.array([1.0, 1.0]), x, None); x.tolist()
+        [[2.0, -2.0]]
+    """
+    np.add(x, b, out=out)
+
+
+def bias_relu_scratch(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Scratch for :func:`bias_relu`: :func:`relu_scratch`'s.
+
+    Example:
+        >>> bias_relu_scratch(np.ones((2, 1)), np.ones(1), np.ones((2, 1))).shape
+        (2, 1)
+    """
+    return relu_scratch(out, out)
+
+
+def bias_relu(x: np.ndarray, b: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    """``out = max(x + b, 0)``: ``x`` is ``(rows, n)``, ``b`` has ``n`` elements (shape
+    ``(n,)`` or ``(1, n)``); ``out`` may be ``x``.
+
+    Example:
+        >>> x, b = np.array([[1.0, -3.0]]), np.array([1.0, 1.0]); out = np.empty((1, 2))
+        >>> bias_relu(x, b, out, bias_relu_scratch(x, b, out)); out.tolist()
+        [[2.0, 0.0]]
+    """
+    np.add(x, b, out=out)
+    np.maximum(out, scratch, out=out)
+
+
+def bias_sigmoid_scratch(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """Scratch for :func:`bias_sigmoid`: none in numpy.
+
+    Example:
+        >>> bias_sigmoid_scratch(np.ones((1, 1)), np.ones(1), np.ones((1, 1))) is None
+        True
+    """
+    return None
+
+
+def bias_sigmoid(x: np.ndarray, b: np.ndarray, out: np.ndarray, scratch: None) -> None:
+    """``out = sigmoid(x + b)``, shapes as :func:`bias_relu`; ``out`` may be ``x``.
+
+    Example:
+        >>> x = np.array([[-1.0, 0.0]]); out = np.empty((1, 2))
+        >>> bias_sigmoid(x, np.array([1.0, 0.0]), out, None); out.tolist()
+        [[0.5, 0.5]]
+    """
+    np.add(x, b, out=out)
+    sigmoid(out, out, None)
+
+
+def relu_grad_bias_scratch(
+    y: np.ndarray, g: np.ndarray, out: np.ndarray, db: np.ndarray
+) -> tuple[np.ndarray, Callable[[], None], Callable[[], None]]:
+    """Scratch for :func:`relu_grad_bias`: :func:`relu_grad_scratch`'s, and the column sum
+    of ``out`` written into and added to ``db`` as two BLAS calls.
+
+    Example:
+        >>> a = np.ones((2, 3)); len(relu_grad_bias_scratch(a, a, a, np.ones(3)))
+        3
+    """
+    ones = filled(1.0, (1, out.shape[0]), out.dtype)
+    d2 = db.reshape(1, -1)
+    mask = relu_grad_scratch(y, g, out)
+    return mask, gemm_into(ones, out, d2, 0.0), gemm_into(ones, out, d2, 1.0)
+
+
+def relu_grad_bias(
+    y: np.ndarray, g: np.ndarray, out: np.ndarray, db: np.ndarray, add: bool, scratch: Any
+) -> None:
+    """``out = g * (y > 0)`` as :func:`relu_grad`, and the sum of ``out``'s rows written into
+    ``db`` (``add``: added to it): a dense layer's input and bias gradients. ``y``, ``g`` and
+    ``out`` are ``(rows, n)`` and C-contiguous, ``db`` has ``n`` elements.
+
+    Example:
+        >>> y, g = np.array([[0.0, 1.0], [2.0, 3.0]]), np.ones((2, 2))
+        >>> out, db = np.empty((2, 2)), np.full(2, 10.0)
+        >>> relu_grad_bias(y, g, out, db, True, relu_grad_bias_scratch(y, g, out, db))
+        >>> out.tolist(), db.tolist()
+        ([[0.0, 1.0], [1.0, 1.0]], [11.0, 12.0])
+    """
+    mask, write, add_to = scratch
+    relu_grad(y, g, out, mask)
+    if add:
+        add_to()
+    else:
+        write()
