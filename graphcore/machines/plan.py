@@ -251,7 +251,7 @@ class Plan:
             and v.dtype == arr.dtype
         ):
             if v.nbytes <= self.copy_below:
-                np.copyto(arr, v)
+                arr[...] = v  # same shape and dtype: half the call cost of np.copyto
                 if i in self._in_place:
                     self._read_input_from(n, arr)
                 lent[i] = v
