@@ -54,6 +54,7 @@ class GraphcoreRunner:
         gc.Grad(self.cost, *self.params)
         self.vm = gc.NewTapeMachine(g.subgraph_roots(self.cost), gc.BindDualValues(*self.params))
         self.pred_vm = gc.NewTapeMachine(g.subgraph_roots(self.out), gc.EvalMode())
+        self.pred_fn = self.pred_vm.function(self.x, self.out)
         self.solver = gc.NewRMSPropSolver()
         self.vgs = gc.NodesToValueGrads(self.params)
 
@@ -80,9 +81,9 @@ class GraphcoreRunner:
     def predict(self, x: np.ndarray, batch: int) -> np.ndarray:
         """Softmax or sigmoid outputs, ``(n, out)``."""
         res = np.empty((x.shape[0], self.arch.sizes[-1]), self.dtype)
+        f = self.pred_fn  # Let(x, rows, copy=False), then run_all(into={out: res rows})
         for s in range(0, x.shape[0], batch):
-            gc.Let(self.x, x[s : s + batch], copy=False)  # read in place by the first product
-            self.pred_vm.run_all(into={self.out: res[s : s + batch]})  # written in place
+            f(x[s : s + batch], out=res[s : s + batch])
         return res
 
     def weights(self) -> list[np.ndarray]:

@@ -1,10 +1,11 @@
 """Microseconds per ``predict`` call at batch 1, 100 and 10,000, and the memory of the imports:
 two trees of the library (before and after a change) side by side, taking turns.
 
-The MLP (784-250-100-10, float32, random weights and inputs): hand numpy
-(``bench.baselines.NumpyRunner``), graphcore's tape machine (``GraphcoreRunner``: input lent
-with ``Let(copy=False)``, output written by ``run_all(into=...)``) and golgi's
-``Trainer.predict`` (``GolgiFitRunner``), each with the compiled kernels (``fast``) and
+The MLP (784-250-100-10, float32, random weights and inputs; ``--arch ae``: the autoencoder,
+784-250-50-250-784 with a sigmoid head): hand numpy (``bench.baselines.NumpyRunner``),
+graphcore's tape machine (``GraphcoreRunner``: the prediction machine's ``function``, which
+lends the input and writes the output in place) and golgi's ``Trainer.predict``
+(``GolgiFitRunner``), each with the compiled kernels (``fast``) and
 without (``GRAPHCORE_NUMBA=0``, ``default``). Batch 1 predicts 1,000 rows one call each,
 batch 100 and 10,000 predict 10,000 rows, as ``bench/run.py``'s inference part does.
 
@@ -46,7 +47,7 @@ def rate_ratio(hand_us: float, us: float) -> float:
     return hand_us / us
 
 
-def worker(repeats: int) -> dict[str, Any]:
+def worker(repeats: int, arch_name: str = "mlp") -> dict[str, Any]:
     """Per-call CPU microseconds of every implementation at every batch size (this tree)."""
     import numpy as np
 
@@ -54,14 +55,14 @@ def worker(repeats: int) -> dict[str, Any]:
     from bench.common import ARCHS, init_weights
     from bench.graphcore_runner import GolgiFitRunner, GraphcoreRunner
 
-    arch = ARCHS["mlp"]
+    arch = ARCHS[arch_name]
     weights = init_weights(arch, np.float32)
     runners = {
         "numpy": NumpyRunner(arch, np.float32, weights),
         "graphcore": GraphcoreRunner(arch, np.float32, weights),
         "golgi": GolgiFitRunner(arch, np.float32, weights),
     }
-    x = np.random.default_rng(0).random((10_000, 784), dtype=np.float32)
+    x = np.random.default_rng(0).random((10_000, arch.sizes[0]), dtype=np.float32)
     import graphcore
 
     out: dict[str, Any] = {"graphcore": graphcore.__file__}
@@ -104,10 +105,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--after", default=str(HERE), help="this tree (default)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=5, help="timings per worker and batch")
+    ap.add_argument("--arch", default="mlp", choices=("mlp", "ae"),
+                    help="the MLP (784-250-100-10) or the autoencoder (784-250-50-250-784)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
-        print(json.dumps(worker(a.repeats)))
+        print(json.dumps(worker(a.repeats, a.arch)))
         return
     trees = {"before": str(Path(a.before).resolve()), "after": a.after}
     jobs = [(t, b) for t in trees for b in BACKENDS]
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
                        OPENBLAS_NUM_THREADS="1")
             res = subprocess.run(
                 [sys.executable, __file__, "--before", a.before, "--worker",
-                 "--repeats", str(a.repeats)],
+                 "--repeats", str(a.repeats), "--arch", a.arch],
                 env=env, capture_output=True, text=True, check=True,
             )
             run = json.loads(res.stdout.strip().splitlines()[-1])
@@ -131,8 +134,8 @@ def main(argv: list[str] | None = None) -> None:
                     import_rss(trees[tree], backend, mods)
                 )
         print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
-    print(f"CPU microseconds per predict call, median over {a.rounds} rounds (min-max of the "
-          f"rounds' medians); rate / hand numpy: per-round ratio, median\n")
+    print(f"{a.arch}: CPU microseconds per predict call, median over {a.rounds} rounds (min-max "
+          f"of the rounds' medians); rate / hand numpy: per-round ratio, median\n")
     print("| backend | impl | batch | before us | after us | after/before | rate/numpy before "
           "| rate/numpy after |")
     print("|---|---|---|---|---|---|---|---|")

@@ -283,23 +283,19 @@ def Let(node: Node, value: Any, copy: bool = True) -> None:
         >>> data = np.zeros((3, 2), np.float32); gc.Let(x, data, copy=False); x.value is data
         True
     """
-    if not isinstance(node, Node):
+    if type(node) is not Node and not isinstance(node, Node):
         raise TypeError(f"Let: the first argument must be a node, got {type(node).__name__}")
     if node.op is not None or node.is_constant:
         raise GraphError(
             f"Let: {node.describe()} is not an input node; only inputs made with "
             f"NewScalar/NewVector/NewMatrix/NewTensor take values"
         )
-    if (
-        not copy
-        and type(value) is np.ndarray
-        and value.dtype == node.dtype.np
-        and value.flags.c_contiguous
-        and value.flags.aligned
-        and _fits(node.shape, value.shape)
-    ):  # lending an array as it is, as a prediction loop does per batch: no checks to redo
-        node.slot.bind(value, lent=True)
-        return
+    if not copy and type(value) is np.ndarray and value.dtype == node.dtype.np:
+        flags = value.flags
+        if flags.c_contiguous and flags.aligned and _fits(node.shape, value.shape):
+            # lending an array as it is, as a prediction loop does per batch: nothing to redo
+            node.slot.bind(value, lent=True)
+            return
     who = f"Let({node.name})"
     arr = _as_array(value, who)
     if not _fits(node.shape, arr.shape):

@@ -54,6 +54,14 @@ class Predictor:
         self.inputs, self.outputs = self.copy.inputs, self.copy.outputs
         self.x, self.out = self.inputs[0], self.outputs[0]
         self.vm = self.copy.vm
+        # the usual case, one input and one output, runs as the machine's function: the
+        # nodes checked once, not per batch
+        self._fn: gc.TapeFunction | None = None
+        if len(self.inputs) == 1 and len(self.outputs) == 1:
+            try:
+                self._fn = self.vm.function(self.x, self.out)
+            except gc.GraphError:  # an input the output does not need: the general loop
+                self._fn = None
 
     def __call__(self, data: Any, batch_size: int) -> Any:
         """The outputs for ``data`` (one array per input, or a list of them)."""
@@ -74,13 +82,12 @@ class Predictor:
         ]
         known = all(r is not None for r in results)
         vm, inputs = self.vm, self.inputs
-        if known and len(inputs) == 1 and len(outs) == 1:  # the usual case, lean per batch
-            x, out, data, result = inputs[0], outs[0], arrays[0], results[0]
+        fn = self._fn
+        if known and fn is not None:  # the usual case, lean per batch
+            data, result = arrays[0], results[0]
             assert result is not None
             for s in range(0, n, batch_size):
-                rows = data[s : s + batch_size]
-                gc.Let(x, rows, copy=False)
-                vm.run_all(into={out: result[s : s + len(rows)]})
+                fn(data[s : s + batch_size], out=result[s : s + batch_size])
             return [result] if self.many else result
         for s in range(0, n, batch_size):
             b = min(batch_size, n - s)

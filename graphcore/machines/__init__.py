@@ -1,5 +1,6 @@
 """Machines that run graphs: the compiled ``TapeMachine`` and the interpreting ``LispMachine``."""
 
+from .function import TapeFunction
 from .lisp import LispMachine, NewLispMachine
 from .options import (
     BindDualValues,
@@ -24,7 +25,8 @@ from .program import CompileFunction, Program
 from .tape import NewTapeMachine, Plan, TapeMachine
 
 __all__ = [
-    "LispMachine", "NewLispMachine", "TapeMachine", "NewTapeMachine", "Plan", "MachineOpt",
+    "LispMachine", "NewLispMachine", "TapeMachine", "NewTapeMachine", "TapeFunction", "Plan",
+    "MachineOpt",
     "BindDualValues", "EvalMode", "TrainMode", "ExecuteFwdOnly", "ExecuteBwdOnly",
     "WithInfWatch", "WithNaNWatch", "WithNoBufferReuse", "WithWatchlist", "TraceExec",
     "WithManualGradient", "WithLogger", "LogFwd", "LogBwd", "LogBothDir", "WithPrecompiled",

@@ -33,6 +33,7 @@ import numpy as np
 from .. import kernels
 from ..errors import NonFiniteError, ValueNotAvailableError
 from ..graph import Node
+from ..storage import Slot, publish_stamp
 from . import grads
 from .fusion import Fused, fuse_steps
 from .memory import lay_out
@@ -138,8 +139,15 @@ class Plan:
         # what bind_inputs reads per run, looked up once: it runs before every prediction
         self._bindings = [(n, n.slot, arr, id(n)) for n, arr in self.inputs]
         self._step_index = index
+        #: node -> (shape, numpy dtype) of every node the plan runs: what an array given to
+        #: ``run_all(into=...)`` for it must be
+        self.into_specs = {n: (shapes[id(n)], n.dtype.np) for n in order}
         self._pub_index = {id(n): i for i, (n, _, _) in enumerate(self._published)}
         self._original = (list(fns), list(self._published))
+        # the publish stamp right after this plan last published (see republish), and the
+        # entries of _published a run pointed elsewhere since (run_all(into=...) results)
+        self._stamp = -1
+        self._detours: list[tuple[Node, np.ndarray | None, str | None]] = []
         # results nothing reads (a bound gradient is read by w.grad's accumulation)
         self._unread = {id(n) for n in order if n.op is not None and last[id(n)] == pos[id(n)]}
         self._unread -= {id(d) for d in machine.derivs.values()}
@@ -181,6 +189,38 @@ class Plan:
         """
         for n, arr, why in self._published:
             n.slot.publish(arr, why)
+        self._detours = []
+        self._stamp = publish_stamp()
+
+    def republish(self) -> None:
+        """``publish``, skipping what still holds: when nothing was published anywhere since
+        this plan last did (no other machine ran, no ``UnsafeLet``, no clearing), only the
+        results the last run wrote elsewhere (``run_all(into=...)``) point back at the plan's
+        buffers. ``run_all`` calls it before every run.
+
+        Example:
+            >>> import graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewScalar(g, gc.Float64, gc.WithValue(3.0))
+            >>> y = gc.Neg(x); vm = gc.NewTapeMachine(g); vm.run_all(); vm.plan.republish()
+            >>> float(y.value)
+            -3.0
+        """
+        if self._stamp != publish_stamp():
+            self.publish()
+            return
+        if self._detours:
+            for n, arr, why in self._detours:
+                n.slot.publish(arr, why)
+            self._detours = []
+            self._stamp = publish_stamp()
+
+    def published_elsewhere(self, nodes: list[Node]) -> None:
+        """Record that ``nodes`` (results of this plan) now show arrays of the caller's; the
+        next ``republish`` points them back at the plan's buffers."""
+        index, published, detours = self._pub_index, self._published, self._detours
+        for n in nodes:
+            detours.append(published[index[id(n)]])
+        self._stamp = publish_stamp()
 
     def bind_inputs(self) -> None:
         """Copy each input's value into the plan's buffer, or, for an array lent with
@@ -199,36 +239,41 @@ class Plan:
             >>> y.value.tolist()
             [-5.0, -5.0]
         """
-        lent, in_place = self._lent, self._in_place
+        lent = self._lent
         for n, slot, arr, i in self._bindings:
             v = slot.value
-            if v is arr:
-                if i in lent:
-                    self._own_input(n, arr)
-                continue
-            if v is None:
-                self.machine._check_inputs()  # raises, naming the input without a value
-                raise ValueNotAvailableError(f"{n.describe()} has no value: Let it first")
-            if (
-                slot.lent
-                and i in self._lendable
-                and v.shape == arr.shape
-                and v.dtype == arr.dtype
-                and v.flags.c_contiguous
-            ):
-                if v.nbytes <= self.copy_below:
-                    np.copyto(arr, v)
-                    if i in in_place:
-                        self._read_input_from(n, arr)
-                    lent[i] = v
-                    continue
-                if self._read_input_from(n, v):
-                    continue
-            np.copyto(arr, v)
-            if n.op is None:
-                slot.bind(arr)
-            if i in lent:
+            if v is not arr:
+                self._bind_input(n, slot, arr, i, v)
+            elif lent and i in lent:
                 self._own_input(n, arr)
+
+    def _bind_input(
+        self, n: Node, slot: Slot, arr: np.ndarray, i: int, v: np.ndarray | None
+    ) -> None:
+        """``bind_inputs`` for an input whose value is not the plan's buffer ``arr``."""
+        if v is None:
+            self.machine._check_inputs()  # raises, naming the input without a value
+            raise ValueNotAvailableError(f"{n.describe()} has no value: Let it first")
+        lent = self._lent
+        if (
+            slot.lent
+            and i in self._lendable
+            and v.shape == arr.shape
+            and v.dtype == arr.dtype
+        ):
+            if v.nbytes <= self.copy_below:
+                arr[...] = v  # same shape and dtype: half the call cost of np.copyto
+                if i in self._in_place:
+                    self._read_input_from(n, arr)
+                lent[i] = v
+                return
+            if v.flags.c_contiguous and self._read_input_from(n, v):
+                return
+        np.copyto(arr, v)
+        if n.op is None:
+            slot.bind(arr)
+        if i in lent:
+            self._own_input(n, arr)
 
     def _own_input(self, n: Node, arr: np.ndarray) -> None:
         """Input ``n`` is read from the plan's buffer ``arr`` again (not from a lent array)."""

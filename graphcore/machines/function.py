@@ -1,0 +1,137 @@
+"""A tape machine called like a function: fixed input nodes in, fixed output nodes out.
+
+``TapeMachine.function(inputs, outputs)`` gives a :class:`TapeFunction`. Calling it with one
+array per input lends them to the inputs (``Let(x, a, copy=False)``: the same checks of shape
+and dtype, the same safe casts), runs the machine and returns the outputs: written into the
+arrays given as ``out`` (``run_all(into=...)``), else copies of them, since the machine
+overwrites its buffers on the next run. It is what a prediction loop does per batch, with
+the per-call work done once: the nodes are checked when the function is made.
+
+Example:
+    >>> import numpy as np, graphcore as gc
+    >>> g = gc.NewGraph()
+    >>> x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+    >>> w = gc.NewMatrix(g, gc.Float64, gc.WithName("w"), gc.WithValue([[1.0], [2.0]]))
+    >>> y = gc.Sigmoid(gc.Mul(x, w))
+    >>> f = gc.NewTapeMachine(g, gc.EvalMode()).function(x, y)
+    >>> f(np.zeros((3, 2))).ravel().tolist()
+    [0.5, 0.5, 0.5]
+    >>> res = np.empty((1, 1)); f(np.array([[0.0, 0.0]]), out=res) is res
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import GraphError
+from ..graph import Node
+from ..values import Let
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .tape import TapeMachine
+
+__all__ = ["TapeFunction"]
+
+
+def _nodes(what: str, nodes: Node | Sequence[Node]) -> list[Node]:
+    out = [nodes] if isinstance(nodes, Node) else list(nodes)
+    for n in out:
+        if not isinstance(n, Node):
+            raise TypeError(
+                f"TapeMachine.function: {what} must be nodes, got {type(n).__name__}"
+            )
+    if len({id(n) for n in out}) != len(out):
+        raise GraphError(f"TapeMachine.function: a node is listed twice in {what}")
+    return out
+
+
+class TapeFunction:
+    """A tape machine's graph as a function from ``inputs`` to ``outputs``; see the module
+    docs. Made by :meth:`TapeMachine.function`.
+
+    ``f(*arrays, out=None)`` is ``Let(x, a, copy=False)`` for each input and array, then
+    ``machine.run_all(into=...)``: node values follow the same rules (after the call
+    ``x.value is a``, and an output's value is its ``out`` array until the next run). With
+    ``out`` the outputs are written there (one array of the output's shape and dtype per
+    output node, or a sequence of them for several) and ``out`` is returned; without it, new
+    arrays are. A function made with one output node returns an array, one made with a list
+    of output nodes returns a list. Like its machine, it runs one thread at a time.
+
+    Example:
+        >>> import numpy as np, graphcore as gc
+        >>> g = gc.NewGraph()
+        >>> a = gc.NewVector(g, gc.Float64, gc.WithShape(None), gc.WithName("a"))
+        >>> b = gc.NewVector(g, gc.Float64, gc.WithShape(None), gc.WithName("b"))
+        >>> s, p = gc.Add(a, b), gc.HadamardProd(a, b)
+        >>> f = gc.NewTapeMachine(g).function([a, b], [s, p])
+        >>> [r.tolist() for r in f(np.array([1.0, 2.0]), np.array([3.0, 4.0]))]
+        [[4.0, 6.0], [3.0, 8.0]]
+        >>> f.inputs == [a, b], f.outputs == [s, p]
+        (True, True)
+    """
+
+    def __init__(
+        self, machine: TapeMachine, inputs: Node | Sequence[Node], outputs: Node | Sequence[Node]
+    ) -> None:
+        self.machine = machine
+        self.inputs = _nodes("inputs", inputs)
+        self.outputs = _nodes("outputs", outputs)
+        self._single = isinstance(outputs, Node)
+        if not self.outputs:
+            raise GraphError("TapeMachine.function: give at least one output node")
+        ran = {id(n) for n in machine.order}
+        for x in self.inputs:
+            if x.op is not None or x.is_constant or id(x) not in ran:
+                raise GraphError(
+                    f"TapeMachine.function: {x.describe()} is not an input node this machine "
+                    f"reads; inputs are nodes made with NewMatrix/NewTensor/... that the "
+                    f"outputs depend on"
+                )
+        for o in self.outputs:
+            if id(o) not in ran:
+                raise GraphError(
+                    f"TapeMachine.function: {o.describe()} is not run by this machine; build "
+                    f"the machine on a graph that holds it (g.subgraph_roots({o.name}))"
+                )
+            if o.op is not None and id(o) not in machine.protected_ids:
+                raise GraphError(
+                    f"TapeMachine.function: the machine may reuse the buffer of "
+                    f"{o.describe()} for later nodes; build it with WithWatchlist({o.name}) "
+                    f"or on g.subgraph_roots({o.name}) so the output is kept"
+                )
+
+    def __call__(self, *arrays: Any, out: np.ndarray | Sequence[np.ndarray] | None = None) -> Any:
+        """The outputs for ``arrays`` (one per input node); see the class docs."""
+        inputs = self.inputs
+        if len(arrays) != len(inputs):
+            raise TypeError(
+                f"TapeFunction: takes {len(inputs)} array(s), one for each of "
+                f"{[x.name for x in inputs]}, got {len(arrays)}"
+            )
+        for x, a in zip(inputs, arrays):
+            Let(x, a, copy=False)
+        outputs, machine = self.outputs, self.machine
+        if out is None:
+            machine.run_all()
+            res = [np.array(o.value) for o in outputs]  # the buffers change on the next run
+            return res[0] if self._single else res
+        if self._single:
+            into = {outputs[0]: out}
+        else:
+            if isinstance(out, np.ndarray) or len(out) != len(outputs):
+                raise ValueError(
+                    f"TapeFunction: out must be a sequence of {len(outputs)} arrays, one for "
+                    f"each of {[o.name for o in outputs]}"
+                )
+            into = dict(zip(outputs, out))
+        machine.run_all(into=into)  # checks each array's shape and dtype
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"TapeFunction({[x.name for x in self.inputs]} -> {[o.name for o in self.outputs]})"
+        )
