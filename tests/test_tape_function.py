@@ -213,3 +213,13 @@ def test_into_results_point_back_after_a_run_without_into():
     vm.run_all()
     assert all(out.value is not r for r in res)
     np.testing.assert_allclose(out.value, res[0], rtol=1e-12)
+
+
+def test_one_output_refuses_a_list_for_out():
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+    y = gc.Neg(x)
+    vm = gc.NewTapeMachine(g, gc.WithWatchlist(y))
+    f = vm.function(x, y)
+    with pytest.raises(TypeError, match="out must be one array for"):
+        f(np.ones((1, 2)), out=[np.empty((1, 2))])

@@ -119,7 +119,13 @@ class TapeFunction:
             machine.run_all()
             res = [np.array(o.value) for o in outputs]  # the buffers change on the next run
             return res[0] if self._single else res
+        into: dict[Node, np.ndarray]
         if self._single:
+            if not isinstance(out, np.ndarray):
+                raise TypeError(
+                    f"TapeFunction: out must be one array for {outputs[0].name!r}, "
+                    f"got {type(out).__name__}"
+                )
             into = {outputs[0]: out}
         else:
             if isinstance(out, np.ndarray) or len(out) != len(outputs):
