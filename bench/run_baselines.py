@@ -110,14 +110,14 @@ INFER_PAIRS: tuple[tuple[str, str], ...] = (
     ("torch", "numpy"),
     ("jax", "numpy"),
 )
-# Set to --threads N in every worker: the BLAS and OpenMP pools, numba's, and graphcore's own
-# (solver updates and other elementwise work beside the products: graphcore.SetNumThreads).
+# Set to --threads N in every worker: the BLAS and OpenMP pools and numba's. graphcore's own
+# pool (graphcore.SetNumThreads) keeps its default, one thread, as users get it: with the
+# products on N BLAS threads a second graphcore thread measured slower (docs/threads.md).
 THREAD_ENV_VARS = (
     "OPENBLAS_NUM_THREADS",
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
     "NUMBA_NUM_THREADS",
-    "GRAPHCORE_NUM_THREADS",
 )
 # (a, b): the per-round ratios reported, epoch of a / epoch of b, where both ran.
 PAIRS: tuple[tuple[str, str], ...] = (
@@ -392,8 +392,8 @@ def serve() -> int:
 def _worker_env(keep_blas_env: bool, threads: int = 0) -> dict[str, str]:
     """The workers' environment: ``bench`` importable, the slow-kernel BLAS variables removed
     (unless ``keep_blas_env``), and with ``threads > 0`` every library's thread pool set to
-    ``threads`` (OpenBLAS, MKL and OpenMP for numpy and torch, numba, XLA for jax, and
-    graphcore's own for the work beside its products)."""
+    ``threads`` (OpenBLAS, MKL and OpenMP for numpy and torch, numba, XLA for jax;
+    graphcore's own pool keeps its default)."""
     env = dict(os.environ)
     if not keep_blas_env:
         for key in BLAS_ENV_VARS:
@@ -965,8 +965,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0,
-                    help="threads per library in the workers, graphcore's own included "
-                         "(GRAPHCORE_NUM_THREADS); 0: their defaults")
+                    help="threads per library in the workers (BLAS, OpenMP, numba, XLA); "
+                         "0: their defaults")
     ap.add_argument("--infer-rounds", type=int, default=3,
                     help="interleaved rounds of inference timings (3)")
     ap.add_argument("--before-tree", default=None, metavar="DIR",
