@@ -1,0 +1,375 @@
+"""Prototype: a numba direct convolution for thin 3x3 layers, against the im2col path and PyTorch.
+
+The question (SPEED-PLAN section 6): at 16-32 channels the im2col products are thin and their
+column buffers come from memory; does a compiled direct convolution get near oneDNN's?
+
+Layout trick. With stride 1, output pixel (y, x) of a 3x3 convolution over a zero-padded
+plane of width ``wp`` reads the padded pixels ``q + i*wp + j`` where ``q = y*wp + x``. So the
+whole image is one flat loop over ``q`` (``wp - wo`` wasted columns a row: 7% at 28x28, 12% at
+14x14), which LLVM vectorises over ``q`` with no row tails. Each loop step loads the nine
+shifted inputs once and feeds them to a block of ``CB`` output channels whose 9*CB weights
+stay in registers (broadcasts), accumulating into a per-block scratch that stays in L1.
+
+- forward: the padded input ``xp`` and the weights as (Cin, Cout, 9) -> ``out`` (NCHW);
+- input gradient: the same loop over the padded upstream gradient with the filter flipped and
+  its channel axes swapped (a "full" convolution, stride 1);
+- filter gradient: per (input channel, block of output channels), 9*CB dot products over
+  ``q`` (reductions LLVM vectorises with reassociation), reading the forward's padded input
+  and the upstream gradient on the padded-width grid (zeros in the wasted columns).
+
+The kernels are generated as source text (one line per tap and channel, so that the
+accumulators and weights are scalars LLVM keeps in registers; a loop over a small array keeps
+them in memory, and numba has no vector types). Stride 1, 3x3, any padding < 3 here.
+
+Run (CPU time, one thread, medians)::
+
+    PYTHONPATH=$PWD /tmp/benchvenv/bin/python bench/direct_conv.py [--reps 20] [--dtype float32]
+
+It checks the three products against im2col (float64 and float32) and prints, for each layer
+of the resnet and the convnet (batch 32): PyTorch's forward + backward, graphcore's current
+``Conv2d`` forward + backward (a one-layer graph on the tape machine, numba kernels), and the
+direct kernels' forward, input gradient and filter gradient (with their padding copies).
+
+Results (2026-12-03 16:32 UTC, load 11-12 on the 2 cores, float32, CPU us, medians of 20;
+the first layer needs no input gradient)::
+
+    layer           torch  graphcore (im2col)  direct         direct: fwd   dx    dw
+    1->16   28x28    2072     826 (0.40x)       407 (0.20x)          176     -   231
+    16->16  28x28    8779   17064 (1.94x)      5898 (0.67x)         1986  1975  1938
+    16->16  28x28    8932   16975 (1.90x)      5905 (0.66x)         2011  1966  1928
+    16->32  14x14    2088    4821 (2.31x)      3086 (1.48x)         1052  1051   982
+    32->32  14x14    3627    9493 (2.62x)      5392 (1.49x)         1787  1828  1777
+    32->32  14x14    3764    8818 (2.34x)      5539 (1.47x)         1879  1828  1832
+    convnet 1->32   28x28    2353    1732       898
+    convnet 32->64  14x14    6549   13858     12750
+    convnet 64->128  7x7     6349    9984     15224   (direct loses: keep im2col)
+
+The resnet's six layers: 26.2 ms direct against 58.0 through im2col (forward + backward, the
+same load); in the step profile (``bench/profile_steps.py --arch resnet``, same load) the
+convolutions' kernels take 54.6 of 59.5 ms against PyTorch's 25.8 ms step, so with the direct
+kernels the step would be ~31 ms, ~1.2x PyTorch's (2.3x now). Float64: direct 0.39-0.66x
+PyTorch's time per layer, 0.41-0.70x im2col's. The 16->16 forward runs 18 FMAs per 8-lane
+step at ~80% of the AVX2 FMA rate; 512-bit vectors (``NUMBA_CPU_FEATURES`` without
+``prefer-256-bit``) measured no faster. The 14x14 layers stay ~1.5x PyTorch: 12.5% wasted
+columns and planes of 28 vector steps, where per-plane set-up (18 weight loads, the block's
+zeroing and copy) weighs more.
+
+What did not work: a register block of 7 pixels x 8 or 16 channels as scalar accumulators
+(LLVM does not vectorise them across the loop's phi nodes: 10x PyTorch's forward), and with
+reassociation on, LLVM vectorised the channel loop as a strided reduction (15x). Channel
+blocks: forward 2 (4: +0-3%, 8: +12%), filter gradient 2 (1: +55%, 4: +27%).
+
+Not integrated: ``Conv2d`` builds ``Im2Col(x)`` and ``Conv2d(cols, w)`` and its gradient ops
+read the columns, so no kernel of these nodes sees the image; a direct path needs its own
+nodes (``(x, w) -> y``, ``(w, g) -> dx``, ``(x, g) -> dw``, each expanding into today's ops for
+second derivatives and the numpy backend), which changes the graph ``Conv2d`` builds (its
+docstring example and the ONNX export, which expects an ``Im2Col`` input, read it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numba
+import numpy as np
+
+import graphcore as gc
+
+TAPS = 9  # 3x3
+CB_FORWARD = 2  # output channels per block: 2 measured best (4: +3%, 8: +12%)
+CB_FILTER = 2  # filter gradient: 2 best (1: +55%, 4: +27%)
+LAYERS = {
+    # (in channels, out channels, side) of each 3x3 pad-1 convolution, batch 32
+    "resnet": [(1, 16, 28), (16, 16, 28), (16, 16, 28), (16, 32, 14), (32, 32, 14), (32, 32, 14)],
+    "convnet": [(1, 32, 28), (32, 64, 14), (64, 128, 7)],
+}
+
+
+def _plane_source(cb: int) -> str:
+    """out[b, co] = sum_ci sum_t w[ci, co, t] * xp[b, ci, q + off_t], one block of cb channels
+    accumulated in ``blk`` (cb, ho, wp) and copied to NCHW without the wasted columns."""
+    lines = [
+        "def plane(xp, wt, out, blk, n, c, hp, wp, co, ho, wo):",
+        "    u = np.uint64",
+        "    plane = u(hp * wp)",
+        "    ln = u(((ho - 1) * wp + wo + 7) // 8 * 8)",
+        "    bl = u((ho * wp + 7) // 8 * 8)",
+        "    zero = out.dtype.type(0)",
+        "    for b in range(n):",
+        f"        for cb in range(0, co, {cb}):",
+        f"            for q in range(u({cb}) * bl):",
+        "                blk[q] = zero",
+        "            for ch in range(c):",
+        "                xb = u(b * c + ch) * plane",
+        f"                wb = u((ch * co + cb) * {TAPS})",
+    ]
+    lines += [
+        f"                w{k}_{t} = wt[wb + u({k * TAPS + t})]"
+        for k in range(cb)
+        for t in range(TAPS)
+    ]
+    lines.append("                for q in range(ln):")
+    lines += [
+        f"                    x{t} = xp[xb + q + u({t // 3} * wp + {t % 3})]" for t in range(TAPS)
+    ]
+    for k in range(cb):
+        terms = " + ".join(f"w{k}_{t} * x{t}" for t in range(TAPS))
+        lines.append(f"                    blk[u({k}) * bl + q] += {terms}")
+    lines += [
+        f"            for k in range({cb}):",
+        "                ob = u(((b * co + cb + k) * ho) * wo)",
+        "                for y in range(ho):",
+        "                    src = u(k) * bl + u(y * wp)",
+        "                    dst = ob + u(y * wo)",
+        "                    for x in range(u(wo)):",
+        "                        out[dst + x] = blk[src + x]",
+    ]
+    return "\n".join(lines)
+
+
+def _filter_source(cb: int) -> str:
+    """dw[co, ci, t] = sum_b sum_q gs[b, co, q] * xp[b, ci, q + off_t]; ``gs`` is the upstream
+    gradient on the (ho, wp) grid, zero in the wasted columns."""
+    lines = [
+        "def filt(xp, gs, dw, n, c, hp, wp, co, ho, wo):",
+        "    u = np.uint64",
+        "    plane = u(hp * wp)",
+        "    ln = u(((ho - 1) * wp + wo + 7) // 8 * 8)",
+        "    bl = u((ho * wp + 7) // 8 * 8)",
+        "    zero = dw.dtype.type(0)",
+        "    for ch in range(c):",
+        f"        for cb in range(0, co, {cb}):",
+    ]
+    lines += [
+        "            " + " = ".join(f"s{k}_{t}" for t in range(TAPS)) + " = zero" for k in range(cb)
+    ]
+    lines += [
+        "            for b in range(n):",
+        "                xb = u(b * c + ch) * plane",
+        "                gb = u(b * co + cb) * bl",
+        "                for q in range(ln):",
+    ]
+    lines += [
+        f"                    x{t} = xp[xb + q + u({t // 3} * wp + {t % 3})]" for t in range(TAPS)
+    ]
+    for k in range(cb):
+        lines.append(f"                    g{k} = gs[gb + u({k}) * bl + q]")
+        lines += [f"                    s{k}_{t} += g{k} * x{t}" for t in range(TAPS)]
+    lines += [
+        f"            dw[u(((cb + {k}) * c + ch) * {TAPS} + {t})] = s{k}_{t}"
+        for k in range(cb)
+        for t in range(TAPS)
+    ]
+    return "\n".join(lines)
+
+
+def _compile(source: str, name: str, fastmath: set[str]) -> Any:
+    namespace: dict[str, Any] = {"np": np}
+    exec(source, namespace)  # noqa: S102 - our own generated source
+    return numba.njit(nogil=True, error_model="numpy", fastmath=fastmath)(namespace[name])
+
+
+# contraction only for the forward: with reassociation LLVM vectorises the channel loop as a
+# reduction (strided) instead of the pixel loop, 15x slower
+_PLANE = _compile(_plane_source(CB_FORWARD), "plane", {"contract"})
+_FILTER = _compile(_filter_source(CB_FILTER), "filt", {"contract", "reassoc"})
+
+
+class DirectConv:
+    """Forward and both gradients of a 3x3 stride-1 convolution with padding ``pad`` on
+    (N, C, H, W) inputs, with every buffer made once (as a tape machine's plan would).
+
+    Example:
+        >>> x = np.ones((1, 2, 4, 4)); w = np.ones((2, 2, 3, 3))
+        >>> dc = DirectConv(x.shape, w.shape, 1, x.dtype); dc.forward(x, w)[0, 0, 0].tolist()
+        [8.0, 12.0, 12.0, 8.0]
+    """
+
+    def __init__(self, xshape: tuple[int, ...], wshape: tuple[int, ...], pad: int, dtype: Any):
+        n, c, h, w = xshape
+        co = wshape[0]
+        if wshape[1:] != (c, 3, 3) or co % CB_FORWARD or co % CB_FILTER:
+            raise ValueError(f"DirectConv: 3x3 filters, an even number of them, got {wshape}")
+        self.n, self.c, self.co, self.pad = n, c, co, pad
+        self.hp, self.wp = h + 2 * pad, w + 2 * pad
+        self.ho, self.wo = self.hp - 2, self.wp - 2
+        self.h, self.w = h, w
+        self.xp_flat, self.xp = _slack((n, c, self.hp, self.wp), dtype)
+        self.wt = np.empty((c, co, TAPS), dtype)
+        self.out = np.empty((n, co, self.ho, self.wo), dtype)
+        # input gradient: the upstream gradient padded by 2 - pad, the flipped filter
+        self.gpad = 2 - pad
+        gshape = (n, co, self.ho + 2 * self.gpad, self.wo + 2 * self.gpad)
+        self.gp_flat, self.gp = _slack(gshape, dtype)
+        self.wf = np.empty((co, c, TAPS), dtype)
+        self.dx = np.empty((n, c, h, w), dtype)
+        # one block of output channels on the padded-width grid, for either product
+        self.blk = np.empty(CB_FORWARD * max(_grid(self.ho, self.wp), _grid(h, gshape[3])), dtype)
+        # the upstream gradient on the forward's grid, zero in the wasted columns
+        self.gs = np.zeros((n, co, _grid(self.ho, self.wp)), dtype)
+        self.gs_view = self.gs[:, :, : self.ho * self.wp].reshape(n, co, self.ho, self.wp)
+        self.dw = np.empty((co, c, 3, 3), dtype)
+
+    def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        p = self.pad
+        self.xp[:, :, p : p + self.h, p : p + self.w] = x
+        np.copyto(self.wt, w.reshape(self.co, self.c, TAPS).transpose(1, 0, 2))
+        _PLANE(self.xp_flat, self.wt.ravel(), self.out.ravel(), self.blk, self.n, self.c,
+               self.hp, self.wp, self.co, self.ho, self.wo)  # fmt: skip
+        return self.out
+
+    def input_grad(self, g: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if self.c % CB_FORWARD:
+            raise ValueError(f"DirectConv: the input gradient needs even channels, got {self.c}")
+        gp = self.gpad
+        self.gp[:, :, gp : gp + self.ho, gp : gp + self.wo] = g
+        np.copyto(self.wf, w[:, :, ::-1, ::-1].reshape(self.co, self.c, TAPS))
+        n, c, hq, wq = self.gp.shape
+        _PLANE(self.gp_flat, self.wf.ravel(), self.dx.ravel(), self.blk, n, c, hq, wq, self.c,
+               self.h, self.w)  # fmt: skip
+        return self.dx
+
+    def filter_grad(self, g: np.ndarray) -> np.ndarray:
+        self.gs_view[..., : self.wo] = g
+        _FILTER(self.xp_flat, self.gs.ravel(), self.dw.ravel(), self.n, self.c, self.hp,
+                self.wp, self.co, self.ho, self.wo)  # fmt: skip
+        return self.dw
+
+
+def _grid(ho: int, wp: int) -> int:
+    """The length of one output plane on the padded-width grid, rounded up to 8: the kernels'
+    loops then have no scalar remainder (a 14x14 plane's 222 steps left 30 to scalar code,
+    -14% with rounding; 7x7: -25%)."""
+    return (ho * wp + 7) // 8 * 8
+
+
+def _slack(shape: tuple[int, ...], dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A zeroed flat buffer with 8 elements to spare and its (shape) view: the rounded loops
+    read up to 6 elements past the last padded plane (into lanes that are never kept)."""
+    flat = np.zeros(int(np.prod(shape)) + 8, dtype)
+    return flat, flat[: flat.size - 8].reshape(shape)
+
+
+def _cpu_us(fn: Callable[[], Any], reps: int) -> float:
+    """Median CPU time of ``fn`` in microseconds (one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return float(np.median(times)) * 1e6
+
+
+def _graphcore_layer(x: np.ndarray, w: np.ndarray, wants_x: bool) -> Callable[[], None]:
+    """graphcore's Conv2d forward + backward for one layer (cost: the sum of the output)."""
+    dt = gc.as_dtype(x.dtype)
+    g = gc.NewGraph()
+    xn = gc.NewTensor(g, dt, 4, gc.WithShape(*x.shape), gc.WithName("x"), gc.WithValue(x))
+    wn = gc.NewTensor(g, dt, 4, gc.WithName("w"), gc.WithValue(w))
+    cost = gc.Sum(gc.Conv2d(xn, wn, pad=(1, 1)))
+    gc.Grad(cost, *([xn, wn] if wants_x else [wn]))
+    vm = gc.NewTapeMachine(g)
+    return vm.run_all
+
+
+def _torch_layer(x: np.ndarray, w: np.ndarray, wants_x: bool) -> Callable[[], None] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    xt = torch.from_numpy(x).requires_grad_(wants_x)
+    wt = torch.from_numpy(w).requires_grad_(True)
+
+    def step() -> None:
+        wt.grad = None
+        xt.grad = None
+        torch.nn.functional.conv2d(xt, wt, padding=1).sum().backward()
+
+    return step
+
+
+def check(dtype: Any) -> float:
+    """The largest relative difference of the three direct products from the reference
+    im2col path (odd sizes, both paddings used)."""
+    rng = np.random.default_rng(1)
+    worst = 0.0
+    for n, c, co, h, w, pad in [
+        (1, 1, 4, 5, 7, 1),
+        (3, 4, 6, 9, 6, 1),
+        (2, 2, 2, 6, 6, 0),
+        (2, 2, 4, 5, 8, 2),
+    ]:
+        x = rng.standard_normal((n, c, h, w)).astype(dtype)
+        wt = rng.standard_normal((co, c, 3, 3)).astype(dtype)
+        dc = DirectConv(x.shape, wt.shape, pad, dtype)
+        y = dc.forward(x, wt)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        ref = _reference(x, wt, gy, pad)
+        got = [y, dc.input_grad(gy, wt) if c % CB_FORWARD == 0 else ref[1], dc.filter_grad(gy)]
+        for a, b in zip(got, ref, strict=True):
+            worst = max(worst, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)))
+    return worst
+
+
+def _reference(x: np.ndarray, w: np.ndarray, gy: np.ndarray, pad: int) -> list[np.ndarray]:
+    """y, dx, dw by graphcore's numpy (im2col) path."""
+    dt = gc.as_dtype(x.dtype)
+    g = gc.NewGraph()
+    xn = gc.NewTensor(g, dt, 4, gc.WithName("x"), gc.WithValue(x))
+    wn = gc.NewTensor(g, dt, 4, gc.WithName("w"), gc.WithValue(w))
+    gn = gc.NewTensor(g, dt, 4, gc.WithName("g"), gc.WithValue(gy))
+    y = gc.Conv2d(xn, wn, pad=(pad, pad))
+    cost = gc.Sum(gc.HadamardProd(y, gn))
+    dx, dw = gc.Grad(cost, xn, wn)
+    with gc.accel.disabled():
+        gc.NewTapeMachine(g, gc.WithWatchlist(y)).run_all()
+    return [y.value.copy(), dx.value.copy(), dw.value.copy()]
+
+
+def _layer_line(c: int, co: int, h: int, wants_x: bool, dtype: Any, reps: int) -> str:
+    """One layer (batch 32, pad 1): torch, graphcore and direct forward + backward times."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, c, h, h)).astype(dtype)
+    w = (rng.standard_normal((co, c, 3, 3)) / 3).astype(dtype)
+    gy = np.ones((32, co, h, h), dtype)
+    dc = DirectConv(x.shape, w.shape, 1, dtype)
+    fwd = _cpu_us(lambda: dc.forward(x, w), reps)
+    dxt = _cpu_us(lambda: dc.input_grad(gy, w), reps) if wants_x else 0.0
+    dwt = _cpu_us(lambda: dc.filter_grad(gy), reps)
+    gct = _cpu_us(_graphcore_layer(x, w, wants_x), reps)
+    tl = _torch_layer(x, w, wants_x)
+    tt = _cpu_us(tl, reps) if tl is not None else float("nan")
+    total = fwd + dxt + dwt
+    return (
+        f"{c:>3}->{co:<3} {h:>2}x{h:<2} | torch {tt:6.0f}  graphcore {gct:6.0f} ({gct / tt:4.2f}x)"
+        f"  direct {total:6.0f} ({total / tt:4.2f}x) | {fwd:5.0f} {dxt:5.0f} {dwt:5.0f}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--arch", default="resnet,convnet")
+    args = ap.parse_args()
+    dtype = np.dtype(args.dtype)
+    f64, f32 = check(np.float64), check(np.float32)
+    print(f"agreement with im2col: float64 {f64:.1e}, float32 {f32:.1e}")
+    print(
+        "CPU us, median of",
+        args.reps,
+        "| fwd+bwd: torch, graphcore (im2col), direct "
+        "| direct parts: pad+fwd, input grad, filter grad",
+    )
+    for arch in args.arch.split(","):
+        for i, (c, co, h) in enumerate(LAYERS[arch]):
+            print(f"{arch:8s} {_layer_line(c, co, h, i > 0, dtype, args.reps)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The direct-convolution prototype (bench/direct_conv.py) agrees with the im2col path.
+
+The prototype is not wired into ``Conv2d`` (see its docstring for why); these tests keep its
+three products right while it waits, on odd shapes and both float dtypes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from bench.direct_conv import DirectConv, _reference  # noqa: E402
+
+SHAPES = [
+    # n, c, co, h, w, pad: batch 1, non-square, paddings 0, 1 and 2, one input channel
+    (1, 2, 4, 5, 7, 1),
+    (3, 4, 6, 9, 6, 1),
+    (2, 2, 2, 6, 6, 0),
+    (2, 2, 4, 5, 8, 2),
+    (1, 6, 2, 3, 3, 1),
+]
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_direct_matches_im2col(shape: tuple[int, ...], dtype: type, tol: float) -> None:
+    n, c, co, h, w, pad = shape
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((co, c, 3, 3)).astype(dtype)
+    dc = DirectConv(x.shape, wt.shape, pad, dtype)
+    y = dc.forward(x, wt).copy()
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    want = _reference(x, wt, gy, pad)
+    got = [y, dc.input_grad(gy, wt).copy(), dc.filter_grad(gy).copy()]
+    for name, a, b in zip(["output", "input gradient", "filter gradient"], got, want, strict=True):
+        assert a.shape == b.shape, name
+        assert a.dtype == dtype, name
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max(), err_msg=name)
+
+
+def test_direct_reuses_its_buffers() -> None:
+    # a second call with other values gives their result (no state left from the first)
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.standard_normal((2, 2, 2, 4, 4))
+    wt = rng.standard_normal((2, 2, 3, 3))
+    dc = DirectConv(x1.shape, wt.shape, 1, np.float64)
+    dc.forward(x1, wt)
+    y2 = dc.forward(x2, wt).copy()
+    np.testing.assert_allclose(y2, _reference(x2, wt, np.ones_like(y2), 1)[0], rtol=1e-12)
+
+
+def test_direct_refuses_odd_filter_counts() -> None:
+    with pytest.raises(ValueError, match="an even number of them, got \\(3, 2, 3, 3\\)"):
+        DirectConv((1, 2, 4, 4), (3, 2, 3, 3), 1, np.float64)
+    dc = DirectConv((1, 1, 4, 4), (2, 1, 3, 3), 1, np.float64)
+    with pytest.raises(ValueError, match="input gradient needs even channels, got 1"):
+        dc.input_grad(np.ones((1, 2, 4, 4)), np.ones((2, 1, 3, 3)))
