@@ -34,6 +34,7 @@ from .. import kernels
 from ..errors import NonFiniteError, ValueNotAvailableError
 from ..graph import Node
 from . import grads
+from .conv_fusion import fuse_convolutions
 from .fusion import Fused, fuse_steps
 from .memory import lay_out
 from .program import backward_ids
@@ -110,12 +111,15 @@ class Plan:
         logger, direction = machine.logger, machine.log_direction
         backward = backward_ids(order) if logger is not None else set()
         # a dense layer's steps fused (not where steps are watched or logged one by one)
-        fused = (
-            Fused(lay.steps)
-            if self._watched or logger is not None
-            else fuse_steps(lay.steps, lay.arrays, lay.accumulated, candidates, after,
-                            self.kernels)
-        )
+        if self._watched or logger is not None:
+            fused = Fused(lay.steps)
+        else:  # thin 3x3 convolutions run directly (numba), then the dense layers' fusion
+            conv = fuse_convolutions(lay.steps, lay.arrays, pinned, lay.accumulated, after,
+                                     self._published, self.kernels)
+            fused = fuse_steps(conv.steps, lay.arrays, lay.accumulated, candidates, after,
+                               self.kernels)
+            fused.folded.update(conv.folded)
+            fused.rebuild.update(conv.rebuild)
         self._folded = fused.folded
         self._rebuild = fused.rebuild
         for n, fn in fused.steps:
