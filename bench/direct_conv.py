@@ -17,9 +17,10 @@ stay in registers (broadcasts), accumulating into a per-block scratch that stays
   ``q`` (reductions LLVM vectorises with reassociation), reading the forward's padded input
   and the upstream gradient on the padded-width grid (zeros in the wasted columns).
 
-The kernels are generated as source text (one line per tap and channel, so that the
-accumulators and weights are scalars LLVM keeps in registers; a loop over a small array keeps
-them in memory, and numba has no vector types). Stride 1, 3x3, any padding < 3 here.
+The kernels are now the library's (``graphcore/kernels/compiled/direct_conv.py``, written out
+tap by tap so that numba's disk cache keeps them), and plans run them for thin layers
+(``graphcore/machines/conv_fusion.py``); this script measures them alone. Stride 1, 3x3,
+padding 0 to 2.
 
 Run (CPU time, one thread, medians)::
 
@@ -59,11 +60,9 @@ What did not work: a register block of 7 pixels x 8 or 16 channels as scalar acc
 reassociation on, LLVM vectorised the channel loop as a strided reduction (15x). Channel
 blocks: forward 2 (4: +0-3%, 8: +12%), filter gradient 2 (1: +55%, 4: +27%).
 
-Not integrated: ``Conv2d`` builds ``Im2Col(x)`` and ``Conv2d(cols, w)`` and its gradient ops
-read the columns, so no kernel of these nodes sees the image; a direct path needs its own
-nodes (``(x, w) -> y``, ``(w, g) -> dx``, ``(x, g) -> dw``, each expanding into today's ops for
-second derivatives and the numpy backend), which changes the graph ``Conv2d`` builds (its
-docstring example and the ONNX export, which expects an ``Im2Col`` input, read it).
+Wired in since: plans replace ``Conv2d``'s column steps with these kernels at compile time
+where the columns are read by the product and the filter gradient alone (the graph, the ONNX
+export and second derivatives unchanged); see ``graphcore/machines/conv_fusion.py``.
 """
 
 from __future__ import annotations
@@ -77,6 +76,7 @@ import numpy as np
 
 import graphcore as gc
 from graphcore.kernels.compiled.direct_conv import BLOCK, DirectConv3x3
+from graphcore.machines import fusion
 
 LAYERS = {
     # (in channels, out channels, side) of each 3x3 pad-1 convolution, batch 32
@@ -138,7 +138,8 @@ def _cpu_us(fn: Callable[[], Any], reps: int) -> float:
 
 
 def _graphcore_layer(x: np.ndarray, w: np.ndarray, wants_x: bool) -> Callable[[], None]:
-    """graphcore's Conv2d forward + backward for one layer (cost: the sum of the output)."""
+    """graphcore's Conv2d forward + backward for one layer through the columns (cost: the sum
+    of the output)."""
     dt = gc.as_dtype(x.dtype)
     g = gc.NewGraph()
     xn = gc.NewTensor(g, dt, 4, gc.WithShape(*x.shape), gc.WithName("x"), gc.WithValue(x))
@@ -146,6 +147,11 @@ def _graphcore_layer(x: np.ndarray, w: np.ndarray, wants_x: bool) -> Callable[[]
     cost = gc.Sum(gc.Conv2d(xn, wn, pad=(1, 1)))
     gc.Grad(cost, *([xn, wn] if wants_x else [wn]))
     vm = gc.NewTapeMachine(g)
+    fusion.enabled = False  # the plan compiled now keeps the columns' steps
+    try:
+        vm.run_all()
+    finally:
+        fusion.enabled = True
     return vm.run_all
 
 
