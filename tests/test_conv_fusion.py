@@ -325,3 +325,51 @@ def test_direct_training_step_allocates_nothing(numba_on):
     finally:
         tracemalloc.stop()
     assert growth < 4096, f"peak traced growth {growth} bytes over 20 steps"
+
+
+@NUMBA
+def test_the_columns_get_no_buffers(numba_on):
+    sizes = []
+    for fused in (True, False):
+        fusion.enabled = fused
+        try:
+            g, y, cost, grads = _one_conv((8, 8, 3, 3), (4, 8, 10, 10), pad=1)
+            vm = gc.NewTapeMachine(g)
+            vm.run_all()
+            sizes.append(vm.plan.nbytes)
+        finally:
+            fusion.enabled = True
+    cols_bytes = 72 * 4 * 100 * 8
+    assert sizes[0] <= sizes[1] - cols_bytes, sizes  # the columns and their gradient gone
+
+
+@NUMBA
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_prediction_plan_runs_the_forward_alone(numba_on, dtype):
+    out = []
+    for fused in (True, False):
+        fusion.enabled = fused
+        try:
+            rng = np.random.default_rng(8)
+            g = gc.NewGraph()
+            x = _param(g, "x", (3, 2, 7, 7), dtype, rng, 1.0)
+            w = _param(g, "w", (6, 2, 3, 3), dtype, rng)
+            y = gc.Rectify(gc.Conv2d(x, w, pad=0))
+            vm = gc.NewTapeMachine(g)
+            vm.run_all()
+            assert len(vm.plan._folded) == (1 if fused else 0)
+            out.append([y.value.copy()])
+        finally:
+            fusion.enabled = True
+    _close([out[0]], [out[1]], dtype)
+
+
+@NUMBA
+def test_direct_kernels_made_without_a_gradient_refuse_it():
+    from graphcore.kernels.compiled.direct_conv import DirectConv3x3
+
+    dc = DirectConv3x3((1, 2, 4, 4), (2, 2, 3, 3), (1, 1), np.float64, False, False)
+    with pytest.raises(ValueError, match="filter_grad=False"):
+        dc.filter_grad(np.empty(36))
+    with pytest.raises(ValueError, match="input_grad=False"):
+        dc.input_grad(np.empty(32))

@@ -25,9 +25,10 @@ step of               runs
 
 Each step reads only what the unfused step at its place read (or the convolution's own
 buffers), so the memory pass's reuse of dead buffers stays right. The columns, ``gt`` and
-the column gradient are not computed: their nodes' values read as gone. Their buffers are
-still laid out (the memory pass assigns buffers before kernels are fused); nothing writes
-them, and the pass hands them on to later nodes as it does any dead temporary.
+the column gradient are not computed and get no buffers: :func:`find_convolutions` runs
+before the memory pass and tells it which values nothing writes and which steps it need not
+build; :func:`fuse_convolutions` builds those steps once the arrays are laid out. The
+skipped nodes' values read as gone.
 
 Measured (``bench/direct_conv.py``, batch 32, float32): a 16-channel 28x28 layer's forward
 and backward 0.35x the time through the columns, 32 channels at 14x14 0.57x; 64 to 128
@@ -46,7 +47,9 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +59,7 @@ from ..ops.im2col import Col2ImOp, Im2ColOp
 from . import fusion
 from .fusion import Fused
 
-__all__ = ["MAX_CHANNELS", "fuse_convolutions"]
+__all__ = ["MAX_CHANNELS", "Direct", "find_convolutions", "fuse_convolutions"]
 
 Kernel = Callable[[], None]
 
@@ -77,12 +80,13 @@ class _Conv:
         self.gt: Node | None = None
         self.dcols: Node | None = None
         self.dx: Node | None = None
+        self.kernels: Any = None  # its DirectConv3x3, once built
 
 
-def _readers(steps: list[tuple[Node, Kernel]]) -> dict[int, list[Node]]:
+def _readers(steps: list[Node]) -> dict[int, list[Node]]:
     """id of a node -> the steps reading its value (not those reading its shape only)."""
     out: dict[int, list[Node]] = {}
-    for n, _ in steps:
+    for n in steps:
         assert n.op is not None  # a step is an op's
         for j, c in enumerate(n.children):
             if j not in n.op.shape_only:
@@ -144,23 +148,22 @@ def _match(
     return conv
 
 
-def _fits(conv: _Conv, arrays: Mapping[int, np.ndarray], pad: tuple[int, int]) -> bool:
-    """Whether the arrays suit the direct kernels (see the module docs)."""
+def _fits(conv: _Conv, shapes: Mapping[int, tuple[int, ...]], pad: tuple[int, int]) -> bool:
+    """Whether the shapes and dtypes suit the direct kernels (see the module docs)."""
     from ..kernels.compiled.direct_conv import fits
 
-    x, w, y = (arrays[id(n)] for n in (conv.x, conv.w, conv.y))
-    outs = [y] + [arrays[id(n)] for n in (conv.dw, conv.dx) if n is not None]
-    grads = [arrays[id(conv.gt.children[0])]] if conv.gt is not None else []
+    xs, ws, ys = (shapes[id(n)] for n in (conv.x, conv.w, conv.y))
+    dt = conv.y.dtype.np
+    nodes = [conv.x, conv.w] + [n for n in (conv.gt, conv.dw, conv.dx) if n is not None]
     return (
-        fits(x.shape, w.shape, pad, conv.dx is not None)
-        and x.dtype == w.dtype == y.dtype
-        and y.dtype in (np.float32, np.float64)
-        and w.shape[0] <= MAX_CHANNELS
-        and w.shape[1] <= MAX_CHANNELS
-        and all(a.dtype == y.dtype and a.flags.c_contiguous for a in outs)
-        and all(g.shape == y.shape and g.dtype == y.dtype for g in grads)
-        and (conv.dw is None or arrays[id(conv.dw)].shape == w.shape)
-        and (conv.dx is None or arrays[id(conv.dx)].shape == x.shape)
+        fits(xs, ws, pad, conv.dx is not None)
+        and dt in (np.float32, np.float64)
+        and all(n.dtype.np == dt for n in nodes)
+        and ws[0] <= MAX_CHANNELS
+        and ws[1] <= MAX_CHANNELS
+        and (conv.gt is None or shapes[id(conv.gt.children[0])] == ys)
+        and (conv.dw is None or shapes[id(conv.dw)] == ws)
+        and (conv.dx is None or shapes[id(conv.dx)] == xs)
     )
 
 
@@ -172,7 +175,9 @@ def _steps(
     from ..kernels.compiled.direct_conv import DirectConv3x3
 
     x, w, y = (arrays[id(n)] for n in (conv.x, conv.w, conv.y))
-    dc = DirectConv3x3(x.shape, w.shape, pad, y.dtype)
+    dc = conv.kernels = DirectConv3x3(
+        x.shape, w.shape, pad, y.dtype, conv.dw is not None, conv.dx is not None
+    )
 
     def stage_input() -> None:
         dc.stage_input(x)
@@ -224,57 +229,94 @@ def _steps(
     return new, rebuild
 
 
-def fuse_convolutions(
-    steps: list[tuple[Node, Kernel]],
-    arrays: Mapping[int, np.ndarray],
+@dataclass
+class Direct:
+    """The convolutions a plan runs directly (:func:`find_convolutions`): ``convs``,
+    ``unwritten`` (ids of the values nothing computes: no buffers), ``replaced`` (ids of
+    every node whose step :func:`fuse_convolutions` builds: the memory pass builds none) and
+    ``nbytes`` (the direct kernels' own buffers, once built).
+
+    Example:
+        >>> Direct().unwritten
+        set()
+    """
+
+    convs: list[_Conv] = field(default_factory=list)
+    unwritten: set[int] = field(default_factory=set)
+    replaced: set[int] = field(default_factory=set)
+    nbytes: int = 0
+
+
+def find_convolutions(
+    order: list[Node],
+    shapes: Mapping[int, tuple[int, ...]],
     pinned: Collection[int],
-    accumulated: Collection[int],
-    keep: Collection[int],
-    published: list[tuple[Node, np.ndarray | None, str | None]],
+    given: Collection[int],
     k: ModuleType,
-) -> Fused:
-    """Replace the steps of each convolution the module docs describe with the direct
-    kernels' (with the compiled kernels only; ``fusion.enabled`` switches it too).
-    ``pinned``: ids of values the user can read; ``accumulated``: steps adding into
-    ``w.grad``; ``keep``: steps something runs right after; ``published``: the plan's list of
-    what each node's value is, updated for the nodes no longer computed.
+) -> Direct:
+    """The convolutions of ``order`` (a program, before its memory pass) the module docs
+    describe, with the compiled kernels only (``fusion.enabled`` switches it too).
+    ``pinned``: ids of values the user can read; ``given``: op nodes read, not computed.
 
     Example:
         >>> from graphcore.kernels import reference
-        >>> fuse_convolutions([], {}, set(), set(), set(), [], reference).steps
+        >>> find_convolutions([], {}, set(), set(), reference).convs
         []
     """
-    res = Fused(list(steps))
+    res = Direct()
     if not fusion.enabled or getattr(k, "__name__", "") != _COMPILED:
         return res
+    steps = [n for n in order if n.op is not None and id(n) not in given]
     readers = _readers(steps)
-    where = {id(n): i for i, (n, _) in enumerate(steps)}
+    computed = {id(n) for n in steps}
 
-    def free(n: Node) -> bool:  # a value nobody but the pattern may read
-        return (
-            id(n) not in pinned and id(n) not in accumulated and id(n) not in keep
-            and id(n) in where
-        )  # fmt: skip
+    def free(n: Node) -> bool:  # a computed value nobody but the pattern may read
+        return id(n) not in pinned and id(n) in computed
 
-    gone: dict[int, str] = {}
-    for n, _ in steps:
+    for n in steps:
         if not isinstance(n.op, Im2ColOp):
             continue
         conv = _match(n, readers, free)
-        if conv is None or id(conv.y) not in where or not _fits(conv, arrays, n.op.pad):
-            continue
-        if any(
-            m is not None and (id(m) not in where or id(m) in accumulated)
-            for m in (conv.dw, conv.dx)
+        if conv is None or not all(
+            id(m) in computed for m in (conv.y, conv.dw, conv.dx) if m is not None
         ):
             continue
-        new, rebuild = _steps(conv, arrays, n.op.pad)
+        if not _fits(conv, shapes, n.op.pad):
+            continue
+        res.convs.append(conv)
+        skipped = [m for m in (conv.cols, conv.gt, conv.dcols) if m is not None]
+        res.unwritten.update(id(m) for m in skipped)
+        res.replaced.update(id(m) for m in (*skipped, conv.y, conv.dw, conv.dx) if m is not None)
+    return res
+
+
+def fuse_convolutions(
+    steps: list[tuple[Node, Kernel]],
+    arrays: Mapping[int, np.ndarray],
+    direct: Direct,
+    published: list[tuple[Node, np.ndarray | None, str | None]],
+) -> Fused:
+    """Build the steps of the convolutions :func:`find_convolutions` found, in place of the
+    memory pass's placeholders; ``published``: the plan's list of what each node's value is,
+    updated for the values nothing computes.
+
+    Example:
+        >>> fuse_convolutions([], {}, Direct(), []).steps
+        []
+    """
+    res = Fused(list(steps))
+    where = {id(n): i for i, (n, _) in enumerate(steps)}
+    gone: dict[int, str] = {}
+    for conv in direct.convs:
+        assert isinstance(conv.cols.op, Im2ColOp)
+        new, rebuild = _steps(conv, arrays, conv.cols.op.pad)
         for i, fn in new.items():
             res.steps[where[i]] = (res.steps[where[i]][0], fn)
         res.rebuild.update(rebuild)
+        direct.nbytes += conv.kernels.nbytes
         why = f"the direct convolution {conv.y.describe()} (its columns are not computed)"
         for m, into in ((conv.cols, conv.y), (conv.gt, conv.dw), (conv.dcols, conv.dx)):
-            if m is not None and into is not None and id(m) in new:
+            if m is not None and into is not None:
                 res.folded[id(m)] = into
                 gone[id(m)] = why
     for j, (m, _, _) in enumerate(published):

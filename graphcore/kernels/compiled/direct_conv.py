@@ -206,7 +206,8 @@ class DirectConv3x3:
     its steps: stage the input (pad it), run the forward, stage the upstream gradient (pad
     it both ways), the filter gradient, stage the flipped filter, the input gradient. The
     staging steps copy what the products read later, so these may run once the operands'
-    own arrays are gone. Outputs must be C-contiguous.
+    own arrays are gone. Outputs must be C-contiguous. ``filter_grad``/``input_grad`` False:
+    no buffers for that gradient (it then raises ``ValueError``).
 
     Example:
         >>> x = np.ones((1, 2, 3, 3)); w = np.ones((2, 2, 3, 3)); g = np.ones((1, 2, 3, 3))
@@ -220,7 +221,13 @@ class DirectConv3x3:
     """
 
     def __init__(
-        self, xshape: tuple[int, ...], wshape: tuple[int, ...], pad: tuple[int, int], dtype: Any
+        self,
+        xshape: tuple[int, ...],
+        wshape: tuple[int, ...],
+        pad: tuple[int, int],
+        dtype: Any,
+        filter_grad: bool = True,
+        input_grad: bool = True,
     ) -> None:
         n, c, h, w = xshape
         co = wshape[0]
@@ -241,21 +248,30 @@ class DirectConv3x3:
         # input gradient: the upstream gradient padded by 2 - pad, the flipped filter
         gh, gw = 2 - ph, 2 - pw
         self.gshape = (n, co, self.ho + 2 * gh, self.wo + 2 * gw)
-        self.gp_flat, gp = _slack(self.gshape, dtype)
+        # the gradients' buffers only where they run (a prediction plan needs neither)
+        self.has_filter_grad, self.has_input_grad = filter_grad, input_grad
+        self.gp_flat, gp = _slack(self.gshape if input_grad else (0, co, 1, 1), dtype)
         self.gp_inner = gp[:, :, gh : gh + self.ho, gw : gw + self.wo]
         # one block of output channels on the padded-width grid, for either product
         self.blk = np.empty(
-            BLOCK * max(_grid(self.ho, self.wp), _grid(h, self.gshape[3])), dtype
+            BLOCK * max(_grid(self.ho, self.wp), _grid(h, self.gshape[3]) if input_grad else 0),
+            dtype,
         )
-        self.wf_flat = np.empty(co * c * 9, dtype)
-        self.wf_as_w = self.wf_flat.reshape(co, c, 3, 3)[:, :, ::-1, ::-1]
+        self.wf_flat = np.empty(co * c * 9 if input_grad else 0, dtype)
+        self.wf_as_w = self.wf_flat.reshape(co if input_grad else 0, c, 3, 3)[:, :, ::-1, ::-1]
         # the upstream gradient on the forward's grid, zero in the wasted columns
         bl = _grid(self.ho, self.wp)
-        self.gs = np.zeros((n, co, bl), dtype)
+        self.gs = np.zeros((n if filter_grad else 0, co, bl), dtype)
         self.gs_flat = self.gs.reshape(-1)
-        self.gs_inner = self.gs[:, :, : self.ho * self.wp].reshape(n, co, self.ho, self.wp)[
+        self.gs_inner = self.gs[:, :, : self.ho * self.wp].reshape(-1, co, self.ho, self.wp)[
             ..., : self.wo
         ]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the buffers it holds (padded copies, weights, one block)."""
+        bufs = (self.xp_flat, self.wt_flat, self.blk, self.gp_flat, self.wf_flat, self.gs)
+        return sum(a.nbytes for a in bufs)
 
     def stage_input(self, x: np.ndarray) -> None:
         """Copy the image into the padded planes the forward and the filter gradient read."""
@@ -278,6 +294,8 @@ class DirectConv3x3:
     def filter_grad(self, out: np.ndarray) -> None:
         """``out``, the flat view of a C-contiguous (Cout, Cin, 3, 3) array, from the staged
         image and upstream gradient."""
+        if not self.has_filter_grad:
+            raise ValueError("DirectConv3x3: made with filter_grad=False")
         filter_sums(self.xp_flat, self.gs_flat, out, self.n, self.c, self.hp,
                     self.wp, self.co, self.ho, self.wo)  # fmt: skip
 
@@ -288,6 +306,8 @@ class DirectConv3x3:
     def input_grad(self, out: np.ndarray) -> None:
         """``out``, the flat view of a C-contiguous (N, Cin, H, W) array, from the staged
         upstream gradient and flipped filter (the input channels must be even)."""
+        if not self.has_input_grad:
+            raise ValueError("DirectConv3x3: made with input_grad=False")
         n, co, hq, wq = self.gshape
         planes(self.gp_flat, self.wf_flat, out, self.blk, n, co, hq, wq, self.c,
                self.h, self.w)  # fmt: skip
