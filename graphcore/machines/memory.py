@@ -192,6 +192,7 @@ def lay_out(
             arr = np.broadcast_to(np.zeros(1, n.dtype.np), shapes[id(n)])
             assign(n, arr, _Buffer(arr, True), True)
             lay.steps.append((n, _placeholder(n)))
+            free_dead(n, i)  # its step still reads its operands (copies them)
             continue
         w = accumulate_into.get(id(n)) if id(n) not in replaced else None
         if w is not None:
