@@ -17,9 +17,10 @@ stay in registers (broadcasts), accumulating into a per-block scratch that stays
   ``q`` (reductions LLVM vectorises with reassociation), reading the forward's padded input
   and the upstream gradient on the padded-width grid (zeros in the wasted columns).
 
-The kernels are generated as source text (one line per tap and channel, so that the
-accumulators and weights are scalars LLVM keeps in registers; a loop over a small array keeps
-them in memory, and numba has no vector types). Stride 1, 3x3, any padding < 3 here.
+The kernels are now the library's (``graphcore/kernels/compiled/direct_conv.py``, written out
+tap by tap so that numba's disk cache keeps them), and plans run them for thin layers
+(``graphcore/machines/conv_fusion.py``); this script measures them alone. Stride 1, 3x3,
+padding 0 to 2.
 
 Run (CPU time, one thread, medians)::
 
@@ -59,11 +60,9 @@ What did not work: a register block of 7 pixels x 8 or 16 channels as scalar acc
 reassociation on, LLVM vectorised the channel loop as a strided reduction (15x). Channel
 blocks: forward 2 (4: +0-3%, 8: +12%), filter gradient 2 (1: +55%, 4: +27%).
 
-Not integrated: ``Conv2d`` builds ``Im2Col(x)`` and ``Conv2d(cols, w)`` and its gradient ops
-read the columns, so no kernel of these nodes sees the image; a direct path needs its own
-nodes (``(x, w) -> y``, ``(w, g) -> dx``, ``(x, g) -> dw``, each expanding into today's ops for
-second derivatives and the numpy backend), which changes the graph ``Conv2d`` builds (its
-docstring example and the ONNX export, which expects an ``Im2Col`` input, read it).
+Wired in since: plans replace ``Conv2d``'s column steps with these kernels at compile time
+where the columns are read by the product and the filter gradient alone (the graph, the ONNX
+export and second derivatives unchanged); see ``graphcore/machines/conv_fusion.py``.
 """
 
 from __future__ import annotations
@@ -73,14 +72,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numba
 import numpy as np
 
 import graphcore as gc
+from graphcore.kernels.compiled.direct_conv import BLOCK, DirectConv3x3
+from graphcore.machines import fusion
 
-TAPS = 9  # 3x3
-CB_FORWARD = 2  # output channels per block: 2 measured best (4: +3%, 8: +12%)
-CB_FILTER = 2  # filter gradient: 2 best (1: +55%, 4: +27%)
 LAYERS = {
     # (in channels, out channels, side) of each 3x3 pad-1 convolution, batch 32
     "resnet": [(1, 16, 28), (16, 16, 28), (16, 16, 28), (16, 32, 14), (32, 32, 14), (32, 32, 14)],
@@ -88,99 +85,10 @@ LAYERS = {
 }
 
 
-def _plane_source(cb: int) -> str:
-    """out[b, co] = sum_ci sum_t w[ci, co, t] * xp[b, ci, q + off_t], one block of cb channels
-    accumulated in ``blk`` (cb, ho, wp) and copied to NCHW without the wasted columns."""
-    lines = [
-        "def plane(xp, wt, out, blk, n, c, hp, wp, co, ho, wo):",
-        "    u = np.uint64",
-        "    plane = u(hp * wp)",
-        "    ln = u(((ho - 1) * wp + wo + 7) // 8 * 8)",
-        "    bl = u((ho * wp + 7) // 8 * 8)",
-        "    zero = out.dtype.type(0)",
-        "    for b in range(n):",
-        f"        for cb in range(0, co, {cb}):",
-        f"            for q in range(u({cb}) * bl):",
-        "                blk[q] = zero",
-        "            for ch in range(c):",
-        "                xb = u(b * c + ch) * plane",
-        f"                wb = u((ch * co + cb) * {TAPS})",
-    ]
-    lines += [
-        f"                w{k}_{t} = wt[wb + u({k * TAPS + t})]"
-        for k in range(cb)
-        for t in range(TAPS)
-    ]
-    lines.append("                for q in range(ln):")
-    lines += [
-        f"                    x{t} = xp[xb + q + u({t // 3} * wp + {t % 3})]" for t in range(TAPS)
-    ]
-    for k in range(cb):
-        terms = " + ".join(f"w{k}_{t} * x{t}" for t in range(TAPS))
-        lines.append(f"                    blk[u({k}) * bl + q] += {terms}")
-    lines += [
-        f"            for k in range({cb}):",
-        "                ob = u(((b * co + cb + k) * ho) * wo)",
-        "                for y in range(ho):",
-        "                    src = u(k) * bl + u(y * wp)",
-        "                    dst = ob + u(y * wo)",
-        "                    for x in range(u(wo)):",
-        "                        out[dst + x] = blk[src + x]",
-    ]
-    return "\n".join(lines)
-
-
-def _filter_source(cb: int) -> str:
-    """dw[co, ci, t] = sum_b sum_q gs[b, co, q] * xp[b, ci, q + off_t]; ``gs`` is the upstream
-    gradient on the (ho, wp) grid, zero in the wasted columns."""
-    lines = [
-        "def filt(xp, gs, dw, n, c, hp, wp, co, ho, wo):",
-        "    u = np.uint64",
-        "    plane = u(hp * wp)",
-        "    ln = u(((ho - 1) * wp + wo + 7) // 8 * 8)",
-        "    bl = u((ho * wp + 7) // 8 * 8)",
-        "    zero = dw.dtype.type(0)",
-        "    for ch in range(c):",
-        f"        for cb in range(0, co, {cb}):",
-    ]
-    lines += [
-        "            " + " = ".join(f"s{k}_{t}" for t in range(TAPS)) + " = zero" for k in range(cb)
-    ]
-    lines += [
-        "            for b in range(n):",
-        "                xb = u(b * c + ch) * plane",
-        "                gb = u(b * co + cb) * bl",
-        "                for q in range(ln):",
-    ]
-    lines += [
-        f"                    x{t} = xp[xb + q + u({t // 3} * wp + {t % 3})]" for t in range(TAPS)
-    ]
-    for k in range(cb):
-        lines.append(f"                    g{k} = gs[gb + u({k}) * bl + q]")
-        lines += [f"                    s{k}_{t} += g{k} * x{t}" for t in range(TAPS)]
-    lines += [
-        f"            dw[u(((cb + {k}) * c + ch) * {TAPS} + {t})] = s{k}_{t}"
-        for k in range(cb)
-        for t in range(TAPS)
-    ]
-    return "\n".join(lines)
-
-
-def _compile(source: str, name: str, fastmath: set[str]) -> Any:
-    namespace: dict[str, Any] = {"np": np}
-    exec(source, namespace)  # noqa: S102 - our own generated source
-    return numba.njit(nogil=True, error_model="numpy", fastmath=fastmath)(namespace[name])
-
-
-# contraction only for the forward: with reassociation LLVM vectorises the channel loop as a
-# reduction (strided) instead of the pixel loop, 15x slower
-_PLANE = _compile(_plane_source(CB_FORWARD), "plane", {"contract"})
-_FILTER = _compile(_filter_source(CB_FILTER), "filt", {"contract", "reassoc"})
-
-
 class DirectConv:
     """Forward and both gradients of a 3x3 stride-1 convolution with padding ``pad`` on
-    (N, C, H, W) inputs, with every buffer made once (as a tape machine's plan would).
+    (N, C, H, W) inputs, with every buffer made once (as a tape machine's plan does): the
+    library's :class:`~graphcore.kernels.compiled.direct_conv.DirectConv3x3` with outputs.
 
     Example:
         >>> x = np.ones((1, 2, 4, 4)); w = np.ones((2, 2, 3, 3))
@@ -191,66 +99,31 @@ class DirectConv:
     def __init__(self, xshape: tuple[int, ...], wshape: tuple[int, ...], pad: int, dtype: Any):
         n, c, h, w = xshape
         co = wshape[0]
-        if wshape[1:] != (c, 3, 3) or co % CB_FORWARD or co % CB_FILTER:
+        if wshape[1:] != (c, 3, 3) or co % BLOCK:
             raise ValueError(f"DirectConv: 3x3 filters, an even number of them, got {wshape}")
-        self.n, self.c, self.co, self.pad = n, c, co, pad
-        self.hp, self.wp = h + 2 * pad, w + 2 * pad
-        self.ho, self.wo = self.hp - 2, self.wp - 2
-        self.h, self.w = h, w
-        self.xp_flat, self.xp = _slack((n, c, self.hp, self.wp), dtype)
-        self.wt = np.empty((c, co, TAPS), dtype)
-        self.out = np.empty((n, co, self.ho, self.wo), dtype)
-        # input gradient: the upstream gradient padded by 2 - pad, the flipped filter
-        self.gpad = 2 - pad
-        gshape = (n, co, self.ho + 2 * self.gpad, self.wo + 2 * self.gpad)
-        self.gp_flat, self.gp = _slack(gshape, dtype)
-        self.wf = np.empty((co, c, TAPS), dtype)
+        self.c = c
+        self.dc = DirectConv3x3(xshape, wshape, (pad, pad), dtype)
+        self.out = np.empty((n, co, self.dc.ho, self.dc.wo), dtype)
         self.dx = np.empty((n, c, h, w), dtype)
-        # one block of output channels on the padded-width grid, for either product
-        self.blk = np.empty(CB_FORWARD * max(_grid(self.ho, self.wp), _grid(h, gshape[3])), dtype)
-        # the upstream gradient on the forward's grid, zero in the wasted columns
-        self.gs = np.zeros((n, co, _grid(self.ho, self.wp)), dtype)
-        self.gs_view = self.gs[:, :, : self.ho * self.wp].reshape(n, co, self.ho, self.wp)
         self.dw = np.empty((co, c, 3, 3), dtype)
 
     def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        p = self.pad
-        self.xp[:, :, p : p + self.h, p : p + self.w] = x
-        np.copyto(self.wt, w.reshape(self.co, self.c, TAPS).transpose(1, 0, 2))
-        _PLANE(self.xp_flat, self.wt.ravel(), self.out.ravel(), self.blk, self.n, self.c,
-               self.hp, self.wp, self.co, self.ho, self.wo)  # fmt: skip
+        self.dc.stage_input(x)
+        self.dc.forward(w, self.out.reshape(-1))
         return self.out
 
     def input_grad(self, g: np.ndarray, w: np.ndarray) -> np.ndarray:
-        if self.c % CB_FORWARD:
+        if self.c % BLOCK:
             raise ValueError(f"DirectConv: the input gradient needs even channels, got {self.c}")
-        gp = self.gpad
-        self.gp[:, :, gp : gp + self.ho, gp : gp + self.wo] = g
-        np.copyto(self.wf, w[:, :, ::-1, ::-1].reshape(self.co, self.c, TAPS))
-        n, c, hq, wq = self.gp.shape
-        _PLANE(self.gp_flat, self.wf.ravel(), self.dx.ravel(), self.blk, n, c, hq, wq, self.c,
-               self.h, self.w)  # fmt: skip
+        self.dc.stage_grad(g, for_filter=False)
+        self.dc.stage_filter(w)
+        self.dc.input_grad(self.dx.reshape(-1))
         return self.dx
 
     def filter_grad(self, g: np.ndarray) -> np.ndarray:
-        self.gs_view[..., : self.wo] = g
-        _FILTER(self.xp_flat, self.gs.ravel(), self.dw.ravel(), self.n, self.c, self.hp,
-                self.wp, self.co, self.ho, self.wo)  # fmt: skip
+        self.dc.stage_grad(g, for_input=False)
+        self.dc.filter_grad(self.dw.reshape(-1))
         return self.dw
-
-
-def _grid(ho: int, wp: int) -> int:
-    """The length of one output plane on the padded-width grid, rounded up to 8: the kernels'
-    loops then have no scalar remainder (a 14x14 plane's 222 steps left 30 to scalar code,
-    -14% with rounding; 7x7: -25%)."""
-    return (ho * wp + 7) // 8 * 8
-
-
-def _slack(shape: tuple[int, ...], dtype: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A zeroed flat buffer with 8 elements to spare and its (shape) view: the rounded loops
-    read up to 6 elements past the last padded plane (into lanes that are never kept)."""
-    flat = np.zeros(int(np.prod(shape)) + 8, dtype)
-    return flat, flat[: flat.size - 8].reshape(shape)
 
 
 def _cpu_us(fn: Callable[[], Any], reps: int) -> float:
@@ -265,7 +138,8 @@ def _cpu_us(fn: Callable[[], Any], reps: int) -> float:
 
 
 def _graphcore_layer(x: np.ndarray, w: np.ndarray, wants_x: bool) -> Callable[[], None]:
-    """graphcore's Conv2d forward + backward for one layer (cost: the sum of the output)."""
+    """graphcore's Conv2d forward + backward for one layer through the columns (cost: the sum
+    of the output)."""
     dt = gc.as_dtype(x.dtype)
     g = gc.NewGraph()
     xn = gc.NewTensor(g, dt, 4, gc.WithShape(*x.shape), gc.WithName("x"), gc.WithValue(x))
@@ -273,6 +147,11 @@ def _graphcore_layer(x: np.ndarray, w: np.ndarray, wants_x: bool) -> Callable[[]
     cost = gc.Sum(gc.Conv2d(xn, wn, pad=(1, 1)))
     gc.Grad(cost, *([xn, wn] if wants_x else [wn]))
     vm = gc.NewTapeMachine(g)
+    fusion.enabled = False  # the plan compiled now keeps the columns' steps
+    try:
+        vm.run_all()
+    finally:
+        fusion.enabled = True
     return vm.run_all
 
 
@@ -310,7 +189,7 @@ def check(dtype: Any) -> float:
         y = dc.forward(x, wt)
         gy = rng.standard_normal(y.shape).astype(dtype)
         ref = _reference(x, wt, gy, pad)
-        got = [y, dc.input_grad(gy, wt) if c % CB_FORWARD == 0 else ref[1], dc.filter_grad(gy)]
+        got = [y, dc.input_grad(gy, wt) if c % BLOCK == 0 else ref[1], dc.filter_grad(gy)]
         for a, b in zip(got, ref, strict=True):
             worst = max(worst, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)))
     return worst

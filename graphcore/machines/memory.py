@@ -124,6 +124,8 @@ def lay_out(
     no_reuse: bool = False,
     accumulate_into: Mapping[int, Node] | None = None,
     given: AbstractSet[int] = frozenset(),
+    replaced: AbstractSet[int] = frozenset(),
+    unwritten: AbstractSet[int] = frozenset(),
 ) -> Layout:
     """Assign every node of ``order`` its array and build the op steps' kernels.
 
@@ -131,7 +133,9 @@ def lay_out(
     ``no_reuse``: every op node gets a buffer of its own (debugging); ``accumulate_into``:
     gradient node id -> the learnable whose bound ``grad`` it may add into; ``given``: ids of
     op nodes whose values are read, not computed (each gets a buffer their value is copied
-    into at every run, like a lent input's).
+    into at every run, like a lent input's); ``replaced``: ids of op nodes whose steps a
+    later pass builds (here a placeholder that fails if run), and ``unwritten``: those of
+    them whose values nothing computes (no buffer: a read-only zero-strided view).
 
     Example:
         >>> import numpy as np, graphcore as gc
@@ -184,7 +188,13 @@ def lay_out(
             assign(n, v, _Buffer(v, True), True)
             continue
         xs = [arrays[id(c)] for c in n.children]
-        w = accumulate_into.get(id(n))
+        if id(n) in unwritten:
+            arr = np.broadcast_to(np.zeros(1, n.dtype.np), shapes[id(n)])
+            assign(n, arr, _Buffer(arr, True), True)
+            lay.steps.append((n, _placeholder(n)))
+            free_dead(n, i)  # its step still reads its operands (copies them)
+            continue
+        w = accumulate_into.get(id(n)) if id(n) not in replaced else None
         if w is not None:
             grad = w.slot.grad
             if grad is not None and (acc := n.op.accumulate_kernel(xs, grad, ctx)) is not None:
@@ -212,7 +222,7 @@ def lay_out(
         arr, buf = target
         assign(n, arr, buf, True)
         try:
-            fn = n.op.kernel(xs, arr, ctx)
+            fn = _placeholder(n) if id(n) in replaced else n.op.kernel(xs, arr, ctx)
         except Exception as e:  # a kernel factory failing is a bug in that op
             raise GraphError(f"cannot compile {n.describe()}: {e}") from e
         lay.steps.append((n, fn))
@@ -231,6 +241,15 @@ def lay_out(
         else:
             lay.published.append((n, None, buf.writers[version[id(n)]].describe()))
     return lay
+
+
+def _placeholder(n: Node) -> Kernel:
+    """The step of a node whose kernel another pass builds: fails if it is ever run."""
+
+    def not_built() -> None:
+        raise GraphError(f"{n.describe()}: its step was never built (a plan pass skipped it)")
+
+    return not_built
 
 
 def _in_place_target(

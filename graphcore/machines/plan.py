@@ -35,7 +35,8 @@ from ..errors import NonFiniteError, ValueNotAvailableError
 from ..graph import Node
 from ..storage import Slot, publish_stamp
 from . import grads
-from .fusion import Fused, fuse_steps
+from .conv_fusion import Direct, find_convolutions, fuse_convolutions
+from .fusion import fuse_steps
 from .memory import lay_out
 from .program import backward_ids
 from .schedule import concrete_shapes, last_reads
@@ -90,8 +91,16 @@ class Plan:
         candidates = grads.accumulation_candidates(
             machine.bind, machine.derivs, pinned, last, pos
         )
+        # thin 3x3 convolutions run directly (numba): found first, so that their columns get
+        # no buffers and their steps are built once the arrays are laid out
+        direct = (
+            Direct()
+            if machine.nan_watch or machine.inf_watch or machine.logger is not None
+            else find_convolutions(order, shapes, {*pinned, *candidates}, given, self.kernels)
+        )
         lay = lay_out(
-            order, shapes, last, pinned, machine.ctx, machine.noreuse, candidates, given
+            order, shapes, last, pinned, machine.ctx, machine.noreuse, candidates, given,
+            direct.replaced, direct.unwritten,
         )
         self.arrays = lay.arrays
         self.fused = len(lay.accumulated)
@@ -111,12 +120,15 @@ class Plan:
         logger, direction = machine.logger, machine.log_direction
         backward = backward_ids(order) if logger is not None else set()
         # a dense layer's steps fused (not where steps are watched or logged one by one)
-        fused = (
-            Fused(lay.steps)
-            if self._watched or logger is not None
-            else fuse_steps(lay.steps, lay.arrays, lay.accumulated, candidates, after,
-                            self.kernels)
-        )
+        conv = fuse_convolutions(lay.steps, lay.arrays, direct, self._published)
+        self.nbytes += direct.nbytes
+        if self._watched or logger is not None:
+            fused = conv
+        else:
+            fused = fuse_steps(conv.steps, lay.arrays, lay.accumulated, candidates, after,
+                               self.kernels)
+            fused.folded.update(conv.folded)
+            fused.rebuild.update(conv.rebuild)
         self._folded = fused.folded
         self._rebuild = fused.rebuild
         for n, fn in fused.steps:
