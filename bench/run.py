@@ -400,11 +400,12 @@ CPU seconds:
 
 {issue_table(table, "64", cpu=True)}
 
-## Before and after the kernel redesign
+## Before and after
 
-In this run, where it says so in its output (`before:`), the library from before the kernel
-redesign (one kernel set with two backends, the solvers package) ran too, driven by the same
-runner code and paired round by round with today's: the direct comparison.
+In this run, where it says so in its output (`before:`), an earlier library ran too (the
+`--before-tree` of the command above; the output's `before:` line quotes the first line of
+its `BEFORE.txt`, when it has one), driven by the same runner code and paired round by round
+with today's: the direct comparison.
 
 {paired_before(table) or "(not in this run: give run.py --before-tree DIR)"}
 
