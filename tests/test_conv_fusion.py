@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import graphcore as gc
-from graphcore.machines import fusion
+from graphcore.machines import conv_fusion, fusion
 
 NUMBA = pytest.mark.skipif(not gc.accel.available(), reason="numba absent")
 TOL = {np.float32: 1e-4, np.float64: 1e-12}
@@ -102,8 +102,15 @@ def _close(a, b, dtype):
 
 @NUMBA
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize(("build", "n_direct"), [(_resnet_block, 3), (_convnet_head, 2)])
-def test_direct_steps_give_the_column_steps_results(numba_on, build, n_direct, dtype):
+@pytest.mark.parametrize(
+    ("build", "n_direct", "max_channels"),
+    [(_resnet_block, 3, None), (_convnet_head, 1, None), (_convnet_head, 2, 64)],
+)
+def test_direct_steps_give_the_column_steps_results(
+    numba_on, build, n_direct, max_channels, dtype, monkeypatch
+):
+    if max_channels is not None:  # the kernels themselves also take the wider layers
+        monkeypatch.setattr(conv_fusion, "MAX_CHANNELS", max_channels)
     fused, direct = _run(build, dtype, True)
     assert len(direct) == n_direct
     unfused, none = _run(build, dtype, False)

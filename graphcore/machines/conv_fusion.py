@@ -32,7 +32,8 @@ skipped nodes' values read as gone.
 
 Measured (``bench/direct_conv.py``, batch 32, float32): a 16-channel 28x28 layer's forward
 and backward 0.35x the time through the columns, 32 channels at 14x14 0.57x; 64 to 128
-channels at 7x7 1.5x (hence the channel limit). The numpy backend keeps the columns.
+channels at 7x7 1.5x, and in a plan the convnet's 32 -> 64 layer at 14x14 lost ~3% of its
+epoch (hence the channel limit, 32). The numpy backend keeps the columns.
 
 Example:
     >>> import numpy as np, graphcore as gc
@@ -64,8 +65,10 @@ __all__ = ["MAX_CHANNELS", "Direct", "find_convolutions", "fuse_convolutions"]
 Kernel = Callable[[], None]
 
 #: Input and output channels up to which the direct kernels run: at 64 to 128 channels they
-#: were 1.5x slower than the columns' products (BLAS wins once the products are wide).
-MAX_CHANNELS = 64
+#: were 1.5x slower than the columns' products (BLAS wins once the products are wide), and
+#: the convnet's 32 -> 64 layer at 14x14 made its epoch ~3% slower in a plan (CPU time,
+#: alternating epochs in one process), though it measured at par alone.
+MAX_CHANNELS = 32
 
 _COMPILED = "graphcore.kernels.compiled"
 
