@@ -102,7 +102,7 @@ class DirectConv:
         if wshape[1:] != (c, 3, 3) or co % BLOCK:
             raise ValueError(f"DirectConv: 3x3 filters, an even number of them, got {wshape}")
         self.c = c
-        self.dc = DirectConv3x3(xshape, wshape, (pad, pad), dtype)
+        self.dc = DirectConv3x3(xshape, wshape, (pad, pad), dtype, input_grad=c % BLOCK == 0)
         self.out = np.empty((n, co, self.dc.ho, self.dc.wo), dtype)
         self.dx = np.empty((n, c, h, w), dtype)
         self.dw = np.empty((co, c, 3, 3), dtype)

@@ -380,3 +380,14 @@ def test_direct_kernels_made_without_a_gradient_refuse_it():
         dc.filter_grad(np.empty(36))
     with pytest.raises(ValueError, match="input_grad=False"):
         dc.input_grad(np.empty(32))
+
+
+@NUMBA
+def test_direct_kernels_refuse_an_input_gradient_over_odd_input_channels():
+    # its loop runs over channel pairs and would write past the gradient's end
+    from graphcore.kernels.compiled.direct_conv import DirectConv3x3
+
+    with pytest.raises(ValueError, match="even number of input channels"):
+        DirectConv3x3((1, 3, 4, 4), (2, 3, 3, 3), (1, 1), np.float64)
+    dc = DirectConv3x3((1, 3, 4, 4), (2, 3, 3, 3), (1, 1), np.float64, input_grad=False)
+    assert dc.c == 3

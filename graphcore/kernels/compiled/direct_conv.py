@@ -231,10 +231,13 @@ class DirectConv3x3:
     ) -> None:
         n, c, h, w = xshape
         co = wshape[0]
-        if not fits(xshape, wshape, pad, False):
+        # the input gradient's loop runs over input-channel pairs: an odd count would write
+        # past its output, so it is refused here, not only by the plans that call fits()
+        if not fits(xshape, wshape, pad, input_grad):
             raise ValueError(
-                f"DirectConv3x3: 3x3 filters, an even number of them, padding 0 to 2; got "
-                f"input {tuple(xshape)}, filters {tuple(wshape)}, padding {pad}"
+                f"DirectConv3x3: 3x3 filters, an even number of them, padding 0 to 2, and for "
+                f"the input gradient an even number of input channels (else input_grad=False); "
+                f"got input {tuple(xshape)}, filters {tuple(wshape)}, padding {pad}"
             )
         ph, pw = pad
         self.n, self.c, self.co, self.h, self.w = n, c, co, h, w
