@@ -4,13 +4,13 @@ what stays unfused; second derivatives, results written into the caller's arrays
 and logged plans; the numpy backend unchanged."""
 
 import logging
-import tracemalloc
 
 import numpy as np
 import pytest
 
 import graphcore as gc
 from graphcore.machines import conv_fusion, fusion
+from tests.allocations import peak_growth
 
 NUMBA = pytest.mark.skipif(not gc.accel.available(), reason="numba absent")
 TOL = {np.float32: 1e-4, np.float64: 1e-12}
@@ -322,15 +322,7 @@ def test_direct_training_step_allocates_nothing(numba_on):
     for _ in range(3):
         step()
     assert len(vm.plan._folded) == 8  # three convolutions; the stem has no input gradient
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(20):
-            step()
-        growth = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    growth = peak_growth(step, 20)
     assert growth < 4096, f"peak traced growth {growth} bytes over 20 steps"
 
 

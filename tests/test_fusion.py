@@ -1,13 +1,13 @@
 """A dense layer's fused steps (graphcore.machines.fusion): same values and gradients as the
 unfused steps on both kernel backends, what stays readable, what is left unfused."""
 
-import tracemalloc
 
 import numpy as np
 import pytest
 
 import graphcore as gc
 from graphcore.machines import fusion
+from tests.allocations import peak_growth
 
 BACKENDS = [
     "numpy",
@@ -211,15 +211,7 @@ def test_fused_training_step_allocates_nothing(backend):
     for _ in range(5):
         step()
     assert fusion.enabled and vm.plan.n_steps == 16
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(30):
-            step()
-        growth = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    growth = peak_growth(step, 30)
     assert growth < 100 * 250 * 4 / 4, f"peak traced growth {growth} bytes over 30 steps"
 
 

@@ -1,13 +1,12 @@
 """Tape and Lisp machines: gradients, batch sizes, watches, buffer reuse, modes, allocations."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
 import graphcore as gc
 from graphcore.graph import ancestors
 from graphcore.ops.base import Op, apply_op
+from tests.allocations import peak_growth
 
 RNG = np.random.default_rng(7)
 
@@ -459,20 +458,6 @@ def _talk_mlp(bs=100):
     return vm, x, y, learnables, X, Y
 
 
-def _peak_growth(step, n=50):
-    for _ in range(5):  # warm-up: plans, caches, lazily created scratch
-        step()
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(n):
-            step()
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-
-
 ACTIVATION_BYTES = 100 * 250 * 4  # one (100, 250) float32 buffer
 
 
@@ -485,7 +470,7 @@ def test_tape_machine_allocates_no_arrays_per_step():
         vm.run_all()
         vm.reset()
 
-    growth = _peak_growth(step)
+    growth = peak_growth(step, 50, warmup=5)
     assert growth < ACTIVATION_BYTES / 4, f"peak traced growth {growth} bytes over 50 steps"
 
 
@@ -501,7 +486,7 @@ def test_training_step_with_solver_allocates_no_arrays():
         solver.step(gc.NodesToValueGrads(learnables))
         vm.reset()
 
-    growth = _peak_growth(step)
+    growth = peak_growth(step, 50, warmup=5)
     assert growth < ACTIVATION_BYTES / 4, f"peak traced growth {growth} bytes over 50 steps"
 
 

@@ -1,13 +1,13 @@
 """Fused losses: SoftmaxCrossEntropy and SigmoidBinaryCrossEntropy (gradients, stability at
 ±1000 against float64 references, integer targets, reductions, errors, no per-run arrays)."""
 
-import tracemalloc
 
 import numpy as np
 import pytest
 from scipy import special
 
 import graphcore as gc
+from tests.allocations import peak_growth
 from tests.gradcheck import check_op
 
 rng = np.random.default_rng(3)
@@ -249,20 +249,6 @@ def test_bce_errors():
 # ----- no arrays allocated per run -------------------------------------------------------------
 
 
-def _peak_growth(step, n=20):
-    for _ in range(3):
-        step()
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(n):
-            step()
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("kind", ["sce-float", "sce-int", "sce-none", "bce", "bce-none"])
 def test_loss_steps_allocate_no_arrays(kind):
     bs, classes = 400, 250  # one logits buffer: 800 kB
@@ -293,7 +279,7 @@ def test_loss_steps_allocate_no_arrays(kind):
     cost = loss if loss.shape == () else gc.Mean(loss)
     gc.Grad(cost, z, t) if t.dtype.is_float else gc.Grad(cost, z)
     vm = gc.NewTapeMachine(g, gc.BindDualValues(z))
-    growth = _peak_growth(vm.run_all)
+    growth = peak_growth(vm.run_all, 20, warmup=3)
     # numpy's casting/broadcast buffers are at most 8192 elements (64 kB); a full temporary
     # would be 800 kB
     assert growth < 200_000, f"peak traced growth {growth} bytes over 20 runs"

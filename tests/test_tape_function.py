@@ -1,13 +1,13 @@
 """``TapeMachine.function``: a machine called like a function, its errors and node values; and
 the publishing a run skips when no other machine touched the nodes since."""
 
-import tracemalloc
 
 import numpy as np
 import pytest
 
 import graphcore as gc
 from graphcore.machines.plan import Plan
+from tests.allocations import peak_growth
 
 
 @pytest.fixture(autouse=True, params=["copy_below as shipped", "copy_below 0"])
@@ -146,15 +146,7 @@ def test_function_calls_allocate_no_arrays():
     res = np.empty((10_000, 3))
     for _ in range(5):
         f(X, out=res)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(50):
-            f(X, out=res)
-        growth = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    growth = peak_growth(lambda: f(X, out=res), 50)
     assert growth < res.nbytes, f"peak traced growth {growth} bytes over 50 calls"
 
 

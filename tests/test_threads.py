@@ -4,7 +4,6 @@ shares a solver's update is cut into, and results that do not depend on the thre
 from __future__ import annotations
 
 import threading
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ import graphcore as gc
 import graphcore.kernels.segments as segments_mod
 from graphcore.kernels import threads
 from graphcore.kernels.segments import SHARE_ALIGN, Part, Segment, share_out
+from tests.allocations import peak_growth
 
 F32, F64 = np.float32, np.float64
 SHAPES = [(37, 29), (29,), (29, 13), (13,), (1000,)]
@@ -271,15 +271,7 @@ def test_threaded_steps_allocate_no_arrays(backend, monkeypatch, thread_state):
     for _ in range(3):
         step()
     assert len(solver._shares[1][gc.NumThreads()]) == 2
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(20):
-            step()
-        growth = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    growth = peak_growth(step, 20)
     assert growth < ps[0].value.nbytes // 8
 
 
