@@ -3,6 +3,7 @@ values and gradients as the column steps, on a residual block and a convnet's fi
 what stays unfused; second derivatives, results written into the caller's arrays, watched
 and logged plans; the numpy backend unchanged."""
 
+import functools
 import logging
 
 import numpy as np
@@ -14,6 +15,7 @@ from tests.allocations import peak_growth
 
 NUMBA = pytest.mark.skipif(not gc.accel.available(), reason="numba absent")
 TOL = {np.float32: 1e-4, np.float64: 1e-12}
+OFF = 10**9  # conv_fusion.WINOGRAD_MIN_PAIRS that keeps Winograd off
 
 
 @pytest.fixture
@@ -103,14 +105,25 @@ def _close(a, b, dtype):
 @NUMBA
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(
-    ("build", "n_direct", "max_channels"),
-    [(_resnet_block, 3, None), (_convnet_head, 1, None), (_convnet_head, 2, 64)],
+    ("build", "n_direct", "max_channels", "min_pairs"),
+    [
+        # min_pairs: Winograd off (the direct loops alone), as the plans choose, or for all
+        (_resnet_block, 3, None, OFF),
+        (_convnet_head, 1, None, OFF),
+        (_convnet_head, 2, 64, OFF),
+        (_convnet_head, 3, None, None),  # Winograd for 32 -> 64 and 64 -> 128
+        (_resnet_block, 3, None, 1),
+        (functools.partial(_resnet_block, c=32, h=7, w=6), 3, None, None),  # 32 -> 32
+        (functools.partial(_convnet_head, side=10), 3, None, 1),  # 10x10, 5x5, 2x2 planes
+    ],
 )
 def test_direct_steps_give_the_column_steps_results(
-    numba_on, build, n_direct, max_channels, dtype, monkeypatch
+    numba_on, build, n_direct, max_channels, min_pairs, dtype, monkeypatch
 ):
     if max_channels is not None:  # the kernels themselves also take the wider layers
         monkeypatch.setattr(conv_fusion, "MAX_CHANNELS", max_channels)
+    if min_pairs is not None:
+        monkeypatch.setattr(conv_fusion, "WINOGRAD_MIN_PAIRS", min_pairs)
     fused, direct = _run(build, dtype, True)
     assert len(direct) == n_direct
     unfused, none = _run(build, dtype, False)

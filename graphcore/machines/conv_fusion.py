@@ -60,7 +60,14 @@ from ..ops.im2col import Col2ImOp, Im2ColOp
 from . import fusion
 from .fusion import Fused
 
-__all__ = ["MAX_CHANNELS", "Direct", "find_convolutions", "fuse_convolutions"]
+__all__ = [
+    "MAX_CHANNELS",
+    "WINOGRAD_MIN_PAIRS",
+    "WINOGRAD_MAX_CHANNELS",
+    "Direct",
+    "find_convolutions",
+    "fuse_convolutions",
+]
 
 Kernel = Callable[[], None]
 
@@ -69,6 +76,16 @@ Kernel = Callable[[], None]
 #: the convnet's 32 -> 64 layer at 14x14 made its epoch ~3% slower in a plan (CPU time,
 #: alternating epochs in one process), though it measured at par alone.
 MAX_CHANNELS = 32
+
+#: From this many (input, output) channel pairs up (16 -> 32 and wider) the convolutions run
+#: by Winograd's F(2x2, 3x3) (:mod:`graphcore.kernels.compiled.winograd_conv`), which beat
+#: both the direct loops and the columns there (batch 32, float32, forward and backward:
+#: 16 -> 32 and 32 -> 32 at 14x14 0.85x the direct loops, 32 -> 64 at 14x14 0.75x and
+#: 64 -> 128 at 7x7 0.9x the columns); 16 -> 16 at 28x28 stays direct (1.4x slower by
+#: Winograd: its products are too thin for BLAS).
+WINOGRAD_MIN_PAIRS = 512
+#: ... and up to this many channels either way (the widest measured)
+WINOGRAD_MAX_CHANNELS = 128
 
 _COMPILED = "graphcore.kernels.compiled"
 
@@ -83,7 +100,8 @@ class _Conv:
         self.gt: Node | None = None
         self.dcols: Node | None = None
         self.dx: Node | None = None
-        self.kernels: Any = None  # its DirectConv3x3, once built
+        self.kernels: Any = None  # its DirectConv3x3 or WinogradConv3x3, once built
+        self.winograd = False  # which of the two (chosen by _fits)
 
 
 def _readers(steps: list[Node]) -> dict[int, list[Node]]:
@@ -152,21 +170,31 @@ def _match(
 
 
 def _fits(conv: _Conv, shapes: Mapping[int, tuple[int, ...]], pad: tuple[int, int]) -> bool:
-    """Whether the shapes and dtypes suit the direct kernels (see the module docs)."""
-    from ..kernels.compiled.direct_conv import fits
+    """Whether the shapes and dtypes suit the direct or Winograd kernels (see the module
+    docs); sets ``conv.winograd`` to the one that runs."""
+    from ..kernels.compiled import direct_conv, winograd_conv
 
     xs, ws, ys = (shapes[id(n)] for n in (conv.x, conv.w, conv.y))
     dt = conv.y.dtype.np
     nodes = [conv.x, conv.w] + [n for n in (conv.gt, conv.dw, conv.dx) if n is not None]
-    return (
-        fits(xs, ws, pad, conv.dx is not None)
-        and dt in (np.float32, np.float64)
+    if not (
+        dt in (np.float32, np.float64)
         and all(n.dtype.np == dt for n in nodes)
-        and ws[0] <= MAX_CHANNELS
-        and ws[1] <= MAX_CHANNELS
         and (conv.gt is None or shapes[id(conv.gt.children[0])] == ys)
         and (conv.dw is None or shapes[id(conv.dw)] == ws)
         and (conv.dx is None or shapes[id(conv.dx)] == xs)
+    ):
+        return False
+    co, c = ws[0], ws[1] if len(ws) > 1 else 0
+    conv.winograd = (
+        winograd_conv.fits(xs, ws, pad)
+        and c * co >= WINOGRAD_MIN_PAIRS
+        and max(c, co) <= WINOGRAD_MAX_CHANNELS
+    )
+    return conv.winograd or (
+        direct_conv.fits(xs, ws, pad, conv.dx is not None)
+        and co <= MAX_CHANNELS
+        and c <= MAX_CHANNELS
     )
 
 
@@ -176,9 +204,11 @@ def _steps(
     """Node id -> its new step, and node id -> a rebuilder of the step writing its value
     (for ``run_all(into=...)``)."""
     from ..kernels.compiled.direct_conv import DirectConv3x3
+    from ..kernels.compiled.winograd_conv import WinogradConv3x3
 
     x, w, y = (arrays[id(n)] for n in (conv.x, conv.w, conv.y))
-    dc = conv.kernels = DirectConv3x3(
+    kind = WinogradConv3x3 if conv.winograd else DirectConv3x3
+    dc = conv.kernels = kind(
         x.shape, w.shape, pad, y.dtype, conv.dw is not None, conv.dx is not None
     )
 
