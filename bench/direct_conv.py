@@ -195,14 +195,17 @@ def check(dtype: Any) -> float:
     return worst
 
 
-def _reference(x: np.ndarray, w: np.ndarray, gy: np.ndarray, pad: int) -> list[np.ndarray]:
+def _reference(
+    x: np.ndarray, w: np.ndarray, gy: np.ndarray, pad: int | tuple[int, int]
+) -> list[np.ndarray]:
     """y, dx, dw by graphcore's numpy (im2col) path."""
+    pad = (pad, pad) if isinstance(pad, int) else pad
     dt = gc.as_dtype(x.dtype)
     g = gc.NewGraph()
     xn = gc.NewTensor(g, dt, 4, gc.WithName("x"), gc.WithValue(x))
     wn = gc.NewTensor(g, dt, 4, gc.WithName("w"), gc.WithValue(w))
     gn = gc.NewTensor(g, dt, 4, gc.WithName("g"), gc.WithValue(gy))
-    y = gc.Conv2d(xn, wn, pad=(pad, pad))
+    y = gc.Conv2d(xn, wn, pad=pad)
     cost = gc.Sum(gc.HadamardProd(y, gn))
     dx, dw = gc.Grad(cost, xn, wn)
     with gc.accel.disabled():
