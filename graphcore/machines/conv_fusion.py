@@ -198,8 +198,28 @@ def _fits(conv: _Conv, shapes: Mapping[int, tuple[int, ...]], pad: tuple[int, in
     )
 
 
+def _scratch(convs: list[_Conv], arrays: Mapping[int, np.ndarray]) -> dict[Any, np.ndarray]:
+    """dtype -> one products' buffer that the Winograd convolutions of a plan share (each
+    uses it within its own forward and input-gradient steps; the steps run one at a time)."""
+    need: dict[Any, int] = {}
+    for conv in convs:
+        if conv.winograd:
+            from ..kernels.compiled.winograd_conv import WinogradConv3x3  # numba's backend only
+
+            assert isinstance(conv.cols.op, Im2ColOp)
+            x, w, y = (arrays[id(n)] for n in (conv.x, conv.w, conv.y))
+            size = WinogradConv3x3.scratch_size(
+                x.shape, w.shape, conv.cols.op.pad, y.dtype, conv.dx is not None
+            )
+            need[y.dtype] = max(need.get(y.dtype, 0), size)
+    return {dt: np.zeros(size, dt) for dt, size in need.items()}
+
+
 def _steps(
-    conv: _Conv, arrays: Mapping[int, np.ndarray], pad: tuple[int, int]
+    conv: _Conv,
+    arrays: Mapping[int, np.ndarray],
+    pad: tuple[int, int],
+    scratch: Mapping[Any, np.ndarray],
 ) -> tuple[dict[int, Kernel], dict[int, Callable[[np.ndarray], Kernel]]]:
     """Node id -> its new step, and node id -> a rebuilder of the step writing its value
     (for ``run_all(into=...)``)."""
@@ -207,10 +227,13 @@ def _steps(
     from ..kernels.compiled.winograd_conv import WinogradConv3x3
 
     x, w, y = (arrays[id(n)] for n in (conv.x, conv.w, conv.y))
-    kind = WinogradConv3x3 if conv.winograd else DirectConv3x3
-    dc = conv.kernels = kind(
-        x.shape, w.shape, pad, y.dtype, conv.dw is not None, conv.dx is not None
-    )
+    grads = (conv.dw is not None, conv.dx is not None)
+    dc: DirectConv3x3 | WinogradConv3x3
+    if conv.winograd:
+        dc = conv.kernels = WinogradConv3x3(x.shape, w.shape, pad, y.dtype, *grads,
+                                            scratch=scratch[y.dtype])  # fmt: skip
+    else:
+        dc = conv.kernels = DirectConv3x3(x.shape, w.shape, pad, y.dtype, *grads)
 
     def stage_input() -> None:
         dc.stage_input(x)
@@ -340,9 +363,11 @@ def fuse_convolutions(
     res = Fused(list(steps))
     where = {id(n): i for i, (n, _) in enumerate(steps)}
     gone: dict[int, str] = {}
+    scratch = _scratch(direct.convs, arrays)
+    direct.nbytes += sum(a.nbytes for a in scratch.values())
     for conv in direct.convs:
         assert isinstance(conv.cols.op, Im2ColOp)
-        new, rebuild = _steps(conv, arrays, conv.cols.op.pad)
+        new, rebuild = _steps(conv, arrays, conv.cols.op.pad, scratch)
         for i, fn in new.items():
             res.steps[where[i]] = (res.steps[where[i]][0], fn)
         res.rebuild.update(rebuild)

@@ -314,6 +314,7 @@ class WinogradConv3x3:
         dtype: Any,
         filter_grad: bool = True,
         input_grad: bool = True,
+        scratch: np.ndarray | None = None,
     ) -> None:
         if not fits(xshape, wshape, pad):
             raise ValueError(
@@ -338,11 +339,18 @@ class WinogradConv3x3:
         db, self.dm = _sixteen(co if grads else 0, tiles, dtype)
         # the forward's products and the input gradient's share one buffer (each step
         # transforms its own before the next step runs)
-        mb, mf = _sixteen(co, tiles, dtype, max(co, c if input_grad else 0))
+        need = self.scratch_size(xshape, wshape, pad, dtype, input_grad)
+        if scratch is not None and (scratch.dtype != dtype or scratch.size < need):
+            raise ValueError(
+                f"WinogradConv3x3: the scratch must be {np.dtype(dtype)} with at least {need} "
+                f"elements (scratch_size), got {scratch.dtype} with {scratch.size}"
+            )
+        mb, mf = _sixteen(co, tiles, dtype, max(co, c if input_grad else 0), scratch)
         dub, self.du = _sixteen(co if filter_grad else 0, c, dtype)
         utb, self.ut = _sixteen(c if input_grad else 0, co, dtype)
         self.dv = _sixteen(c, tiles, dtype, base=mb)[1] if input_grad else None
-        self._bufs = [self.xp, vb, ub, db, mb, dub, utb]
+        # a scratch lent by the caller is not counted as this convolution's
+        self._bufs = [self.xp, vb, ub, db, dub, utb] + ([mb] if scratch is None else [])
         self.plane = np.empty((hq, wq), dtype)
         self._fwd = [gemm_into(self.u[e], self.v[e], mf[e], 0.0) for e in range(16)]
         self._dw: list[Callable[[], None]] = []
@@ -353,6 +361,27 @@ class WinogradConv3x3:
             assert self.dv is not None
             self._dx = [gemm_into(self.ut[e], self.dm[e], self.dv[e], 0.0) for e in range(16)]
         self._mf = mf
+
+    @staticmethod
+    def scratch_size(
+        xshape: tuple[int, ...],
+        wshape: tuple[int, ...],
+        pad: tuple[int, int],
+        dtype: Any,
+        input_grad: bool = True,
+    ) -> int:
+        """Elements of the products' buffer, which the forward and the input gradient use
+        within their own step only: convolutions run one after another (one plan) may share
+        one, the largest they need, passed as ``scratch``.
+
+        Example:
+            >>> WinogradConv3x3.scratch_size((1, 2, 4, 4), (3, 2, 3, 3), (1, 1), np.float64)
+            8320
+        """
+        n, c, h, w = xshape
+        co = wshape[0]
+        tiles = n * ((h + 2 * pad[0] - 1) // 2) * ((w + 2 * pad[1] - 1) // 2)
+        return _sixteen_size(max(co, c if input_grad else 0) * tiles, dtype)
 
     @property
     def nbytes(self) -> int:
@@ -413,11 +442,16 @@ def _sixteen(
     the rows to make room for (the buffer may be shared: ``base``). Returns the flat buffer
     and the view."""
     isz = np.dtype(dtype).itemsize
-    per = max(rows, most) * cols
-    stride = (per * isz + 4095) // 4096 * 4096 // isz + 64 // isz
+    stride = _sixteen_size(max(rows, most) * cols, dtype) // 16
     if base is None:
         base = np.zeros(16 * stride, dtype)
     view = np.lib.stride_tricks.as_strided(
         base, (16, rows, cols), (stride * isz, cols * isz, isz), writeable=True
     )
     return base, view
+
+
+def _sixteen_size(per: int, dtype: Any) -> int:
+    """Elements of :func:`_sixteen`'s buffer for matrices of ``per`` elements."""
+    isz = np.dtype(dtype).itemsize
+    return 16 * ((per * isz + 4095) // 4096 * 4096 // isz + 64 // isz)
