@@ -214,22 +214,49 @@ def _reference(
 
 
 def _layer_line(c: int, co: int, h: int, wants_x: bool, dtype: Any, reps: int) -> str:
-    """One layer (batch 32, pad 1): torch, graphcore and direct forward + backward times."""
+    """One layer (batch 32, pad 1): torch, graphcore's columns, the direct loops and Winograd,
+    forward + backward; the candidates take turns over three rounds (medians)."""
+    from graphcore.kernels.compiled.winograd_conv import WinogradConv3x3
+
     rng = np.random.default_rng(0)
     x = rng.standard_normal((32, c, h, h)).astype(dtype)
     w = (rng.standard_normal((co, c, 3, 3)) / 3).astype(dtype)
     gy = np.ones((32, co, h, h), dtype)
-    dc = DirectConv(x.shape, w.shape, 1, dtype)
-    fwd = _cpu_us(lambda: dc.forward(x, w), reps)
-    dxt = _cpu_us(lambda: dc.input_grad(gy, w), reps) if wants_x else 0.0
-    dwt = _cpu_us(lambda: dc.filter_grad(gy), reps)
-    gct = _cpu_us(_graphcore_layer(x, w, wants_x), reps)
+    out, dx, dw = np.empty((32, co, h, h), dtype), np.empty_like(x), np.empty_like(w)
+
+    def parts(k: Any) -> list[Callable[[], Any]]:
+        fs: list[Callable[[], Any]] = [lambda: (k.stage_input(x), k.forward(w, out.reshape(-1)))]
+        if wants_x:
+            fs.append(lambda: (k.stage_grad(gy, for_filter=False), k.stage_filter(w),
+                               k.input_grad(dx.reshape(-1))))  # fmt: skip
+        fs.append(lambda: (k.stage_grad(gy, for_input=False), k.filter_grad(dw.reshape(-1))))
+        return fs
+
+    dc = DirectConv3x3(x.shape, w.shape, (1, 1), dtype, input_grad=wants_x)
+    wc = WinogradConv3x3(x.shape, w.shape, (1, 1), dtype, input_grad=wants_x)
+    cands: dict[str, list[Callable[[], Any]]] = {
+        "direct": parts(dc),
+        "winograd": parts(wc),
+        "graphcore": [_graphcore_layer(x, w, wants_x)],
+    }
     tl = _torch_layer(x, w, wants_x)
-    tt = _cpu_us(tl, reps) if tl is not None else float("nan")
-    total = fwd + dxt + dwt
+    if tl is not None:
+        cands["torch"] = [tl]
+    times: dict[str, list[list[float]]] = {k: [] for k in cands}
+    for _ in range(3):
+        for k, fs in cands.items():
+            times[k].append([_cpu_us(f, reps) for f in fs])
+    med = {k: np.median(np.array(v), axis=0) for k, v in times.items()}
+    tt = float(med["torch"].sum()) if "torch" in med else float("nan")
+    gct, dct, wct = (float(med[k].sum()) for k in ("graphcore", "direct", "winograd"))
+
+    def split(v: np.ndarray) -> str:
+        return " ".join(f"{t:5.0f}" for t in (v if wants_x else [v[0], 0.0, v[1]]))
+
     return (
-        f"{c:>3}->{co:<3} {h:>2}x{h:<2} | torch {tt:6.0f}  graphcore {gct:6.0f} ({gct / tt:4.2f}x)"
-        f"  direct {total:6.0f} ({total / tt:4.2f}x) | {fwd:5.0f} {dxt:5.0f} {dwt:5.0f}"
+        f"{c:>3}->{co:<3} {h:>2}x{h:<2} | torch {tt:6.0f}  columns {gct:6.0f} ({gct / tt:4.2f}x)"
+        f"  direct {dct:6.0f} ({dct / tt:4.2f}x)  winograd {wct:6.0f} ({wct / tt:4.2f}x)"
+        f" | {split(med['direct'])} | {split(med['winograd'])}"
     )
 
 
@@ -245,8 +272,8 @@ def main() -> None:
     print(
         "CPU us, median of",
         args.reps,
-        "| fwd+bwd: torch, graphcore (im2col), direct "
-        "| direct parts: pad+fwd, input grad, filter grad",
+        "| fwd+bwd: torch, graphcore's columns, direct, winograd "
+        "| direct parts, winograd parts: staging+fwd, input grad, filter grad",
     )
     for arch in args.arch.split(","):
         for i, (c, co, h) in enumerate(LAYERS[arch]):

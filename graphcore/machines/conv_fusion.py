@@ -1,39 +1,48 @@
-"""Running thin 3x3 convolutions directly when a plan is compiled (numba backend): the graph
-``Conv2d`` built, its gradients and what the user can read stay as they are; only the tape
-runs other kernels.
+"""Running 3x3 convolutions without columns when a plan is compiled (numba backend): the
+graph ``Conv2d`` built, its gradients and what the user can read stay as they are; only the
+tape runs other kernels.
 
 ``Conv2d(x, w)`` is ``Im2Col(x)`` (the column matrix) and a product of the columns; its
 gradients are ``gt = ConvOutToCols(g)``, the filter gradient ``Conv2dFilterGrad(gt, cols)``,
 and for the input ``Col2Im(Conv2dColsGrad(w, gt))``. Where the columns are read by the
 product and the filter gradient alone, ``gt`` by the two gradients alone and the column
 gradient by its ``Col2Im`` alone (none of them watched, a root or a wanted gradient), and
-the shapes fit (3x3, stride 1, dilation 1, padding 0 to 2, an even number of filters and,
-when the input gradient is computed, of input channels, at most :data:`MAX_CHANNELS` each
-way), each step becomes a step of a
-:class:`~graphcore.kernels.compiled.direct_conv.DirectConv3x3` at the same place:
+the shapes fit (3x3, stride 1, dilation 1, padding 0 to 2), each step becomes a step of one
+of two kernels at the same place:
+
+- Winograd's F(2x2, 3x3) (:class:`~graphcore.kernels.compiled.winograd_conv.WinogradConv3x3`)
+  from :data:`WINOGRAD_MIN_PAIRS` (input x output) channel pairs up to
+  :data:`WINOGRAD_MAX_CHANNELS` channels either way, any channel counts;
+- else the direct loops (:class:`~graphcore.kernels.compiled.direct_conv.DirectConv3x3`)
+  for an even number of filters and, when the input gradient is computed, of input channels,
+  at most :data:`MAX_CHANNELS` each way.
 
 ====================  ===============================================================
 step of               runs
 ====================  ===============================================================
-``Im2Col(x)``         copy ``x`` into the padded planes (no columns)
-``Conv2d(cols, w)``   the direct forward
-``ConvOutToCols(g)``  copy ``g`` into the filter and input gradients' padded grids
-``Conv2dFilterGrad``  the direct filter gradient (the padded ``x`` and ``g``)
-``Conv2dColsGrad``    copy the flipped filter
-``Col2Im``            the direct input gradient
+``Im2Col(x)``         pad ``x`` (Winograd: and transform its tiles); no columns
+``Conv2d(cols, w)``   the forward
+``ConvOutToCols(g)``  copy ``g`` where the gradients read it (Winograd: its tiles)
+``Conv2dFilterGrad``  the filter gradient (from the staged ``x`` and ``g``)
+``Conv2dColsGrad``    stage the filter (direct: flipped; Winograd: transformed)
+``Col2Im``            the input gradient
 ====================  ===============================================================
 
 Each step reads only what the unfused step at its place read (or the convolution's own
 buffers), so the memory pass's reuse of dead buffers stays right. The columns, ``gt`` and
 the column gradient are not computed and get no buffers: :func:`find_convolutions` runs
 before the memory pass and tells it which values nothing writes and which steps it need not
-build; :func:`fuse_convolutions` builds those steps once the arrays are laid out. The
-skipped nodes' values read as gone.
+build; :func:`fuse_convolutions` builds those steps once the arrays are laid out (the
+Winograd convolutions of a plan share one products' buffer). The skipped nodes' values read
+as gone.
 
-Measured (``bench/direct_conv.py``, batch 32, float32): a 16-channel 28x28 layer's forward
-and backward 0.35x the time through the columns, 32 channels at 14x14 0.57x; 64 to 128
-channels at 7x7 1.5x, and in a plan the convnet's 32 -> 64 layer at 14x14 lost ~3% of its
-epoch (hence the channel limit, 32). The numpy backend keeps the columns.
+Measured (``bench/direct_conv.py``, batch 32, float32, forward and backward): the direct
+loops take a 16-channel 28x28 layer in 0.35-0.45x the time through the columns, but 64 to
+128 channels at 7x7 in 1.5-2x, and with the convnet's 32 -> 64 layer at 14x14 direct its
+epoch lost ~3%. Winograd takes 16 -> 32 and 32 -> 32 at 14x14 in ~0.85x the direct loops'
+time, 32 -> 64 at 14x14 in ~0.75x and 64 -> 128 at 7x7 in ~0.9x the columns'; 16 -> 16 at
+28x28 in 1.4x the direct loops' (its 16 products are too thin for BLAS). The numpy backend
+keeps the columns.
 
 Example:
     >>> import numpy as np, graphcore as gc
@@ -71,10 +80,10 @@ __all__ = [
 
 Kernel = Callable[[], None]
 
-#: Input and output channels up to which the direct kernels run: at 64 to 128 channels they
-#: were 1.5x slower than the columns' products (BLAS wins once the products are wide), and
-#: the convnet's 32 -> 64 layer at 14x14 made its epoch ~3% slower in a plan (CPU time,
-#: alternating epochs in one process), though it measured at par alone.
+#: Input and output channels up to which the direct kernels run (where Winograd does not):
+#: at 64 to 128 channels they were 1.5x slower than the columns' products (BLAS wins once
+#: the products are wide), and the convnet's 32 -> 64 layer at 14x14 made its epoch ~3%
+#: slower in a plan (CPU time, alternating epochs in one process), though at par alone.
 MAX_CHANNELS = 32
 
 #: From this many (input, output) channel pairs up (16 -> 32 and wider) the convolutions run
