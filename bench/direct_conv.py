@@ -90,14 +90,14 @@ Results with Winograd (2026-12-03 18:58 UTC, load 1.5-1.8, float32, CPU us, medi
 over three rounds taking turns; the first layers need no input gradient; parts: staging and
 forward, input gradient with its staging, filter gradient with its staging)::
 
-    layer          torch  columns  direct  winograd  | direct  | winograd (x: of torch)
-  1->16  28x28  1456  701(0.48x)  343(0.24x)  1557(1.07x) | 143 0 200 | 757 0 800
-  16->16  28x28  3454  10007(2.90x)  4612(1.34x)  6482(1.88x) | 1608 1563 1442 | 2070 2553 1859
-  16->32  14x14  1702  3070(1.80x)  2463(1.45x)  2155(1.27x) | 834 826 802 | 691 833 631
-  32->32  14x14  2855  6221(2.18x)  5031(1.76x)  4094(1.43x) | 1655 1693 1683 | 1328 1528 1237
-  convnet 1->32  1411  1324(0.94x)  729(0.52x)  3134(2.22x)
-  32->64  14x14  5355  8905(1.66x)  10241(1.91x)  6667(1.24x) | 3375 3372 3495 | 2056 2527 2083
-  64->128  7x7  4844  7080(1.46x)  13324(2.75x)  6442(1.33x) | 3954 4000 5370 | 2024 2524 1894
+    layer          torch   columns       direct        winograd     | direct parts   | winograd's
+    resnet 1->16 28 1456    701 0.48x    343 0.24x   1557 1.07x | 143 - 200      | 757 - 800
+    16->16 28x28   3454  10007 2.90x   4612 1.34x   6482 1.88x | 1608 1563 1442 | 2070 2553 1859
+    16->32 14x14   1702   3070 1.80x   2463 1.45x   2155 1.27x | 834 826 802    | 691 833 631
+    32->32 14x14   2855   6221 2.18x   5031 1.76x   4094 1.43x | 1655 1693 1683 | 1328 1528 1237
+    convnet 1->32  1411   1324 0.94x    729 0.52x   3134 2.22x | 305 - 424      | 1478 - 1656
+    32->64 14x14   5355   8905 1.66x  10241 1.91x   6667 1.24x | 3375 3372 3495 | 2056 2527 2083
+    64->128 7x7    4844   7080 1.46x  13324 2.75x   6442 1.33x | 3954 4000 5370 | 2024 2524 1894
 
 (Winograd's input-gradient and filter-gradient parts each include the upstream gradient's
 transform, which a plan runs once.) Float64 the same picture: Winograd 0.68-0.76x the direct
