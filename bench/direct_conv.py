@@ -35,15 +35,15 @@ Results (2026-12-03 16:32 UTC, load 11-12 on the 2 cores, float32, CPU us, media
 the first layer needs no input gradient)::
 
     layer           torch  graphcore (im2col)  direct         direct: fwd   dx    dw
-    1->16   28x28    2072     826 (0.40x)       407 (0.20x)          176     -   231
-    16->16  28x28    8779   17064 (1.94x)      5898 (0.67x)         1986  1975  1938
-    16->16  28x28    8932   16975 (1.90x)      5905 (0.66x)         2011  1966  1928
-    16->32  14x14    2088    4821 (2.31x)      3086 (1.48x)         1052  1051   982
-    32->32  14x14    3627    9493 (2.62x)      5392 (1.49x)         1787  1828  1777
-    32->32  14x14    3764    8818 (2.34x)      5539 (1.47x)         1879  1828  1832
+  1->16  28x28  2072  826(0.40x)  407(0.20x)  176  -  231
+  16->16  28x28  8779  17064(1.94x)  5898(0.67x)  1986  1975  1938
+  16->16  28x28  8932  16975(1.90x)  5905(0.66x)  2011  1966  1928
+  16->32  14x14  2088  4821(2.31x)  3086(1.48x)  1052  1051  982
+  32->32  14x14  3627  9493(2.62x)  5392(1.49x)  1787  1828  1777
+  32->32  14x14  3764  8818(2.34x)  5539(1.47x)  1879  1828  1832
     convnet 1->32   28x28    2353    1732       898
     convnet 32->64  14x14    6549   13858     12750
-    convnet 64->128  7x7     6349    9984     15224   (direct loses: keep im2col)
+  convnet 64->128  7x7  6349  9984  15224  (direct loses: keep im2col)
 
 The resnet's six layers: 26.2 ms direct against 58.0 through im2col (forward + backward, the
 same load); in the step profile (``bench/profile_steps.py --arch resnet``, same load) the
@@ -63,6 +63,47 @@ blocks: forward 2 (4: +0-3%, 8: +12%), filter gradient 2 (1: +55%, 4: +27%).
 Wired in since: plans replace ``Conv2d``'s column steps with these kernels at compile time
 where the columns are read by the product and the filter gradient alone (the graph, the ONNX
 export and second derivatives unchanged); see ``graphcore/machines/conv_fusion.py``.
+
+Winograd (2026-12-03, later): the direct loops run at ~80% of the core's 256-bit FMA rate on
+every shape (60-75 GFLOP/s), so they cannot catch oneDNN (~135 GFLOP/s here, AVX-512) by
+better set-up. What was measured before settling on Winograd's F(2x2, 3x3)
+(``graphcore/kernels/compiled/winograd_conv.py``), forward + backward, float32, batch 32:
+
+- the batch inside the flat loop (input staged (C, N, Hp, Wp), one loop per channel pair
+  over all images' planes, groups of 1-16 images): forward and input gradient 0-10% slower,
+  the filter gradient 5% faster at 14x14 and 24% at 7x7; nothing near the columns at 64-128
+  channels (64 -> 128 at 7x7: 11.8 ms against the columns' 7.3);
+- 512-bit vectors for the direct loops (``NUMBA_CPU_FEATURES`` with ``-prefer-256-bit``):
+  forward 1.37x slower at 28x28 (the shifted loads split cache lines);
+- nine shifted products through BLAS (each image plane one flat row, a shared zero row and
+  column between rows and images, ``W_t @ X[:, off_t:]``): 32 -> 64 at 14x14 8.4 ms, 64 -> 128
+  at 7x7 7.5 (the columns: 8.0, 6.4; K = Cin products are thin, and 31% of the grid is
+  padding at 7x7);
+- F(4x4, 3x3) (36 products of 6x6 tiles): its products 25-40% faster than F(2x2, 3x3)'s, but
+  its transforms read and write 36 streams and ran slower, and in whole epochs it measured
+  at par (convnet 1.013x F(2x2, 3x3), resnet 0.997x with its 16 -> 16 layers too), with
+  ~10x the float32 rounding (constants 1/6, 1/12, 1/24): not kept. The F(2x2, 3x3)
+  transforms are memory-bound (vectorising them measured slower); blocking them with the
+  products over chunks of tiles would keep the products in L2, at 6x more BLAS calls.
+
+Results with Winograd (2026-12-03 18:58 UTC, load 1.5-1.8, float32, CPU us, medians of 10
+over three rounds taking turns; the first layers need no input gradient; parts: staging and
+forward, input gradient with its staging, filter gradient with its staging)::
+
+    layer          torch   columns       direct        winograd     | direct parts   | winograd's
+    resnet 1->16 28 1456    701 0.48x    343 0.24x   1557 1.07x | 143 - 200      | 757 - 800
+    16->16 28x28   3454  10007 2.90x   4612 1.34x   6482 1.88x | 1608 1563 1442 | 2070 2553 1859
+    16->32 14x14   1702   3070 1.80x   2463 1.45x   2155 1.27x | 834 826 802    | 691 833 631
+    32->32 14x14   2855   6221 2.18x   5031 1.76x   4094 1.43x | 1655 1693 1683 | 1328 1528 1237
+    convnet 1->32  1411   1324 0.94x    729 0.52x   3134 2.22x | 305 - 424      | 1478 - 1656
+    32->64 14x14   5355   8905 1.66x  10241 1.91x   6667 1.24x | 3375 3372 3495 | 2056 2527 2083
+    64->128 7x7    4844   7080 1.46x  13324 2.75x   6442 1.33x | 3954 4000 5370 | 2024 2524 1894
+
+(Winograd's input-gradient and filter-gradient parts each include the upstream gradient's
+transform, which a plan runs once.) Float64 the same picture: Winograd 0.68-0.76x the direct
+loops from 16 -> 32 up, 0.75 (32 -> 64) and 0.87 (64 -> 128) of the columns; 16 -> 16 at 28x28
+1.22x the direct loops. Hence the plans' rule: Winograd from 512 channel pairs up
+(``conv_fusion.WINOGRAD_MIN_PAIRS``), the direct loops below.
 """
 
 from __future__ import annotations
@@ -195,14 +236,17 @@ def check(dtype: Any) -> float:
     return worst
 
 
-def _reference(x: np.ndarray, w: np.ndarray, gy: np.ndarray, pad: int) -> list[np.ndarray]:
+def _reference(
+    x: np.ndarray, w: np.ndarray, gy: np.ndarray, pad: int | tuple[int, int]
+) -> list[np.ndarray]:
     """y, dx, dw by graphcore's numpy (im2col) path."""
+    pad = (pad, pad) if isinstance(pad, int) else pad
     dt = gc.as_dtype(x.dtype)
     g = gc.NewGraph()
     xn = gc.NewTensor(g, dt, 4, gc.WithName("x"), gc.WithValue(x))
     wn = gc.NewTensor(g, dt, 4, gc.WithName("w"), gc.WithValue(w))
     gn = gc.NewTensor(g, dt, 4, gc.WithName("g"), gc.WithValue(gy))
-    y = gc.Conv2d(xn, wn, pad=(pad, pad))
+    y = gc.Conv2d(xn, wn, pad=pad)
     cost = gc.Sum(gc.HadamardProd(y, gn))
     dx, dw = gc.Grad(cost, xn, wn)
     with gc.accel.disabled():
@@ -211,22 +255,49 @@ def _reference(x: np.ndarray, w: np.ndarray, gy: np.ndarray, pad: int) -> list[n
 
 
 def _layer_line(c: int, co: int, h: int, wants_x: bool, dtype: Any, reps: int) -> str:
-    """One layer (batch 32, pad 1): torch, graphcore and direct forward + backward times."""
+    """One layer (batch 32, pad 1): torch, graphcore's columns, the direct loops and Winograd,
+    forward + backward; the candidates take turns over three rounds (medians)."""
+    from graphcore.kernels.compiled.winograd_conv import WinogradConv3x3
+
     rng = np.random.default_rng(0)
     x = rng.standard_normal((32, c, h, h)).astype(dtype)
     w = (rng.standard_normal((co, c, 3, 3)) / 3).astype(dtype)
     gy = np.ones((32, co, h, h), dtype)
-    dc = DirectConv(x.shape, w.shape, 1, dtype)
-    fwd = _cpu_us(lambda: dc.forward(x, w), reps)
-    dxt = _cpu_us(lambda: dc.input_grad(gy, w), reps) if wants_x else 0.0
-    dwt = _cpu_us(lambda: dc.filter_grad(gy), reps)
-    gct = _cpu_us(_graphcore_layer(x, w, wants_x), reps)
+    out, dx, dw = np.empty((32, co, h, h), dtype), np.empty_like(x), np.empty_like(w)
+
+    def parts(k: Any) -> list[Callable[[], Any]]:
+        fs: list[Callable[[], Any]] = [lambda: (k.stage_input(x), k.forward(w, out.reshape(-1)))]
+        if wants_x:
+            fs.append(lambda: (k.stage_grad(gy, for_filter=False), k.stage_filter(w),
+                               k.input_grad(dx.reshape(-1))))  # fmt: skip
+        fs.append(lambda: (k.stage_grad(gy, for_input=False), k.filter_grad(dw.reshape(-1))))
+        return fs
+
+    dc = DirectConv3x3(x.shape, w.shape, (1, 1), dtype, input_grad=wants_x)
+    wc = WinogradConv3x3(x.shape, w.shape, (1, 1), dtype, input_grad=wants_x)
+    cands: dict[str, list[Callable[[], Any]]] = {
+        "direct": parts(dc),
+        "winograd": parts(wc),
+        "graphcore": [_graphcore_layer(x, w, wants_x)],
+    }
     tl = _torch_layer(x, w, wants_x)
-    tt = _cpu_us(tl, reps) if tl is not None else float("nan")
-    total = fwd + dxt + dwt
+    if tl is not None:
+        cands["torch"] = [tl]
+    times: dict[str, list[list[float]]] = {k: [] for k in cands}
+    for _ in range(3):
+        for k, fs in cands.items():
+            times[k].append([_cpu_us(f, reps) for f in fs])
+    med = {k: np.median(np.array(v), axis=0) for k, v in times.items()}
+    tt = float(med["torch"].sum()) if "torch" in med else float("nan")
+    gct, dct, wct = (float(med[k].sum()) for k in ("graphcore", "direct", "winograd"))
+
+    def split(v: np.ndarray) -> str:
+        return " ".join(f"{t:5.0f}" for t in (v if wants_x else [v[0], 0.0, v[1]]))
+
     return (
-        f"{c:>3}->{co:<3} {h:>2}x{h:<2} | torch {tt:6.0f}  graphcore {gct:6.0f} ({gct / tt:4.2f}x)"
-        f"  direct {total:6.0f} ({total / tt:4.2f}x) | {fwd:5.0f} {dxt:5.0f} {dwt:5.0f}"
+        f"{c:>3}->{co:<3} {h:>2}x{h:<2} | torch {tt:6.0f}  columns {gct:6.0f} ({gct / tt:4.2f}x)"
+        f"  direct {dct:6.0f} ({dct / tt:4.2f}x)  winograd {wct:6.0f} ({wct / tt:4.2f}x)"
+        f" | {split(med['direct'])} | {split(med['winograd'])}"
     )
 
 
@@ -242,8 +313,8 @@ def main() -> None:
     print(
         "CPU us, median of",
         args.reps,
-        "| fwd+bwd: torch, graphcore (im2col), direct "
-        "| direct parts: pad+fwd, input grad, filter grad",
+        "| fwd+bwd: torch, graphcore's columns, direct, winograd "
+        "| direct parts, winograd parts: staging+fwd, input grad, filter grad",
     )
     for arch in args.arch.split(","):
         for i, (c, co, h) in enumerate(LAYERS[arch]):

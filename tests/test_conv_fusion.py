@@ -3,6 +3,7 @@ values and gradients as the column steps, on a residual block and a convnet's fi
 what stays unfused; second derivatives, results written into the caller's arrays, watched
 and logged plans; the numpy backend unchanged."""
 
+import functools
 import logging
 
 import numpy as np
@@ -14,6 +15,7 @@ from tests.allocations import peak_growth
 
 NUMBA = pytest.mark.skipif(not gc.accel.available(), reason="numba absent")
 TOL = {np.float32: 1e-4, np.float64: 1e-12}
+OFF = 10**9  # conv_fusion.WINOGRAD_MIN_PAIRS that keeps Winograd off
 
 
 @pytest.fixture
@@ -103,14 +105,25 @@ def _close(a, b, dtype):
 @NUMBA
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(
-    ("build", "n_direct", "max_channels"),
-    [(_resnet_block, 3, None), (_convnet_head, 1, None), (_convnet_head, 2, 64)],
+    ("build", "n_direct", "max_channels", "min_pairs"),
+    [
+        # min_pairs: Winograd off (the direct loops alone), as the plans choose, or for all
+        (_resnet_block, 3, None, OFF),
+        (_convnet_head, 1, None, OFF),
+        (_convnet_head, 2, 64, OFF),
+        (_convnet_head, 3, None, None),  # Winograd for 32 -> 64 and 64 -> 128
+        (_resnet_block, 3, None, 1),
+        (functools.partial(_resnet_block, c=32, h=7, w=6), 3, None, None),  # 32 -> 32
+        (functools.partial(_convnet_head, side=10), 3, None, 1),  # 10x10, 5x5, 2x2 planes
+    ],
 )
 def test_direct_steps_give_the_column_steps_results(
-    numba_on, build, n_direct, max_channels, dtype, monkeypatch
+    numba_on, build, n_direct, max_channels, min_pairs, dtype, monkeypatch
 ):
     if max_channels is not None:  # the kernels themselves also take the wider layers
         monkeypatch.setattr(conv_fusion, "MAX_CHANNELS", max_channels)
+    if min_pairs is not None:
+        monkeypatch.setattr(conv_fusion, "WINOGRAD_MIN_PAIRS", min_pairs)
     fused, direct = _run(build, dtype, True)
     assert len(direct) == n_direct
     unfused, none = _run(build, dtype, False)
@@ -123,7 +136,9 @@ def test_direct_steps_give_the_column_steps_results(
 
 
 @NUMBA
-def test_direct_gradients_match_finite_differences(numba_on):
+@pytest.mark.parametrize("min_pairs", [OFF, 1])  # the direct loops, Winograd
+def test_direct_gradients_match_finite_differences(numba_on, min_pairs, monkeypatch):
+    monkeypatch.setattr(conv_fusion, "WINOGRAD_MIN_PAIRS", min_pairs)
     rng = np.random.default_rng(2)
     g = gc.NewGraph()
     x = _param(g, "x", (2, 2, 5, 6), np.float64, rng, 1.0)
@@ -270,7 +285,9 @@ def test_second_derivatives(numba_on, dtype):
 
 
 @NUMBA
-def test_run_all_into_the_direct_results(numba_on):
+@pytest.mark.parametrize("min_pairs", [OFF, 1])
+def test_run_all_into_the_direct_results(numba_on, min_pairs, monkeypatch):
+    monkeypatch.setattr(conv_fusion, "WINOGRAD_MIN_PAIRS", min_pairs)
     rng = np.random.default_rng(7)
     g = gc.NewGraph()
     x = _param(g, "x", (2, 2, 6, 6), np.float64, rng, 1.0)
@@ -309,7 +326,9 @@ def test_watched_and_logged_plans_run_the_columns(numba_on, caplog):
 
 
 @NUMBA
-def test_direct_training_step_allocates_nothing(numba_on):
+@pytest.mark.parametrize("min_pairs", [OFF, 1])
+def test_direct_training_step_allocates_nothing(numba_on, min_pairs, monkeypatch):
+    monkeypatch.setattr(conv_fusion, "WINOGRAD_MIN_PAIRS", min_pairs)
     g, x, ws, watched, cost, shape, _ = _resnet_block(np.float32, n=8, h=12, w=12, c=8)
     gc.Grad(cost, *ws)
     vm = gc.NewTapeMachine(g.subgraph_roots(cost), gc.BindDualValues(*ws))
@@ -343,8 +362,10 @@ def test_the_columns_get_no_buffers(numba_on):
 
 
 @NUMBA
+@pytest.mark.parametrize("min_pairs", [OFF, 1])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_a_prediction_plan_runs_the_forward_alone(numba_on, dtype):
+def test_a_prediction_plan_runs_the_forward_alone(numba_on, dtype, min_pairs, monkeypatch):
+    monkeypatch.setattr(conv_fusion, "WINOGRAD_MIN_PAIRS", min_pairs)
     out = []
     for fused in (True, False):
         fusion.enabled = fused
@@ -383,3 +404,37 @@ def test_direct_kernels_refuse_an_input_gradient_over_odd_input_channels():
         DirectConv3x3((1, 3, 4, 4), (2, 3, 3, 3), (1, 1), np.float64)
     dc = DirectConv3x3((1, 3, 4, 4), (2, 3, 3, 3), (1, 1), np.float64, input_grad=False)
     assert dc.c == 3
+
+
+@NUMBA
+def test_the_rule_picks_winograd_for_wide_layers(numba_on):
+    # 32 -> 64 (2048 pairs): Winograd, with odd channel counts too; 8 -> 8: the direct loops
+    for wshape, xshape, kind in [
+        ((64, 32, 3, 3), (2, 32, 6, 6), "WinogradConv3x3"),
+        ((33, 17, 3, 3), (2, 17, 5, 7), "WinogradConv3x3"),
+        ((8, 8, 3, 3), (2, 8, 6, 6), "DirectConv3x3"),
+    ]:
+        g, y, cost, grads = _one_conv(wshape, xshape, pad=1)
+        vm = gc.NewTapeMachine(g)
+        vm.run_all()
+        assert len(vm.plan._folded) == 3
+        kernels = {
+            type(c.cell_contents).__name__
+            for fn in vm.plan.steps
+            for c in getattr(fn, "__closure__", None) or ()
+            if type(c.cell_contents).__name__.endswith("Conv3x3")
+        }
+        assert kernels == {kind}
+
+
+@NUMBA
+def test_winograd_kernels_made_without_a_gradient_refuse_it():
+    from graphcore.kernels.compiled.winograd_conv import WinogradConv3x3
+
+    wc = WinogradConv3x3((1, 2, 4, 4), (2, 2, 3, 3), (1, 1), np.float64, False, False)
+    with pytest.raises(ValueError, match="filter_grad=False"):
+        wc.filter_grad(np.empty(36))
+    with pytest.raises(ValueError, match="input_grad=False"):
+        wc.input_grad(np.empty(32))
+    with pytest.raises(ValueError, match="padding 0 to 2"):
+        WinogradConv3x3((1, 2, 4, 4), (2, 2, 3, 3), (3, 3), np.float64)

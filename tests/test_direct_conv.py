@@ -1,8 +1,7 @@
-"""The direct-convolution prototype (bench/direct_conv.py) agrees with the im2col path.
-
-The prototype is not wired into ``Conv2d`` (see its docstring for why); these tests keep its
-three products right while it waits, on odd shapes and both float dtypes.
-"""
+"""The direct and Winograd convolution kernels (bench/direct_conv.py wraps the direct one)
+agree with the im2col path: forward, input and filter gradients, on odd shapes, the 7x7 and
+14x14 planes the benchmarks run, paddings 0 to 2 and both float dtypes. Plans use them
+through graphcore.machines.conv_fusion (tests/test_conv_fusion.py)."""
 
 from __future__ import annotations
 
@@ -58,3 +57,56 @@ def test_direct_refuses_odd_filter_counts() -> None:
     dc = DirectConv((1, 1, 4, 4), (2, 1, 3, 3), 1, np.float64)
     with pytest.raises(ValueError, match="input gradient needs even channels, got 1"):
         dc.input_grad(np.ones((1, 2, 4, 4)), np.ones((2, 1, 3, 3)))
+
+
+WINOGRAD_SHAPES = [
+    # n, c, co, h, w, pad: odd sizes and channel counts, 7x7 and 14x14 planes, one pixel out
+    (1, 2, 4, 5, 7, (1, 1)),
+    (3, 3, 5, 9, 6, (1, 1)),
+    (2, 2, 2, 6, 6, (0, 0)),
+    (2, 3, 4, 5, 8, (2, 2)),
+    (2, 5, 3, 7, 7, (1, 1)),
+    (2, 4, 6, 14, 14, (1, 1)),
+    (1, 6, 2, 3, 3, (0, 0)),
+    (2, 1, 3, 4, 5, (0, 2)),
+    (1, 2, 2, 1, 1, (1, 1)),
+]
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(np.float64, 1e-12), (np.float32, 1e-4)])
+@pytest.mark.parametrize("shape", WINOGRAD_SHAPES)
+def test_winograd_matches_im2col(shape: tuple[int, ...], dtype: type, tol: float) -> None:
+    from graphcore.kernels.compiled.winograd_conv import WinogradConv3x3
+
+    n, c, co, h, w, pad = shape
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((co, c, 3, 3)).astype(dtype)
+    wc = WinogradConv3x3(x.shape, wt.shape, pad, dtype)
+    y = np.empty((n, co, wc.ho, wc.wo), dtype)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw = np.empty_like(x), np.empty_like(wt)
+    for _ in range(2):  # the second run reuses the buffers: nothing left from the first
+        wc.stage_input(x)
+        wc.forward(wt, y.reshape(-1))
+        wc.stage_grad(gy)
+        wc.filter_grad(dw.reshape(-1))
+        wc.stage_filter(wt)
+        wc.input_grad(dx.reshape(-1))
+    want = _reference(x, wt, gy, pad)
+    for name, a, b in zip(["output", "input gradient", "filter gradient"], [y, dx, dw], want,
+                          strict=True):  # fmt: skip
+        assert a.shape == b.shape, name
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max(), err_msg=name)
+
+
+def test_winograd_tiles_are_staggered_in_memory() -> None:
+    # the 16 matrices of each tile buffer start off a multiple of 4 KiB from each other (at
+    # 4 KiB multiples the transforms ran 5-10x slower), and their products read them as they are
+    from graphcore.kernels.compiled.winograd_conv import WinogradConv3x3
+
+    wc = WinogradConv3x3((32, 32, 14, 14), (64, 32, 3, 3), (1, 1), np.float32)
+    for a in (wc.v, wc.dm, wc.u, wc.ut, wc.du):
+        assert a.shape[0] == 16 and a.strides[0] % 4096 != 0
+        assert a.strides[1:] == (a.shape[2] * 4, 4)
+    assert wc.nbytes > wc.v.nbytes + wc.dm.nbytes

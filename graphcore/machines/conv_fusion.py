@@ -1,39 +1,48 @@
-"""Running thin 3x3 convolutions directly when a plan is compiled (numba backend): the graph
-``Conv2d`` built, its gradients and what the user can read stay as they are; only the tape
-runs other kernels.
+"""Running 3x3 convolutions without columns when a plan is compiled (numba backend): the
+graph ``Conv2d`` built, its gradients and what the user can read stay as they are; only the
+tape runs other kernels.
 
 ``Conv2d(x, w)`` is ``Im2Col(x)`` (the column matrix) and a product of the columns; its
 gradients are ``gt = ConvOutToCols(g)``, the filter gradient ``Conv2dFilterGrad(gt, cols)``,
 and for the input ``Col2Im(Conv2dColsGrad(w, gt))``. Where the columns are read by the
 product and the filter gradient alone, ``gt`` by the two gradients alone and the column
 gradient by its ``Col2Im`` alone (none of them watched, a root or a wanted gradient), and
-the shapes fit (3x3, stride 1, dilation 1, padding 0 to 2, an even number of filters and,
-when the input gradient is computed, of input channels, at most :data:`MAX_CHANNELS` each
-way), each step becomes a step of a
-:class:`~graphcore.kernels.compiled.direct_conv.DirectConv3x3` at the same place:
+the shapes fit (3x3, stride 1, dilation 1, padding 0 to 2), each step becomes a step of one
+of two kernels at the same place:
+
+- Winograd's F(2x2, 3x3) (:class:`~graphcore.kernels.compiled.winograd_conv.WinogradConv3x3`)
+  from :data:`WINOGRAD_MIN_PAIRS` (input x output) channel pairs up to
+  :data:`WINOGRAD_MAX_CHANNELS` channels either way, any channel counts;
+- else the direct loops (:class:`~graphcore.kernels.compiled.direct_conv.DirectConv3x3`)
+  for an even number of filters and, when the input gradient is computed, of input channels,
+  at most :data:`MAX_CHANNELS` each way.
 
 ====================  ===============================================================
 step of               runs
 ====================  ===============================================================
-``Im2Col(x)``         copy ``x`` into the padded planes (no columns)
-``Conv2d(cols, w)``   the direct forward
-``ConvOutToCols(g)``  copy ``g`` into the filter and input gradients' padded grids
-``Conv2dFilterGrad``  the direct filter gradient (the padded ``x`` and ``g``)
-``Conv2dColsGrad``    copy the flipped filter
-``Col2Im``            the direct input gradient
+``Im2Col(x)``         pad ``x`` (Winograd: and transform its tiles); no columns
+``Conv2d(cols, w)``   the forward
+``ConvOutToCols(g)``  copy ``g`` where the gradients read it (Winograd: its tiles)
+``Conv2dFilterGrad``  the filter gradient (from the staged ``x`` and ``g``)
+``Conv2dColsGrad``    stage the filter (direct: flipped; Winograd: transformed)
+``Col2Im``            the input gradient
 ====================  ===============================================================
 
 Each step reads only what the unfused step at its place read (or the convolution's own
 buffers), so the memory pass's reuse of dead buffers stays right. The columns, ``gt`` and
 the column gradient are not computed and get no buffers: :func:`find_convolutions` runs
 before the memory pass and tells it which values nothing writes and which steps it need not
-build; :func:`fuse_convolutions` builds those steps once the arrays are laid out. The
-skipped nodes' values read as gone.
+build; :func:`fuse_convolutions` builds those steps once the arrays are laid out (the
+Winograd convolutions of a plan share one products' buffer). The skipped nodes' values read
+as gone.
 
-Measured (``bench/direct_conv.py``, batch 32, float32): a 16-channel 28x28 layer's forward
-and backward 0.35x the time through the columns, 32 channels at 14x14 0.57x; 64 to 128
-channels at 7x7 1.5x, and in a plan the convnet's 32 -> 64 layer at 14x14 lost ~3% of its
-epoch (hence the channel limit, 32). The numpy backend keeps the columns.
+Measured (``bench/direct_conv.py``, batch 32, float32, forward and backward): the direct
+loops take a 16-channel 28x28 layer in 0.35-0.45x the time through the columns, but 64 to
+128 channels at 7x7 in 1.5-2x, and with the convnet's 32 -> 64 layer at 14x14 direct its
+epoch lost ~3%. Winograd takes 16 -> 32 and 32 -> 32 at 14x14 in ~0.85x the direct loops'
+time, 32 -> 64 at 14x14 in ~0.75x and 64 -> 128 at 7x7 in ~0.9x the columns'; 16 -> 16 at
+28x28 in 1.4x the direct loops' (its 16 products are too thin for BLAS). The numpy backend
+keeps the columns.
 
 Example:
     >>> import numpy as np, graphcore as gc
@@ -60,15 +69,32 @@ from ..ops.im2col import Col2ImOp, Im2ColOp
 from . import fusion
 from .fusion import Fused
 
-__all__ = ["MAX_CHANNELS", "Direct", "find_convolutions", "fuse_convolutions"]
+__all__ = [
+    "MAX_CHANNELS",
+    "WINOGRAD_MIN_PAIRS",
+    "WINOGRAD_MAX_CHANNELS",
+    "Direct",
+    "find_convolutions",
+    "fuse_convolutions",
+]
 
 Kernel = Callable[[], None]
 
-#: Input and output channels up to which the direct kernels run: at 64 to 128 channels they
-#: were 1.5x slower than the columns' products (BLAS wins once the products are wide), and
-#: the convnet's 32 -> 64 layer at 14x14 made its epoch ~3% slower in a plan (CPU time,
-#: alternating epochs in one process), though it measured at par alone.
+#: Input and output channels up to which the direct kernels run (where Winograd does not):
+#: at 64 to 128 channels they were 1.5x slower than the columns' products (BLAS wins once
+#: the products are wide), and the convnet's 32 -> 64 layer at 14x14 made its epoch ~3%
+#: slower in a plan (CPU time, alternating epochs in one process), though at par alone.
 MAX_CHANNELS = 32
+
+#: From this many (input, output) channel pairs up (16 -> 32 and wider) the convolutions run
+#: by Winograd's F(2x2, 3x3) (:mod:`graphcore.kernels.compiled.winograd_conv`), which beat
+#: both the direct loops and the columns there (batch 32, float32, forward and backward:
+#: 16 -> 32 and 32 -> 32 at 14x14 0.85x the direct loops, 32 -> 64 at 14x14 0.75x and
+#: 64 -> 128 at 7x7 0.9x the columns); 16 -> 16 at 28x28 stays direct (1.4x slower by
+#: Winograd: its products are too thin for BLAS).
+WINOGRAD_MIN_PAIRS = 512
+#: ... and up to this many channels either way (the widest measured)
+WINOGRAD_MAX_CHANNELS = 128
 
 _COMPILED = "graphcore.kernels.compiled"
 
@@ -83,7 +109,8 @@ class _Conv:
         self.gt: Node | None = None
         self.dcols: Node | None = None
         self.dx: Node | None = None
-        self.kernels: Any = None  # its DirectConv3x3, once built
+        self.kernels: Any = None  # its DirectConv3x3 or WinogradConv3x3, once built
+        self.winograd = False  # which of the two (chosen by _fits)
 
 
 def _readers(steps: list[Node]) -> dict[int, list[Node]]:
@@ -152,35 +179,70 @@ def _match(
 
 
 def _fits(conv: _Conv, shapes: Mapping[int, tuple[int, ...]], pad: tuple[int, int]) -> bool:
-    """Whether the shapes and dtypes suit the direct kernels (see the module docs)."""
-    from ..kernels.compiled.direct_conv import fits
+    """Whether the shapes and dtypes suit the direct or Winograd kernels (see the module
+    docs); sets ``conv.winograd`` to the one that runs."""
+    from ..kernels.compiled import direct_conv, winograd_conv
 
     xs, ws, ys = (shapes[id(n)] for n in (conv.x, conv.w, conv.y))
     dt = conv.y.dtype.np
     nodes = [conv.x, conv.w] + [n for n in (conv.gt, conv.dw, conv.dx) if n is not None]
-    return (
-        fits(xs, ws, pad, conv.dx is not None)
-        and dt in (np.float32, np.float64)
+    if not (
+        dt in (np.float32, np.float64)
         and all(n.dtype.np == dt for n in nodes)
-        and ws[0] <= MAX_CHANNELS
-        and ws[1] <= MAX_CHANNELS
         and (conv.gt is None or shapes[id(conv.gt.children[0])] == ys)
         and (conv.dw is None or shapes[id(conv.dw)] == ws)
         and (conv.dx is None or shapes[id(conv.dx)] == xs)
+    ):
+        return False
+    co, c = ws[0], ws[1] if len(ws) > 1 else 0
+    conv.winograd = (
+        winograd_conv.fits(xs, ws, pad)
+        and c * co >= WINOGRAD_MIN_PAIRS
+        and max(c, co) <= WINOGRAD_MAX_CHANNELS
+    )
+    return conv.winograd or (
+        direct_conv.fits(xs, ws, pad, conv.dx is not None)
+        and co <= MAX_CHANNELS
+        and c <= MAX_CHANNELS
     )
 
 
+def _scratch(convs: list[_Conv], arrays: Mapping[int, np.ndarray]) -> dict[Any, np.ndarray]:
+    """dtype -> one products' buffer that the Winograd convolutions of a plan share (each
+    uses it within its own forward and input-gradient steps; the steps run one at a time)."""
+    need: dict[Any, int] = {}
+    for conv in convs:
+        if conv.winograd:
+            from ..kernels.compiled.winograd_conv import WinogradConv3x3  # numba's backend only
+
+            assert isinstance(conv.cols.op, Im2ColOp)
+            x, w, y = (arrays[id(n)] for n in (conv.x, conv.w, conv.y))
+            size = WinogradConv3x3.scratch_size(
+                x.shape, w.shape, conv.cols.op.pad, y.dtype, conv.dx is not None
+            )
+            need[y.dtype] = max(need.get(y.dtype, 0), size)
+    return {dt: np.zeros(size, dt) for dt, size in need.items()}
+
+
 def _steps(
-    conv: _Conv, arrays: Mapping[int, np.ndarray], pad: tuple[int, int]
+    conv: _Conv,
+    arrays: Mapping[int, np.ndarray],
+    pad: tuple[int, int],
+    scratch: Mapping[Any, np.ndarray],
 ) -> tuple[dict[int, Kernel], dict[int, Callable[[np.ndarray], Kernel]]]:
     """Node id -> its new step, and node id -> a rebuilder of the step writing its value
     (for ``run_all(into=...)``)."""
     from ..kernels.compiled.direct_conv import DirectConv3x3
+    from ..kernels.compiled.winograd_conv import WinogradConv3x3
 
     x, w, y = (arrays[id(n)] for n in (conv.x, conv.w, conv.y))
-    dc = conv.kernels = DirectConv3x3(
-        x.shape, w.shape, pad, y.dtype, conv.dw is not None, conv.dx is not None
-    )
+    grads = (conv.dw is not None, conv.dx is not None)
+    dc: DirectConv3x3 | WinogradConv3x3
+    if conv.winograd:
+        dc = conv.kernels = WinogradConv3x3(x.shape, w.shape, pad, y.dtype, *grads,
+                                            scratch=scratch[y.dtype])  # fmt: skip
+    else:
+        dc = conv.kernels = DirectConv3x3(x.shape, w.shape, pad, y.dtype, *grads)
 
     def stage_input() -> None:
         dc.stage_input(x)
@@ -310,9 +372,11 @@ def fuse_convolutions(
     res = Fused(list(steps))
     where = {id(n): i for i, (n, _) in enumerate(steps)}
     gone: dict[int, str] = {}
+    scratch = _scratch(direct.convs, arrays)
+    direct.nbytes += sum(a.nbytes for a in scratch.values())
     for conv in direct.convs:
         assert isinstance(conv.cols.op, Im2ColOp)
-        new, rebuild = _steps(conv, arrays, conv.cols.op.pad)
+        new, rebuild = _steps(conv, arrays, conv.cols.op.pad, scratch)
         for i, fn in new.items():
             res.steps[where[i]] = (res.steps[where[i]][0], fn)
         res.rebuild.update(rebuild)
