@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -41,6 +42,9 @@ from .kernels.segments import flat_span
 from .solvers.base import _as_list, _check_distinct, _value_grad
 
 __all__ = ["Communicator", "AllreduceGrads", "BroadcastValues", "mpi"]
+
+#: seconds a rank waits after flushing its output before ``MPI_Abort`` ends the job
+_ABORT_GRACE_S = 0.2
 
 _INSTALL = "pip install 'golgi-dl[mpi]' (mpi4py, and MPICH from PyPI)"
 
@@ -220,6 +224,9 @@ class Communicator:
         sys.stderr.flush()
         if self.comm is None:
             os._exit(code)
+        # mpiexec reads the ranks' output pipes on its own schedule and MPI_Abort kills them
+        # at once: on a busy machine the last lines (the reason for the abort) were lost
+        time.sleep(_ABORT_GRACE_S)
         self.comm.Abort(code)
 
     def __repr__(self) -> str:
