@@ -7,6 +7,12 @@ arrays given as ``out`` (``run_all(into=...)``), else copies of them, since the 
 overwrites its buffers on the next run. It is what a prediction loop does per batch, with
 the per-call work done once: the nodes are checked when the function is made.
 
+A loop's calls (one input, one output, ``out`` given, each batch of the last call's shape
+and dtype, at most ``Plan.copy_below`` bytes, and nothing else run on the machine's nodes
+since) skip ``Let`` and ``run_all``'s general checks: the batch is copied into the plan's
+buffer, or, over 64 kB, read where it lies by the BLAS products that take it, the steps
+run, and the result is copied into ``out``. Node values end as the general path leaves them.
+
 Example:
     >>> import numpy as np, graphcore as gc
     >>> g = gc.NewGraph()
@@ -123,7 +129,7 @@ class TapeFunction:
             # A prediction loop's call: the same plan, the same shapes, and nothing but this
             # function ran the machine or published node values since the last call. Then
             # what Let, run_all and its into= checks would do comes down to a few checks and
-            # two copies (~50k instructions less at batch 1, a third of the call).
+            # two copies (batch 1, numpy kernels: 216k instructions a call -> 185k).
             plan, xslot, xbuf, xshape, xdtype, lend, oslot, obuf, oshape, odtype, entry, \
                 others, nbytes, points, home = ready
             a = arrays[0]
