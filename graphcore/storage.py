@@ -39,7 +39,7 @@ def publish_stamp() -> int:
     value changed since it was read.
 
     Example:
-        >>> a = publish_stamp(); Slot().publish(None); publish_stamp() > a
+        >>> a = publish_stamp(); _ = Slot().publish(None); publish_stamp() > a
         True
     """
     return _latest
@@ -85,18 +85,23 @@ class Slot:
         self.lent = lent
         self.clobbered_by = None
 
-    def publish(self, array: np.ndarray | None, clobbered_by: str | None = None) -> None:
+    def publish(self, array: np.ndarray | None, clobbered_by: str | None = None) -> int:
         """A machine's result: ``array``, or (``clobbered_by`` given) a value that is gone.
+        Returns the publish's stamp: while ``publish_stamp()`` still equals it, nothing was
+        published since.
 
         Example:
-            >>> s = Slot(); s.publish(None, "'y' (Exp)"); s.clobbered_by
+            >>> s = Slot(); stamp = s.publish(None, "'y' (Exp)"); s.clobbered_by
             "'y' (Exp)"
+            >>> stamp == publish_stamp()
+            True
         """
         global _latest
         self.value = array
         self.lent = False
         self.clobbered_by = clobbered_by
-        _latest = next(_stamps)
+        _latest = stamp = next(_stamps)
+        return stamp
 
     def clobber(self, by: str) -> None:
         """Mark the value as overwritten by ``by`` (a machine reused its buffer).

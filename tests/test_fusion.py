@@ -264,3 +264,44 @@ def test_relu_kernels_keep_nan():
         out = np.empty_like(x)
         k.bias_relu(x, b, out, k.bias_relu_scratch(x, b, out))
         assert np.isnan(out[0, 0]) and out[0, 1:].tolist() == [0.0, 2.0]
+
+
+def test_big_bias_relu_runs_numpys_passes_with_the_same_result():
+    if not gc.accel.available():
+        pytest.skip("the compiled kernels need numba")
+    from graphcore.kernels.compiled import activations
+    from graphcore.kernels.compiled.layout import Ref
+
+    rng = np.random.default_rng(5)
+    rows = activations.BIAS_RELU_LOOP_MAX // (4 * 64) + 1  # one row over the limit
+    x = rng.standard_normal((rows, 64)).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    small = x[: rows // 2]
+    assert type(activations.bias_relu_scratch(small, b, small.copy())) is not Ref
+    out = np.empty_like(x)
+    scratch = activations.bias_relu_scratch(x, b, out)
+    assert type(scratch) is Ref
+    activations.bias_relu(x, b, out, scratch)
+    np.testing.assert_allclose(out, np.maximum(x + b, 0), rtol=1e-6, atol=1e-6)
+
+
+def test_relu_of_a_big_array_compares_with_a_scalar_zero():
+    from graphcore.kernels import reference
+    from graphcore.kernels.reference.activations import RELU_SCALAR_ABOVE
+
+    rows = RELU_SCALAR_ABOVE // (8 * 16) + 1  # one row over the limit
+    x = np.random.default_rng(6).standard_normal((rows, 16))
+    x[0, 0] = np.nan
+    small = x[:2]
+    assert reference.relu_scratch(small, small).shape == small.shape
+    for k in _kernel_backends():
+        out = np.empty_like(x)
+        scratch = k.relu_scratch(x, out)
+        assert scratch.shape == ()
+        k.relu(x, out, scratch)
+        assert np.isnan(out[0, 0])
+        np.testing.assert_array_equal(out[1:], np.maximum(x[1:], 0))
+        b = np.full(16, 0.5)
+        k.bias_relu(x, b, out, k.bias_relu_scratch(x, b, out))
+        assert np.isnan(out[0, 0])
+        np.testing.assert_allclose(out[1:], np.maximum(x[1:] + b, 0), rtol=1e-12)

@@ -215,3 +215,172 @@ def test_one_output_refuses_a_list_for_out():
     f = vm.function(x, y)
     with pytest.raises(TypeError, match="out must be one array for"):
         f(np.ones((1, 2)), out=[np.empty((1, 2))])
+
+
+# ----- the fast path of a prediction loop's calls, and every fallback it guards --------------
+
+
+def _primed(rows=2):
+    """A function called twice with ``out`` (the second call may take the fast path)."""
+    g, x, ws, h, out = _net()
+    vm = gc.NewTapeMachine(g.subgraph_roots(out), gc.EvalMode(), gc.WithWatchlist(h))
+    f = vm.function(x, out)
+    res = np.empty((rows, 3))
+    for k in range(2):
+        f(np.full((rows, 6), k + 1.0), out=res)
+    return g, x, ws, h, out, vm, f, res
+
+
+def test_repeated_calls_give_fresh_results_and_node_values():
+    g, x, ws, h, out, vm, f, res = _primed()
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        X = rng.standard_normal((2, 6))
+        dest = np.empty((2, 3))
+        assert f(X, out=dest) is dest
+        np.testing.assert_allclose(dest, _ref(X, *ws), rtol=1e-12)
+        assert x.value is X and out.value is dest  # as Let(copy=False) and into= leave them
+    gc.Let(x, np.ones((2, 6)))
+    vm.run_all()  # without into=: the result is the plan's buffer again
+    assert out.value is not dest
+    np.testing.assert_allclose(out.value, _ref(np.ones((2, 6)), *ws), rtol=1e-12)
+
+
+def test_another_machine_or_unsafe_let_in_between_is_seen():
+    g, x, ws, h, out, vm, f, res = _primed()
+    other = gc.NewTapeMachine(g.subgraph_roots(out), gc.EvalMode(), gc.WithWatchlist(h))
+    gc.Let(x, -np.ones((2, 6)))
+    other.run_all()  # points out and h at its own buffers
+    X = np.full((2, 6), 0.5)
+    assert f(X, out=res) is res
+    np.testing.assert_allclose(res, _ref(X, *ws), rtol=1e-12)
+    assert out.value is res and x.value is X
+    w, b, _ = ws
+    np.testing.assert_allclose(h.value, np.maximum(X @ w.value + b.value, 0), rtol=1e-12)
+    gc.UnsafeLet(out, np.zeros((2, 3)))
+    f(2 * X, out=res)
+    np.testing.assert_allclose(res, _ref(2 * X, *ws), rtol=1e-12)
+    assert out.value is res
+
+
+def test_new_weights_a_new_batch_size_and_odd_arrays_take_the_general_path():
+    g, x, ws, h, out, vm, f, res = _primed()
+    w = ws[0]
+    W = np.ascontiguousarray(-w.value)
+    gc.Let(w, W, copy=False)  # another array for a weight: the plan must read it
+    X = np.ones((2, 6))
+    f(X, out=res)
+    np.testing.assert_allclose(res, _ref(X, *ws), rtol=1e-12)
+    big = np.empty((5, 3))
+    f(np.ones((5, 6)), out=big)  # another plan
+    np.testing.assert_allclose(big, _ref(np.ones((5, 6)), *ws), rtol=1e-12)
+    strided = np.ones((2, 12))[:, ::2]  # not contiguous: Let copies it
+    f(strided, out=res)
+    assert x.value is not strided
+    np.testing.assert_allclose(res, _ref(np.ones((2, 6)), *ws), rtol=1e-12)
+    f(np.ones((2, 6), np.float32), out=res)  # a safe cast, as Let makes it
+    np.testing.assert_allclose(res, _ref(np.ones((2, 6)), *ws), rtol=1e-12)
+    f([[1.0] * 6] * 2, out=res)  # a list
+    np.testing.assert_allclose(res, _ref(np.ones((2, 6)), *ws), rtol=1e-12)
+
+
+def test_the_fast_path_keeps_the_general_errors():
+    g, x, ws, h, out, vm, f, res = _primed()
+    with pytest.raises(gc.ShapeError, match=r"'x' expects shape \(None, 6\)"):
+        f(np.ones((2, 5)), out=res)
+    with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
+        f(np.ones((2, 6)), out=np.empty((2, 4)))
+    with pytest.raises(ValueError, match="float64"):
+        f(np.ones((2, 6)), out=np.empty((2, 3), np.float32))
+    ro = np.empty((2, 3))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        f(np.ones((2, 6)), out=ro)
+    vm._running.acquire()  # as if another thread were running the machine
+    try:
+        with pytest.raises(gc.MachineBusyError, match="already running"):
+            f(np.ones((2, 6)), out=res)
+    finally:
+        vm._running.release()
+    f(np.ones((2, 6)), out=res)  # still works after the errors
+    np.testing.assert_allclose(res, _ref(np.ones((2, 6)), *ws), rtol=1e-12)
+    vm.close()
+    with pytest.raises(gc.GraphError, match="closed"):
+        f(np.ones((2, 6)), out=res)
+
+
+def test_switching_between_copying_and_reading_in_place(monkeypatch):
+    g, x, ws, h, out, vm, f, res = _primed()
+    for limit in (0, 1 << 20, 0, 1 << 20):
+        monkeypatch.setattr(Plan, "copy_below", limit)
+        X = np.random.default_rng(limit + 1).standard_normal((2, 6))
+        f(X, out=res)
+        np.testing.assert_allclose(res, _ref(X, *ws), rtol=1e-12)
+        assert x.value is X and out.value is res
+
+
+def test_an_input_read_by_more_than_products_is_the_plans_copy():
+    g = gc.NewGraph()
+    x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2), gc.WithName("x"))
+    y = gc.Exp(x)  # not a product: the plan copies x and x.value is its buffer
+    f = gc.NewTapeMachine(g).function(x, y)
+    res = np.empty((1, 2))
+    values = []
+    for k in range(3):
+        X = np.full((1, 2), float(k))
+        f(X, out=res)
+        np.testing.assert_allclose(res, np.exp(X), rtol=1e-12)
+        assert x.value is not X
+        values.append(x.value)
+    assert values[1] is values[2]
+
+
+def test_a_primed_call_skips_let_and_run_all(monkeypatch):
+    g, x, ws, h, out, vm, f, res = _primed()
+    if Plan.copy_below < res.nbytes:  # arrays read and written in place: the general path
+        return
+    calls = []
+    monkeypatch.setattr(gc.TapeMachine, "run_all", lambda self, into=None: calls.append(into))
+    X = np.full((2, 6), 3.0)
+    f(X, out=res)
+    assert calls == []
+    np.testing.assert_allclose(res, _ref(X, *ws), rtol=1e-12)
+    f(X, out=np.empty((5, 3)))  # another batch size: the general path
+    assert len(calls) == 1
+
+
+def test_a_batch_read_where_it_lies_then_the_buffer_again():
+    g, x, ws, h, out = _net()
+    vm = gc.NewTapeMachine(g.subgraph_roots(out), gc.EvalMode())
+    f = vm.function(x, out)
+    rows = 3000  # 144 kB a batch: read in place by the product, where BLAS takes pointers
+    data = np.random.default_rng(4).standard_normal((3 * rows, 6))
+    res = np.empty((rows, 3))
+    for k in range(3):
+        X = data[k * rows : (k + 1) * rows]
+        assert f(X, out=res) is res
+        np.testing.assert_allclose(res, _ref(X, *ws), rtol=1e-12)
+        assert x.value is X and out.value is res
+    plan = vm.plan
+    if Plan.copy_below >= X.nbytes and plan.lent_pointers(x) is not None:
+        assert not np.array_equal(plan.arrays[id(x)], X)  # read where it lies, not copied
+    del X, data  # the steps must not keep reading that memory
+    Y = np.full((rows, 6), 0.25)
+    gc.Let(x, Y)
+    vm.run_all()
+    np.testing.assert_allclose(out.value, _ref(Y, *ws), rtol=1e-12)
+    Z = np.full((rows, 6), -0.5)
+    f(Z, out=res)
+    np.testing.assert_allclose(res, _ref(Z, *ws), rtol=1e-12)
+
+
+def test_a_read_only_batch_is_read_in_place_too():
+    g, x, ws, h, out = _net()
+    f = gc.NewTapeMachine(g.subgraph_roots(out), gc.EvalMode()).function(x, out)
+    res = np.empty((3000, 3))
+    for k in range(3):
+        X = np.full((3000, 6), k - 1.0)
+        X.flags.writeable = False
+        f(X, out=res)
+        np.testing.assert_allclose(res, _ref(X, *ws), rtol=1e-12)
+        assert x.value is X

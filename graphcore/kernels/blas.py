@@ -220,10 +220,12 @@ def gemm_into(a: np.ndarray, b: np.ndarray, c: np.ndarray, beta: float) -> Calla
         gemv = _gemv_args(a, b, c, ta, lda, tb, ldb, float(beta)) if 1 in (m, n) else None
         if gemv is not None:  # a vector product: GEMV is 2x faster than GEMM with m or n 1
             args, fn = gemv, _CBLAS[("gemv", c.dtype)]
+            where = (7, 5) if m == 1 else (5, 7)  # GEMV's (matrix, vector) hold (b, a) or (a, b)
         else:
             args = (_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
                     float(beta), c.ctypes.data, c.strides[0] // c.itemsize)
             fn = _CBLAS[("gemm", c.dtype)]
+            where = (7, 9)
         args = _c_args(fn, args)
         keep = (a, b, c)  # the closure keeps the arrays, so the pointers stay valid
 
@@ -231,6 +233,12 @@ def gemm_into(a: np.ndarray, b: np.ndarray, c: np.ndarray, beta: float) -> Calla
             fn(*args)
 
         run_cblas.keep = keep  # type: ignore[attr-defined]
+        pointers = tuple(args[i] for i in where)
+        if all(isinstance(p, ctypes.c_void_p) for p in pointers):
+            # the addresses of a and b as the call passes them: a plan points them at another
+            # array of the same shape and strides for a run (reading a batch where it lies
+            # costs a pointer, copying it a pass over it), then back
+            run_cblas.pointers = pointers  # type: ignore[attr-defined]
         return run_cblas
     # late import: only machines without numpy's OpenBLAS pay for scipy's (~30 MiB)
     from scipy.linalg import blas

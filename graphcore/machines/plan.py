@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -360,6 +360,42 @@ class Plan:
             self._published[j] = old_pub
 
         return undo
+
+    def lent_pointers(self, x: Node) -> list[tuple[int, Kernel, Any]] | None:
+        """``(step index, kernel, pointer)`` for each step reading input ``x``, when they all
+        read it straight through a ``ctypes`` pointer to the plan's buffer (BLAS products,
+        see ``gemm_into``), not through views; else None. For one run a caller may point them
+        at another C-contiguous array of the buffer's shape and dtype, under the machine's
+        lock, and must point them back before releasing it.
+
+        Example:
+            >>> import numpy as np, graphcore as gc
+            >>> g = gc.NewGraph(); x = gc.NewMatrix(g, gc.Float64, gc.WithShape(None, 2))
+            >>> w = gc.NewMatrix(g, gc.Float64, gc.WithValue(np.ones((2, 2))))
+            >>> y = gc.Mul(x, w); gc.Let(x, np.ones((3, 2))); vm = gc.NewTapeMachine(g)
+            >>> vm.run_all(); found = vm.plan.lent_pointers(x)  # None on scipy's BLAS
+            >>> found is None or [i for i, _, _ in found] == [0]
+            True
+        """
+        found = self._lendable.get(id(x))
+        if found is None or found[0] or id(x) in self._in_place:
+            return None
+        home = self.arrays[id(x)].ctypes.data
+        out: list[tuple[int, Kernel, Any]] = []
+        for r in found[1]:
+            i = self._step_index.get(id(r))
+            if i is None or id(r) in self._accumulated:
+                return None
+            fn = self.steps[i]
+            pointers = getattr(fn, "pointers", None)
+            if pointers is None or len(pointers) != len(r.children):
+                return None
+            for c, p in zip(r.children, pointers):
+                if c is x:
+                    if p.value != home:
+                        return None
+                    out.append((i, fn, p))
+        return out or None
 
     def _read_input_from(self, x: Node, src: np.ndarray) -> bool:
         """Rebuild the steps reading input ``x`` (through views too) to read ``src``; with

@@ -30,13 +30,24 @@ __all__ = [
 ]
 
 
+#: Above this many bytes :func:`relu` compares with a scalar 0, below it with an array of
+#: zeros: numpy's ``maximum`` of two contiguous arrays is vectorised, with a scalar it is
+#: not, so the array is 2x faster up to a few MB (float32, 250 columns: 2.8 us vs 5.5 at 100
+#: rows, 173 vs 214 at 4,000), while over ~5 MB reading the zeros costs more than it saves
+#: (448 vs 344 us at 6,000 rows, 668 vs 523 at 10,000).
+RELU_SCALAR_ABOVE = 4 << 20
+
+
 def relu_scratch(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Scratch for :func:`relu`: zeros of ``x``'s shape (a shared read-only buffer).
+    """Scratch for :func:`relu`: zeros of ``x``'s shape (a shared read-only buffer), or a
+    scalar zero for arrays of more than ``RELU_SCALAR_ABOVE`` bytes.
 
     Example:
         >>> relu_scratch(np.ones(2), np.ones(2)).tolist()
         [0.0, 0.0]
     """
+    if x.nbytes > RELU_SCALAR_ABOVE:
+        return np.zeros((), x.dtype)
     return filled(0.0, x.shape, x.dtype)
 
 
