@@ -116,8 +116,9 @@ from typing import Any
 import numpy as np
 
 import graphcore as gc
-from graphcore.kernels.compiled.direct_conv import BLOCK, DirectConv3x3
-from graphcore.machines import fusion
+from graphcore.machines import conv_fusion, fusion
+
+# numba's kernels are imported where they are used: ``--numpy`` runs without numba
 
 LAYERS = {
     # (in channels, out channels, side) of each 3x3 pad-1 convolution, batch 32
@@ -138,6 +139,9 @@ class DirectConv:
     """
 
     def __init__(self, xshape: tuple[int, ...], wshape: tuple[int, ...], pad: int, dtype: Any):
+        from graphcore.kernels.compiled.direct_conv import BLOCK, DirectConv3x3
+
+        self.block = BLOCK
         n, c, h, w = xshape
         co = wshape[0]
         if wshape[1:] != (c, 3, 3) or co % BLOCK:
@@ -154,7 +158,7 @@ class DirectConv:
         return self.out
 
     def input_grad(self, g: np.ndarray, w: np.ndarray) -> np.ndarray:
-        if self.c % BLOCK:
+        if self.c % self.block:
             raise ValueError(f"DirectConv: the input gradient needs even channels, got {self.c}")
         self.dc.stage_grad(g, for_filter=False)
         self.dc.stage_filter(w)
@@ -216,6 +220,8 @@ def _torch_layer(x: np.ndarray, w: np.ndarray, wants_x: bool) -> Callable[[], No
 def check(dtype: Any) -> float:
     """The largest relative difference of the three direct products from the reference
     im2col path (odd sizes, both paddings used)."""
+    from graphcore.kernels.compiled.direct_conv import BLOCK
+
     rng = np.random.default_rng(1)
     worst = 0.0
     for n, c, co, h, w, pad in [
@@ -257,6 +263,7 @@ def _reference(
 def _layer_line(c: int, co: int, h: int, wants_x: bool, dtype: Any, reps: int) -> str:
     """One layer (batch 32, pad 1): torch, graphcore's columns, the direct loops and Winograd,
     forward + backward; the candidates take turns over three rounds (medians)."""
+    from graphcore.kernels.compiled.direct_conv import DirectConv3x3
     from graphcore.kernels.compiled.winograd_conv import WinogradConv3x3
 
     rng = np.random.default_rng(0)
@@ -301,13 +308,90 @@ def _layer_line(c: int, co: int, h: int, wants_x: bool, dtype: Any, reps: int) -
     )
 
 
+def _fused_layer(x: np.ndarray, w: np.ndarray, wants_x: bool) -> Callable[[], None]:
+    """graphcore's Conv2d forward + backward for one layer in a plan that runs it by the
+    numpy Winograd (the numpy rule opened to every layer for the compile)."""
+    dt = gc.as_dtype(x.dtype)
+    g = gc.NewGraph()
+    xn = gc.NewTensor(g, dt, 4, gc.WithShape(*x.shape), gc.WithName("x"), gc.WithValue(x))
+    wn = gc.NewTensor(g, dt, 4, gc.WithName("w"), gc.WithValue(w))
+    gc.Grad(gc.Sum(gc.Conv2d(xn, wn, pad=(1, 1))), *([xn, wn] if wants_x else [wn]))
+    vm = gc.NewTapeMachine(g)
+    rule = (conv_fusion.NUMPY_WINOGRAD_MIN_PAIRS, conv_fusion.NUMPY_WINOGRAD_MAX_CHANNELS,
+            conv_fusion.NUMPY_WINOGRAD_MIN_SIDE)  # fmt: skip
+    conv_fusion.NUMPY_WINOGRAD_MIN_PAIRS, conv_fusion.NUMPY_WINOGRAD_MAX_CHANNELS = 1, 10**9
+    conv_fusion.NUMPY_WINOGRAD_MIN_SIDE = 1
+    try:
+        vm.run_all()
+    finally:
+        (conv_fusion.NUMPY_WINOGRAD_MIN_PAIRS, conv_fusion.NUMPY_WINOGRAD_MAX_CHANNELS,
+         conv_fusion.NUMPY_WINOGRAD_MIN_SIDE) = rule  # fmt: skip
+    assert vm.plan is not None and vm.plan._folded, "the layer was not fused"
+    return vm.run_all
+
+
+def _numpy_line(c: int, co: int, h: int, wants_x: bool, dtype: Any, reps: int) -> str:
+    """One layer (batch 32, pad 1) on the numpy backend: the columns, the numpy Winograd's
+    steps alone, and a plan running them; forward + backward, three rounds taking turns."""
+    from graphcore.kernels.reference.winograd_conv import WinogradConv3x3
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, c, h, h)).astype(dtype)
+    w = (rng.standard_normal((co, c, 3, 3)) / 3).astype(dtype)
+    gy = np.ones((32, co, h, h), dtype)
+    out, dx, dw = np.empty((32, co, h, h), dtype), np.empty_like(x), np.empty_like(w)
+    yf, dxf, dwf = out.reshape(-1), dx.reshape(-1), dw.reshape(-1)
+    k = WinogradConv3x3(x.shape, w.shape, (1, 1), dtype, input_grad=wants_x)
+
+    def forward() -> None:
+        k.stage_input(x)
+        k.forward(w, yf)
+
+    def filter_grad() -> None:
+        k.stage_grad(gy)
+        k.filter_grad(dwf)
+
+    def input_grad() -> None:
+        k.stage_filter(w)
+        k.input_grad(dxf)
+
+    parts: list[Callable[[], Any]] = [forward, filter_grad] + ([input_grad] if wants_x else [])
+    cands: dict[str, list[Callable[[], Any]]] = {
+        "columns": [_graphcore_layer(x, w, wants_x)],
+        "winograd": parts,
+        "plan": [_fused_layer(x, w, wants_x)],
+    }
+    times: dict[str, list[list[float]]] = {name: [] for name in cands}
+    for _ in range(3):
+        for name, fs in cands.items():
+            times[name].append([_cpu_us(f, reps) for f in fs])
+    med = {name: np.median(np.array(v), axis=0) for name, v in times.items()}
+    col, win, plan = (float(med[name].sum()) for name in ("columns", "winograd", "plan"))
+    return (
+        f"{c:>3}->{co:<3} {h:>2}x{h:<2} | columns {col:6.0f}  winograd {win:6.0f} "
+        f"({win / col:4.2f}x)  plan {plan:6.0f} ({plan / col:4.2f}x) | "
+        + " ".join(f"{t:5.0f}" for t in med["winograd"])
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--arch", default="resnet,convnet")
+    ap.add_argument("--numpy", action="store_true",
+                    help="the numpy backend: its columns against its Winograd (no numba)")
     args = ap.parse_args()
     dtype = np.dtype(args.dtype)
+    if args.numpy:
+        gc.accel.set_enabled(False)
+        print("numpy backend, CPU us, median of", args.reps, "| fwd+bwd: the columns, the "
+              "numpy Winograd's steps alone, a plan running them | Winograd's parts: "
+              "staging+fwd, filter grad with the gradient's staging, input grad")  # fmt: skip
+        for arch in args.arch.split(","):
+            for i, (c, co, h) in enumerate(LAYERS[arch]):
+                print(f"{arch:8s} {_numpy_line(c, co, h, i > 0, dtype, args.reps)}", flush=True)
+        return
     f64, f32 = check(np.float64), check(np.float32)
     print(f"agreement with im2col: float64 {f64:.1e}, float32 {f32:.1e}")
     print(
