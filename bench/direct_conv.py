@@ -104,6 +104,39 @@ transform, which a plan runs once.) Float64 the same picture: Winograd 0.68-0.76
 loops from 16 -> 32 up, 0.75 (32 -> 64) and 0.87 (64 -> 128) of the columns; 16 -> 16 at 28x28
 1.22x the direct loops. Hence the plans' rule: Winograd from 512 channel pairs up
 (``conv_fusion.WINOGRAD_MIN_PAIRS``), the direct loops below.
+
+The numpy backend (``--numpy``; no numba imported): Winograd's F(2x2, 3x3) in numpy
+(``graphcore/kernels/reference/winograd_conv.py``) against the same backend's columns, alone
+and in a one-layer plan (2026-12-03 19:42 UTC, load 0.1-1.2, float32, CPU us, medians of 10
+over three rounds taking turns)::
+
+    GRAPHCORE_NUMBA=0 PYTHONPATH=$PWD python bench/direct_conv.py --numpy --reps 10
+
+    layer          columns  winograd      plan          | parts: fwd, dw, dx
+    resnet 1->16 28   610   2308 3.78x   2356 3.86x   | 1236 1072 -
+    16->16 28x28    10105   6770 0.67x   7243 0.72x   | 2544 1697 2528
+    16->32 14x14     3315   3074 0.93x   3316 1.00x   | 1153  861 1060
+    32->32 14x14     6671   4571 0.69x   5156 0.77x   | 1649 1290 1633
+    convnet 1->32    1236   4122 3.34x   4540 3.67x   | 2107 2016 -
+    32->64 14x14     8972   7996 0.89x   8357 0.93x   | 2681 2740 2575
+    64->128 7x7      7776   8370 1.08x   9267 1.19x   | 2937 2609 2824
+
+What it took: the transforms as numpy passes over the tiles' own strided views (rows of
+``tw`` elements two apart) ran at 50 ns a row, 1.5-1.8x the columns' time for the whole
+layer; on the planes' polyphase parts, where every pass is over long contiguous runs (one
+operand shifted by a row or an element), 0.8-1.1x; in blocks whose tile matrices take
+~1 MiB (channels for the input's transform, images for the products with the transforms
+after them), 0.65-0.95x. numpy 2 sets up a 32 KiB buffer per operand for every ufunc call
+over operands that do not fold into one run: the kernel calls them with ``np.setbufsize(16)``
+(no allocation, and no slower). In whole epochs (plans taking turns in one process, 640
+samples, medians of 4-6): the resnet 0.923 s against 1.173 with the columns (0.79x; plan
+memory 80.2 -> 55.9 MB), but the convnet with its 32 -> 64 layer by Winograd 1.03-1.05x
+the columns' epoch (cache pressure or noise: that layer's steps summed to ~0.96x of the
+columns' in the same plan). At small batches its ~100 numpy calls a step weigh more: a
+forward-only plan at batch 1 took 1.3-1.4x the columns' time (2.5x for 16 -> 32 at 14x14),
+from 8 images of 14x14 or 28x28 up 0.8-0.9x. Hence the numpy rule
+(``conv_fusion.NUMPY_WINOGRAD_*``): from 256 channel pairs up to 32 channels either way,
+outputs of 14x14 and up, 4096 output pixels over the batch; the convnet keeps its columns.
 """
 
 from __future__ import annotations
@@ -317,15 +350,15 @@ def _fused_layer(x: np.ndarray, w: np.ndarray, wants_x: bool) -> Callable[[], No
     wn = gc.NewTensor(g, dt, 4, gc.WithName("w"), gc.WithValue(w))
     gc.Grad(gc.Sum(gc.Conv2d(xn, wn, pad=(1, 1))), *([xn, wn] if wants_x else [wn]))
     vm = gc.NewTapeMachine(g)
-    rule = (conv_fusion.NUMPY_WINOGRAD_MIN_PAIRS, conv_fusion.NUMPY_WINOGRAD_MAX_CHANNELS,
-            conv_fusion.NUMPY_WINOGRAD_MIN_SIDE)  # fmt: skip
-    conv_fusion.NUMPY_WINOGRAD_MIN_PAIRS, conv_fusion.NUMPY_WINOGRAD_MAX_CHANNELS = 1, 10**9
-    conv_fusion.NUMPY_WINOGRAD_MIN_SIDE = 1
+    names = ("MIN_PAIRS", "MAX_CHANNELS", "MIN_SIDE", "MIN_PIXELS")
+    rule = {k: getattr(conv_fusion, "NUMPY_WINOGRAD_" + k) for k in names}
+    for k in names:
+        setattr(conv_fusion, "NUMPY_WINOGRAD_" + k, 10**9 if k == "MAX_CHANNELS" else 1)
     try:
         vm.run_all()
     finally:
-        (conv_fusion.NUMPY_WINOGRAD_MIN_PAIRS, conv_fusion.NUMPY_WINOGRAD_MAX_CHANNELS,
-         conv_fusion.NUMPY_WINOGRAD_MIN_SIDE) = rule  # fmt: skip
+        for k, v in rule.items():
+            setattr(conv_fusion, "NUMPY_WINOGRAD_" + k, v)
     assert vm.plan is not None and vm.plan._folded, "the layer was not fused"
     return vm.run_all
 

@@ -163,6 +163,7 @@ def every_layer(monkeypatch):
     """The numpy rule opened to the tests' small layers."""
     monkeypatch.setattr(conv_fusion, "NUMPY_WINOGRAD_MIN_PAIRS", 1)
     monkeypatch.setattr(conv_fusion, "NUMPY_WINOGRAD_MIN_SIDE", 1)
+    monkeypatch.setattr(conv_fusion, "NUMPY_WINOGRAD_MIN_PIXELS", 1)
 
 
 def _param(g, name, shape, dtype, rng, scale=0.3):
@@ -306,19 +307,20 @@ def test_numpy_training_step_allocates_nothing(numpy_backend, every_layer):
 
 
 @pytest.mark.parametrize(
-    ("wshape", "side", "fused"),
+    ("wshape", "n", "side", "fused"),
     [
-        ((16, 16, 3, 3), 28, True),  # the resnet's 16 -> 16 at 28x28
-        ((32, 32, 3, 3), 14, True),
-        ((64, 32, 3, 3), 14, False),  # 64 channels: the convnet's 32 -> 64 keeps its columns
-        ((32, 32, 3, 3), 7, False),  # 7x7: too small
-        ((8, 8, 3, 3), 28, False),  # 64 pairs: too few
+        ((16, 16, 3, 3), 8, 28, True),  # the resnet's 16 -> 16 at 28x28
+        ((32, 32, 3, 3), 21, 14, True),
+        ((16, 16, 3, 3), 1, 28, False),  # one image: too few pixels
+        ((64, 32, 3, 3), 32, 14, False),  # 64 channels: the convnet's 32 -> 64 keeps its columns
+        ((32, 32, 3, 3), 100, 7, False),  # 7x7: too small
+        ((8, 8, 3, 3), 8, 28, False),  # 64 pairs: too few
     ],
 )
-def test_the_numpy_rule(numpy_backend, wshape, side, fused):
+def test_the_numpy_rule(numpy_backend, wshape, n, side, fused):
     rng = np.random.default_rng(9)
     g = gc.NewGraph()
-    x = _param(g, "x", (1, wshape[1], side, side), np.float32, rng)
+    x = _param(g, "x", (n, wshape[1], side, side), np.float32, rng)
     w = _param(g, "w", wshape, np.float32, rng)
     gc.Grad(gc.Sum(gc.Square(gc.Conv2d(x, w, pad=1))), x, w)
     vm = gc.NewTapeMachine(g)
@@ -331,7 +333,7 @@ def test_with_graphcore_numba_0_a_winograd_plan_never_imports_numba():
         "import sys, numpy as np, graphcore as gc\n"
         "g = gc.NewGraph()\n"
         "x = gc.NewTensor(g, gc.Float32, 4, gc.WithName('x'),"
-        " gc.WithValue(np.ones((2, 16, 14, 14), np.float32)))\n"
+        " gc.WithValue(np.ones((21, 16, 14, 14), np.float32)))\n"
         "w = gc.NewTensor(g, gc.Float32, 4, gc.WithName('w'),"
         " gc.WithValue(np.ones((16, 16, 3, 3), np.float32)))\n"
         "gc.Grad(gc.Sum(gc.Conv2d(x, w, pad=1)), x, w)\n"

@@ -46,12 +46,13 @@ time, 32 -> 64 at 14x14 in ~0.75x and 64 -> 128 at 7x7 in ~0.9x the columns'; 16
 The numpy backend has no direct loops; it runs Winograd in numpy
 (:class:`~graphcore.kernels.reference.winograd_conv.WinogradConv3x3`) from
 :data:`NUMPY_WINOGRAD_MIN_PAIRS` channel pairs up to :data:`NUMPY_WINOGRAD_MAX_CHANNELS`
-channels either way, on outputs of at least :data:`NUMPY_WINOGRAD_MIN_SIDE` pixels each way,
-and the columns elsewhere. Alone (same harness, CPU time) it took 16 -> 16 at 28x28 in
-0.65-0.75x the columns' time, 32 -> 32 at 14x14 in 0.7-0.85x, 16 -> 32 in 0.85-0.95x,
-32 -> 64 in ~0.9x, 64 -> 128 at 7x7 in 1.0-1.2x; in plans (epochs taking turns in one
-process) the resnet's epoch in 0.79x, while the convnet's with its 32 -> 64 layer by
-Winograd was 1.03-1.05x (so that layer keeps its columns).
+channels either way, on outputs of at least :data:`NUMPY_WINOGRAD_MIN_SIDE` pixels each way
+and :data:`NUMPY_WINOGRAD_MIN_PIXELS` over the batch, and the columns elsewhere. Alone
+(same harness, batch 32, CPU time) it took 16 -> 16 at 28x28 in 0.65-0.75x the columns'
+time, 32 -> 32 at 14x14 in 0.7-0.85x, 16 -> 32 in 0.85-1.0x, 32 -> 64 in ~0.9x, 64 -> 128
+at 7x7 in 1.0-1.2x; in plans (epochs taking turns in one process) the resnet's epoch in
+0.79x, while the convnet's with its 32 -> 64 layer by Winograd was 1.03-1.05x (so that layer
+keeps its columns).
 
 Example:
     >>> import numpy as np, graphcore as gc
@@ -86,6 +87,7 @@ __all__ = [
     "NUMPY_WINOGRAD_MIN_PAIRS",
     "NUMPY_WINOGRAD_MAX_CHANNELS",
     "NUMPY_WINOGRAD_MIN_SIDE",
+    "NUMPY_WINOGRAD_MIN_PIXELS",
     "Direct",
     "find_convolutions",
     "fuse_convolutions",
@@ -117,8 +119,12 @@ NUMPY_WINOGRAD_MIN_PAIRS = 256
 #: input and output), where 16 -> 16 at 28x28 to 32 -> 32 at 14x14 took 0.65-0.85x ...
 NUMPY_WINOGRAD_MAX_CHANNELS = 32
 #: ... for outputs of at least this many rows and columns: at 7x7 (64 -> 128) it only tied
-#: with the columns (its tiles cover 8x8, and a fifth of its products is padding there)
+#: with the columns (its tiles cover 8x8, and a fifth of its products is padding there) ...
 NUMPY_WINOGRAD_MIN_SIDE = 14
+#: ... and of at least this many pixels over the batch (N x Ho x Wo): its ~100 numpy calls a
+#: step cost more than they save on small batches (forward at batch 1: 1.3-1.4x the columns'
+#: time; from 8 images of 14x14 or 28x28 up, 0.8-0.9x)
+NUMPY_WINOGRAD_MIN_PIXELS = 4096
 
 _COMPILED = "graphcore.kernels.compiled"
 _REFERENCE = "graphcore.kernels.reference"
@@ -225,6 +231,7 @@ def _fits(conv: _Conv, shapes: Mapping[int, tuple[int, ...]], pad: tuple[int, in
             and c * co >= NUMPY_WINOGRAD_MIN_PAIRS
             and max(c, co) <= NUMPY_WINOGRAD_MAX_CHANNELS
             and min(ys[2:]) >= NUMPY_WINOGRAD_MIN_SIDE
+            and ys[0] * ys[2] * ys[3] >= NUMPY_WINOGRAD_MIN_PIXELS
         )
         return conv.winograd
     from ..kernels.compiled import direct_conv  # numba's backend only
