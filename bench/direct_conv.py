@@ -104,6 +104,39 @@ transform, which a plan runs once.) Float64 the same picture: Winograd 0.68-0.76
 loops from 16 -> 32 up, 0.75 (32 -> 64) and 0.87 (64 -> 128) of the columns; 16 -> 16 at 28x28
 1.22x the direct loops. Hence the plans' rule: Winograd from 512 channel pairs up
 (``conv_fusion.WINOGRAD_MIN_PAIRS``), the direct loops below.
+
+The numpy backend (``--numpy``; no numba imported): Winograd's F(2x2, 3x3) in numpy
+(``graphcore/kernels/reference/winograd_conv.py``) against the same backend's columns, alone
+and in a one-layer plan (2026-12-03 19:42 UTC, load 0.1-1.2, float32, CPU us, medians of 10
+over three rounds taking turns)::
+
+    GRAPHCORE_NUMBA=0 PYTHONPATH=$PWD python bench/direct_conv.py --numpy --reps 10
+
+    layer          columns  winograd      plan          | parts: fwd, dw, dx
+    resnet 1->16 28   610   2308 3.78x   2356 3.86x   | 1236 1072 -
+    16->16 28x28    10105   6770 0.67x   7243 0.72x   | 2544 1697 2528
+    16->32 14x14     3315   3074 0.93x   3316 1.00x   | 1153  861 1060
+    32->32 14x14     6671   4571 0.69x   5156 0.77x   | 1649 1290 1633
+    convnet 1->32    1236   4122 3.34x   4540 3.67x   | 2107 2016 -
+    32->64 14x14     8972   7996 0.89x   8357 0.93x   | 2681 2740 2575
+    64->128 7x7      7776   8370 1.08x   9267 1.19x   | 2937 2609 2824
+
+What it took: the transforms as numpy passes over the tiles' own strided views (rows of
+``tw`` elements two apart) ran at 50 ns a row, 1.5-1.8x the columns' time for the whole
+layer; on the planes' polyphase parts, where every pass is over long contiguous runs (one
+operand shifted by a row or an element), 0.8-1.1x; in blocks whose tile matrices take
+~1 MiB (channels for the input's transform, images for the products with the transforms
+after them), 0.65-0.95x. numpy 2 sets up a 32 KiB buffer per operand for every ufunc call
+over operands that do not fold into one run: the kernel calls them with ``np.setbufsize(16)``
+(no allocation, and no slower). In whole epochs (plans taking turns in one process, 640
+samples, medians of 4-6): the resnet 0.923 s against 1.173 with the columns (0.79x; plan
+memory 80.2 -> 55.9 MB), but the convnet with its 32 -> 64 layer by Winograd 1.03-1.05x
+the columns' epoch (cache pressure or noise: that layer's steps summed to ~0.96x of the
+columns' in the same plan). At small batches its ~100 numpy calls a step weigh more: a
+forward-only plan at batch 1 took 1.3-1.4x the columns' time (2.5x for 16 -> 32 at 14x14),
+from 8 images of 14x14 or 28x28 up 0.8-0.9x. Hence the numpy rule
+(``conv_fusion.NUMPY_WINOGRAD_*``): from 256 channel pairs up to 32 channels either way,
+outputs of 14x14 and up, 4096 output pixels over the batch; the convnet keeps its columns.
 """
 
 from __future__ import annotations
@@ -116,8 +149,9 @@ from typing import Any
 import numpy as np
 
 import graphcore as gc
-from graphcore.kernels.compiled.direct_conv import BLOCK, DirectConv3x3
-from graphcore.machines import fusion
+from graphcore.machines import conv_fusion, fusion
+
+# numba's kernels are imported where they are used: ``--numpy`` runs without numba
 
 LAYERS = {
     # (in channels, out channels, side) of each 3x3 pad-1 convolution, batch 32
@@ -138,6 +172,9 @@ class DirectConv:
     """
 
     def __init__(self, xshape: tuple[int, ...], wshape: tuple[int, ...], pad: int, dtype: Any):
+        from graphcore.kernels.compiled.direct_conv import BLOCK, DirectConv3x3
+
+        self.block = BLOCK
         n, c, h, w = xshape
         co = wshape[0]
         if wshape[1:] != (c, 3, 3) or co % BLOCK:
@@ -154,7 +191,7 @@ class DirectConv:
         return self.out
 
     def input_grad(self, g: np.ndarray, w: np.ndarray) -> np.ndarray:
-        if self.c % BLOCK:
+        if self.c % self.block:
             raise ValueError(f"DirectConv: the input gradient needs even channels, got {self.c}")
         self.dc.stage_grad(g, for_filter=False)
         self.dc.stage_filter(w)
@@ -216,6 +253,8 @@ def _torch_layer(x: np.ndarray, w: np.ndarray, wants_x: bool) -> Callable[[], No
 def check(dtype: Any) -> float:
     """The largest relative difference of the three direct products from the reference
     im2col path (odd sizes, both paddings used)."""
+    from graphcore.kernels.compiled.direct_conv import BLOCK
+
     rng = np.random.default_rng(1)
     worst = 0.0
     for n, c, co, h, w, pad in [
@@ -257,6 +296,7 @@ def _reference(
 def _layer_line(c: int, co: int, h: int, wants_x: bool, dtype: Any, reps: int) -> str:
     """One layer (batch 32, pad 1): torch, graphcore's columns, the direct loops and Winograd,
     forward + backward; the candidates take turns over three rounds (medians)."""
+    from graphcore.kernels.compiled.direct_conv import DirectConv3x3
     from graphcore.kernels.compiled.winograd_conv import WinogradConv3x3
 
     rng = np.random.default_rng(0)
@@ -301,13 +341,90 @@ def _layer_line(c: int, co: int, h: int, wants_x: bool, dtype: Any, reps: int) -
     )
 
 
+def _fused_layer(x: np.ndarray, w: np.ndarray, wants_x: bool) -> Callable[[], None]:
+    """graphcore's Conv2d forward + backward for one layer in a plan that runs it by the
+    numpy Winograd (the numpy rule opened to every layer for the compile)."""
+    dt = gc.as_dtype(x.dtype)
+    g = gc.NewGraph()
+    xn = gc.NewTensor(g, dt, 4, gc.WithShape(*x.shape), gc.WithName("x"), gc.WithValue(x))
+    wn = gc.NewTensor(g, dt, 4, gc.WithName("w"), gc.WithValue(w))
+    gc.Grad(gc.Sum(gc.Conv2d(xn, wn, pad=(1, 1))), *([xn, wn] if wants_x else [wn]))
+    vm = gc.NewTapeMachine(g)
+    names = ("MIN_PAIRS", "MAX_CHANNELS", "MIN_SIDE", "MIN_PIXELS")
+    rule = {k: getattr(conv_fusion, "NUMPY_WINOGRAD_" + k) for k in names}
+    for k in names:
+        setattr(conv_fusion, "NUMPY_WINOGRAD_" + k, 10**9 if k == "MAX_CHANNELS" else 1)
+    try:
+        vm.run_all()
+    finally:
+        for k, v in rule.items():
+            setattr(conv_fusion, "NUMPY_WINOGRAD_" + k, v)
+    assert vm.plan is not None and vm.plan._folded, "the layer was not fused"
+    return vm.run_all
+
+
+def _numpy_line(c: int, co: int, h: int, wants_x: bool, dtype: Any, reps: int) -> str:
+    """One layer (batch 32, pad 1) on the numpy backend: the columns, the numpy Winograd's
+    steps alone, and a plan running them; forward + backward, three rounds taking turns."""
+    from graphcore.kernels.reference.winograd_conv import WinogradConv3x3
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, c, h, h)).astype(dtype)
+    w = (rng.standard_normal((co, c, 3, 3)) / 3).astype(dtype)
+    gy = np.ones((32, co, h, h), dtype)
+    out, dx, dw = np.empty((32, co, h, h), dtype), np.empty_like(x), np.empty_like(w)
+    yf, dxf, dwf = out.reshape(-1), dx.reshape(-1), dw.reshape(-1)
+    k = WinogradConv3x3(x.shape, w.shape, (1, 1), dtype, input_grad=wants_x)
+
+    def forward() -> None:
+        k.stage_input(x)
+        k.forward(w, yf)
+
+    def filter_grad() -> None:
+        k.stage_grad(gy)
+        k.filter_grad(dwf)
+
+    def input_grad() -> None:
+        k.stage_filter(w)
+        k.input_grad(dxf)
+
+    parts: list[Callable[[], Any]] = [forward, filter_grad] + ([input_grad] if wants_x else [])
+    cands: dict[str, list[Callable[[], Any]]] = {
+        "columns": [_graphcore_layer(x, w, wants_x)],
+        "winograd": parts,
+        "plan": [_fused_layer(x, w, wants_x)],
+    }
+    times: dict[str, list[list[float]]] = {name: [] for name in cands}
+    for _ in range(3):
+        for name, fs in cands.items():
+            times[name].append([_cpu_us(f, reps) for f in fs])
+    med = {name: np.median(np.array(v), axis=0) for name, v in times.items()}
+    col, win, plan = (float(med[name].sum()) for name in ("columns", "winograd", "plan"))
+    return (
+        f"{c:>3}->{co:<3} {h:>2}x{h:<2} | columns {col:6.0f}  winograd {win:6.0f} "
+        f"({win / col:4.2f}x)  plan {plan:6.0f} ({plan / col:4.2f}x) | "
+        + " ".join(f"{t:5.0f}" for t in med["winograd"])
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--arch", default="resnet,convnet")
+    ap.add_argument("--numpy", action="store_true",
+                    help="the numpy backend: its columns against its Winograd (no numba)")
     args = ap.parse_args()
     dtype = np.dtype(args.dtype)
+    if args.numpy:
+        gc.accel.set_enabled(False)
+        print("numpy backend, CPU us, median of", args.reps, "| fwd+bwd: the columns, the "
+              "numpy Winograd's steps alone, a plan running them | Winograd's parts: "
+              "staging+fwd, filter grad with the gradient's staging, input grad")  # fmt: skip
+        for arch in args.arch.split(","):
+            for i, (c, co, h) in enumerate(LAYERS[arch]):
+                print(f"{arch:8s} {_numpy_line(c, co, h, i > 0, dtype, args.reps)}", flush=True)
+        return
     f64, f32 = check(np.float64), check(np.float32)
     print(f"agreement with im2col: float64 {f64:.1e}, float32 {f32:.1e}")
     print(

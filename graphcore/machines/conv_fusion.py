@@ -1,6 +1,6 @@
-"""Running 3x3 convolutions without columns when a plan is compiled (numba backend): the
-graph ``Conv2d`` built, its gradients and what the user can read stay as they are; only the
-tape runs other kernels.
+"""Running 3x3 convolutions without columns when a plan is compiled: the graph ``Conv2d``
+built, its gradients and what the user can read stay as they are; only the tape runs other
+kernels.
 
 ``Conv2d(x, w)`` is ``Im2Col(x)`` (the column matrix) and a product of the columns; its
 gradients are ``gt = ConvOutToCols(g)``, the filter gradient ``Conv2dFilterGrad(gt, cols)``,
@@ -41,8 +41,18 @@ loops take a 16-channel 28x28 layer in 0.35-0.45x the time through the columns, 
 128 channels at 7x7 in 1.5-2x, and with the convnet's 32 -> 64 layer at 14x14 direct its
 epoch lost ~3%. Winograd takes 16 -> 32 and 32 -> 32 at 14x14 in ~0.85x the direct loops'
 time, 32 -> 64 at 14x14 in ~0.75x and 64 -> 128 at 7x7 in ~0.9x the columns'; 16 -> 16 at
-28x28 in 1.4x the direct loops' (its 16 products are too thin for BLAS). The numpy backend
-keeps the columns.
+28x28 in 1.4x the direct loops' (its 16 products are too thin for BLAS).
+
+The numpy backend has no direct loops; it runs Winograd in numpy
+(:class:`~graphcore.kernels.reference.winograd_conv.WinogradConv3x3`) from
+:data:`NUMPY_WINOGRAD_MIN_PAIRS` channel pairs up to :data:`NUMPY_WINOGRAD_MAX_CHANNELS`
+channels either way, on outputs of at least :data:`NUMPY_WINOGRAD_MIN_SIDE` pixels each way
+and :data:`NUMPY_WINOGRAD_MIN_PIXELS` over the batch, and the columns elsewhere. Alone
+(same harness, batch 32, CPU time) it took 16 -> 16 at 28x28 in 0.65-0.75x the columns'
+time, 32 -> 32 at 14x14 in 0.7-0.85x, 16 -> 32 in 0.85-1.0x, 32 -> 64 in ~0.9x, 64 -> 128
+at 7x7 in 1.0-1.2x; in plans (epochs taking turns in one process) the resnet's epoch in
+0.79x, while the convnet's with its 32 -> 64 layer by Winograd was 1.03-1.05x (so that layer
+keeps its columns).
 
 Example:
     >>> import numpy as np, graphcore as gc
@@ -64,6 +74,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import Node
+from ..kernels import winograd
 from ..ops.conv import Conv2dColsGradOp, Conv2dFilterGradOp, Conv2dOp, ConvOutToColsOp
 from ..ops.im2col import Col2ImOp, Im2ColOp
 from . import fusion
@@ -73,6 +84,10 @@ __all__ = [
     "MAX_CHANNELS",
     "WINOGRAD_MIN_PAIRS",
     "WINOGRAD_MAX_CHANNELS",
+    "NUMPY_WINOGRAD_MIN_PAIRS",
+    "NUMPY_WINOGRAD_MAX_CHANNELS",
+    "NUMPY_WINOGRAD_MIN_SIDE",
+    "NUMPY_WINOGRAD_MIN_PIXELS",
     "Direct",
     "find_convolutions",
     "fuse_convolutions",
@@ -96,7 +111,23 @@ WINOGRAD_MIN_PAIRS = 512
 #: ... and up to this many channels either way (the widest measured)
 WINOGRAD_MAX_CHANNELS = 128
 
+#: The numpy backend (no direct loops there) runs Winograd
+#: (:mod:`graphcore.kernels.reference.winograd_conv`) from this many channel pairs ...
+NUMPY_WINOGRAD_MIN_PAIRS = 256
+#: ... up to this many channels either way: 32 -> 64 at 14x14 took 0.9x the columns' time
+#: alone but made the convnet's epoch ~4% slower in a plan (its buffers are 4x the layer's
+#: input and output), where 16 -> 16 at 28x28 to 32 -> 32 at 14x14 took 0.65-0.85x ...
+NUMPY_WINOGRAD_MAX_CHANNELS = 32
+#: ... for outputs of at least this many rows and columns: at 7x7 (64 -> 128) it only tied
+#: with the columns (its tiles cover 8x8, and a fifth of its products is padding there) ...
+NUMPY_WINOGRAD_MIN_SIDE = 14
+#: ... and of at least this many pixels over the batch (N x Ho x Wo): its ~100 numpy calls a
+#: step cost more than they save on small batches (forward at batch 1: 1.3-1.4x the columns'
+#: time; from 8 images of 14x14 or 28x28 up, 0.8-0.9x)
+NUMPY_WINOGRAD_MIN_PIXELS = 4096
+
 _COMPILED = "graphcore.kernels.compiled"
+_REFERENCE = "graphcore.kernels.reference"
 
 
 class _Conv:
@@ -111,6 +142,7 @@ class _Conv:
         self.dx: Node | None = None
         self.kernels: Any = None  # its DirectConv3x3 or WinogradConv3x3, once built
         self.winograd = False  # which of the two (chosen by _fits)
+        self.compiled = True  # numba's kernels, else numpy's (Winograd only)
 
 
 def _readers(steps: list[Node]) -> dict[int, list[Node]]:
@@ -181,8 +213,6 @@ def _match(
 def _fits(conv: _Conv, shapes: Mapping[int, tuple[int, ...]], pad: tuple[int, int]) -> bool:
     """Whether the shapes and dtypes suit the direct or Winograd kernels (see the module
     docs); sets ``conv.winograd`` to the one that runs."""
-    from ..kernels.compiled import direct_conv, winograd_conv
-
     xs, ws, ys = (shapes[id(n)] for n in (conv.x, conv.w, conv.y))
     dt = conv.y.dtype.np
     nodes = [conv.x, conv.w] + [n for n in (conv.gt, conv.dw, conv.dx) if n is not None]
@@ -195,8 +225,19 @@ def _fits(conv: _Conv, shapes: Mapping[int, tuple[int, ...]], pad: tuple[int, in
     ):
         return False
     co, c = ws[0], ws[1] if len(ws) > 1 else 0
+    if not conv.compiled:  # numpy: Winograd or the columns
+        conv.winograd = (
+            winograd.fits(xs, ws, pad)
+            and c * co >= NUMPY_WINOGRAD_MIN_PAIRS
+            and max(c, co) <= NUMPY_WINOGRAD_MAX_CHANNELS
+            and min(ys[2:]) >= NUMPY_WINOGRAD_MIN_SIDE
+            and ys[0] * ys[2] * ys[3] >= NUMPY_WINOGRAD_MIN_PIXELS
+        )
+        return conv.winograd
+    from ..kernels.compiled import direct_conv  # numba's backend only
+
     conv.winograd = (
-        winograd_conv.fits(xs, ws, pad)
+        winograd.fits(xs, ws, pad)
         and c * co >= WINOGRAD_MIN_PAIRS
         and max(c, co) <= WINOGRAD_MAX_CHANNELS
     )
@@ -213,15 +254,24 @@ def _scratch(convs: list[_Conv], arrays: Mapping[int, np.ndarray]) -> dict[Any, 
     need: dict[Any, int] = {}
     for conv in convs:
         if conv.winograd:
-            from ..kernels.compiled.winograd_conv import WinogradConv3x3  # numba's backend only
-
             assert isinstance(conv.cols.op, Im2ColOp)
             x, w, y = (arrays[id(n)] for n in (conv.x, conv.w, conv.y))
-            size = WinogradConv3x3.scratch_size(
+            size = _winograd_class(conv).scratch_size(
                 x.shape, w.shape, conv.cols.op.pad, y.dtype, conv.dx is not None
             )
             need[y.dtype] = max(need.get(y.dtype, 0), size)
     return {dt: np.zeros(size, dt) for dt, size in need.items()}
+
+
+def _winograd_class(conv: _Conv) -> Any:
+    """The WinogradConv3x3 of ``conv``'s backend (numba's imported only when it runs)."""
+    if conv.compiled:
+        from ..kernels.compiled.winograd_conv import WinogradConv3x3
+
+        return WinogradConv3x3
+    from ..kernels.reference.winograd_conv import WinogradConv3x3 as NumpyWinograd
+
+    return NumpyWinograd
 
 
 def _steps(
@@ -232,16 +282,15 @@ def _steps(
 ) -> tuple[dict[int, Kernel], dict[int, Callable[[np.ndarray], Kernel]]]:
     """Node id -> its new step, and node id -> a rebuilder of the step writing its value
     (for ``run_all(into=...)``)."""
-    from ..kernels.compiled.direct_conv import DirectConv3x3
-    from ..kernels.compiled.winograd_conv import WinogradConv3x3
-
     x, w, y = (arrays[id(n)] for n in (conv.x, conv.w, conv.y))
     grads = (conv.dw is not None, conv.dx is not None)
-    dc: DirectConv3x3 | WinogradConv3x3
+    dc: Any  # a DirectConv3x3 or either backend's WinogradConv3x3: the same steps
     if conv.winograd:
-        dc = conv.kernels = WinogradConv3x3(x.shape, w.shape, pad, y.dtype, *grads,
-                                            scratch=scratch[y.dtype])  # fmt: skip
+        dc = conv.kernels = _winograd_class(conv)(x.shape, w.shape, pad, y.dtype, *grads,
+                                                  scratch=scratch[y.dtype])  # fmt: skip
     else:
+        from ..kernels.compiled.direct_conv import DirectConv3x3  # numba's backend only
+
         dc = conv.kernels = DirectConv3x3(x.shape, w.shape, pad, y.dtype, *grads)
 
     def stage_input() -> None:
@@ -329,7 +378,8 @@ def find_convolutions(
         []
     """
     res = Direct()
-    if not fusion.enabled or getattr(k, "__name__", "") != _COMPILED:
+    name = getattr(k, "__name__", "")
+    if not fusion.enabled or name not in (_COMPILED, _REFERENCE):
         return res
     steps = [n for n in order if n.op is not None and id(n) not in given]
     readers = _readers(steps)
@@ -346,6 +396,7 @@ def find_convolutions(
             id(m) in computed for m in (conv.y, conv.dw, conv.dx) if m is not None
         ):
             continue
+        conv.compiled = name == _COMPILED
         if not _fits(conv, shapes, n.op.pad):
             continue
         res.convs.append(conv)

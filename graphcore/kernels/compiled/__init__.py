@@ -15,11 +15,11 @@ The sigmoid and the sigmoid cross-entropy compute ``exp`` and ``log`` with polyn
 (:mod:`~graphcore.kernels.compiled.polynomial`): LLVM can only vectorise a loop without
 calls.
 
-Two modules have no numpy counterpart: :mod:`~graphcore.kernels.compiled.direct_conv`, a
-direct 3x3 convolution, and :mod:`~graphcore.kernels.compiled.winograd_conv`, Winograd's
-F(2x2, 3x3), which plans run instead of the column products (thin layers direct, wider
-ones by Winograd: :mod:`graphcore.machines.conv_fusion`); the numpy backend keeps the
-columns.
+Two modules are not kernels of the common set: :mod:`~graphcore.kernels.compiled.direct_conv`,
+a direct 3x3 convolution (numba only), and :mod:`~graphcore.kernels.compiled.winograd_conv`,
+Winograd's F(2x2, 3x3), which plans run instead of the column products (thin layers direct,
+wider ones by Winograd: :mod:`graphcore.machines.conv_fusion`); the numpy backend has its
+own Winograd (:mod:`graphcore.kernels.reference.winograd_conv`, the same class and steps).
 
 numba compiles each loop on first use (one to three seconds per loop and dtype) and keeps it
 on disk in the user's cache directory (:mod:`graphcore.kernels.jit`).

@@ -37,6 +37,9 @@ import numpy as np
 
 from ..blas import gemm_into
 from ..jit import jit
+from ..winograd import fits
+from ..winograd import sixteen as _sixteen
+from ..winograd import sixteen_size as _sixteen_size
 
 __all__ = ["WinogradConv3x3", "fits"]
 
@@ -262,29 +265,6 @@ def input_from_tiles(dv, dx, plane, ph, pw, th, tw):  # pragma: no cover (compil
                     dx[b, ch, y, x] = plane[y + ph, x + pw]
 
 
-def fits(xshape: tuple[int, ...], wshape: tuple[int, ...], pad: tuple[int, int]) -> bool:
-    """Whether :class:`WinogradConv3x3` takes a convolution of ``xshape`` by filters
-    ``wshape`` with padding ``pad``: 3x3 filters, padding 0 to 2, an output of at least one
-    pixel (any channel counts).
-
-    Example:
-        >>> fits((2, 3, 8, 8), (5, 3, 3, 3), (1, 1)), fits((2, 3, 8, 8), (5, 3, 5, 5), (1, 1))
-        (True, False)
-    """
-    if len(xshape) != 4 or len(wshape) != 4 or tuple(wshape[2:]) != (3, 3):
-        return False
-    n, c, h, w = xshape
-    return (
-        wshape[1] == c
-        and all(0 <= p <= 2 for p in pad)
-        and h + 2 * pad[0] >= 3
-        and w + 2 * pad[1] >= 3
-        and n > 0
-        and wshape[0] > 0
-        and c > 0
-    )
-
-
 class WinogradConv3x3:
     """The buffers of one F(2x2, 3x3) convolution (shapes fixed when it is made) and its
     steps, with the same names and order as
@@ -431,27 +411,3 @@ class WinogradConv3x3:
         ph, pw = self.pad
         input_from_tiles(self.dv, out.reshape(self.n, self.c, self.h, self.w), self.plane,
                          ph, pw, self.th, self.tw)  # fmt: skip
-
-
-def _sixteen(
-    rows: int, cols: int, dtype: Any, most: int = 0, base: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """A (16, rows, cols) array whose 16 matrices start 64 bytes off a multiple of 4 KiB
-    from each other: at the natural stride (rows * cols, often a multiple of 1024 elements)
-    the transforms' 16 streams alias in the store buffer and ran 5-10x slower. ``most``:
-    the rows to make room for (the buffer may be shared: ``base``). Returns the flat buffer
-    and the view."""
-    isz = np.dtype(dtype).itemsize
-    stride = _sixteen_size(max(rows, most) * cols, dtype) // 16
-    if base is None:
-        base = np.zeros(16 * stride, dtype)
-    view = np.lib.stride_tricks.as_strided(
-        base, (16, rows, cols), (stride * isz, cols * isz, isz), writeable=True
-    )
-    return base, view
-
-
-def _sixteen_size(per: int, dtype: Any) -> int:
-    """Elements of :func:`_sixteen`'s buffer for matrices of ``per`` elements."""
-    isz = np.dtype(dtype).itemsize
-    return 16 * ((per * isz + 4095) // 4096 * 4096 // isz + 64 // isz)

@@ -12,6 +12,10 @@ constants takes a ``scratch`` argument, made once by the same backend's ``<kerne
 from the kernel's arrays, and passed along with those same arrays on every call: no kernel
 allocates per call.
 
+:mod:`~graphcore.kernels.reference.winograd_conv` is not one of those kernels: Winograd's
+F(2x2, 3x3) convolution, which plans run instead of some column products
+(:mod:`graphcore.machines.conv_fusion`), as the compiled module of the same name does.
+
 The numpy forms are picked for the fewest and cheapest passes. numpy's speed per element
 differs by an order of magnitude between ufuncs on this kind of machine: ``maximum`` against
 a Python scalar takes 4x longer than against an array of zeros, ``sign`` is not vectorised
