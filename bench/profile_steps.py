@@ -13,7 +13,9 @@ other processes on a shared machine barely disturb it) or the wall clock (``--cl
 
 Kernels are named from their closures' ``__qualname__`` (an accumulation into ``w.grad``
 by the kernel it wraps) and grouped: GEMM (``gemm_into`` and the convolution products, which
-include the copy of the (Cout, N, P) product into NCHW), im2col/col2im, elementwise (bias,
+include the copy of the (Cout, N, P) product into NCHW), im2col/col2im, the convolutions a
+plan runs without columns (direct loops or Winograd: staging, forward and both gradients),
+elementwise (bias,
 ReLU and its gradient, dropout, and the plan's fused steps: bias and activation, the ReLU
 gradient with the bias gradient), pooling, loss (value and gradient), gradient copies.
 
@@ -67,6 +69,7 @@ CATEGORIES = (
     "GEMM",
     "bias grad (GEMV)",
     "im2col/col2im",
+    "conv, no columns",
     "elementwise",
     "pooling",
     "loss",
@@ -91,6 +94,7 @@ def category(name: str) -> str:
     rules = (
         ("GEMM", ("gemm_into", "Conv2dOp", "Conv2dColsGradOp", "Conv2dFilterGradOp")),
         ("im2col/col2im", ("Im2ColOp", "Col2ImOp", "ConvOutToColsOp")),
+        ("conv, no columns", ("fused_conv_", "stage_input", "stage_grad", "stage_filter")),
         ("loss", ("CrossEntropy",)),
         ("pooling", ("Pool2D",)),
         ("grad copies", ("accumulate.",)),

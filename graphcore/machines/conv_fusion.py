@@ -299,10 +299,10 @@ def _steps(
     def forward(dest: np.ndarray) -> Kernel:
         flat = dest.reshape(-1)
 
-        def direct_conv_forward() -> None:
+        def fused_conv_forward() -> None:
             dc.forward(w, flat)
 
-        return direct_conv_forward
+        return fused_conv_forward
 
     new: dict[int, Kernel] = {id(conv.cols): stage_input, id(conv.y): forward(y)}
     rebuild: dict[int, Callable[[np.ndarray], Kernel]] = {id(conv.y): forward}
@@ -316,10 +316,10 @@ def _steps(
         def filter_grad(dest: np.ndarray) -> Kernel:
             flat = dest.reshape(-1)
 
-            def direct_conv_filter_grad() -> None:
+            def fused_conv_filter_grad() -> None:
                 dc.filter_grad(flat)
 
-            return direct_conv_filter_grad
+            return fused_conv_filter_grad
 
         new[id(conv.gt)] = stage_grad
         new[id(conv.dw)] = filter_grad(arrays[id(conv.dw)])
@@ -332,10 +332,10 @@ def _steps(
         def input_grad(dest: np.ndarray) -> Kernel:
             flat = dest.reshape(-1)
 
-            def direct_conv_input_grad() -> None:
+            def fused_conv_input_grad() -> None:
                 dc.input_grad(flat)
 
-            return direct_conv_input_grad
+            return fused_conv_input_grad
 
         new[id(conv.dcols)] = stage_filter
         new[id(conv.dx)] = input_grad(arrays[id(conv.dx)])
