@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fits", "sixteen", "sixteen_size"]
+__all__ = ["fits", "require_fit", "sixteen", "sixteen_size"]
 
 
 def fits(xshape: tuple[int, ...], wshape: tuple[int, ...], pad: tuple[int, int]) -> bool:
@@ -40,6 +40,20 @@ def fits(xshape: tuple[int, ...], wshape: tuple[int, ...], pad: tuple[int, int])
         and wshape[0] > 0
         and c > 0
     )
+
+
+def require_fit(xshape: tuple[int, ...], wshape: tuple[int, ...], pad: tuple[int, int]) -> None:
+    """Raise ``ValueError`` naming the shapes unless :func:`fits` takes them.
+
+    Example:
+        >>> require_fit((2, 3, 8, 8), (5, 3, 3, 3), (1, 1))  # fits: nothing happens
+    """
+    if not fits(xshape, wshape, pad):
+        raise ValueError(
+            f"WinogradConv3x3: 3x3 filters over the input's channels, padding 0 to 2, an "
+            f"output of at least one pixel; got input {tuple(xshape)}, filters "
+            f"{tuple(wshape)}, padding {pad}"
+        )
 
 
 def sixteen(

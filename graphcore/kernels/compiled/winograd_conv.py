@@ -37,7 +37,7 @@ import numpy as np
 
 from ..blas import gemm_into
 from ..jit import jit
-from ..winograd import fits
+from ..winograd import fits, require_fit
 from ..winograd import sixteen as _sixteen
 from ..winograd import sixteen_size as _sixteen_size
 
@@ -296,12 +296,7 @@ class WinogradConv3x3:
         input_grad: bool = True,
         scratch: np.ndarray | None = None,
     ) -> None:
-        if not fits(xshape, wshape, pad):
-            raise ValueError(
-                f"WinogradConv3x3: 3x3 filters over the input's channels, padding 0 to 2, an "
-                f"output of at least one pixel; got input {tuple(xshape)}, filters "
-                f"{tuple(wshape)}, padding {pad}"
-            )
+        require_fit(xshape, wshape, pad)
         n, c, h, w = xshape
         co = wshape[0]
         ph, pw = pad

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..blas import gemm_into
-from ..winograd import fits, sixteen, sixteen_size
+from ..winograd import fits, require_fit, sixteen, sixteen_size
 
 __all__ = ["BLOCK_BYTES", "WinogradConv3x3", "fits"]
 
@@ -147,12 +147,7 @@ class WinogradConv3x3:
         input_grad: bool = True,
         scratch: np.ndarray | None = None,
     ) -> None:
-        if not fits(xshape, wshape, pad):
-            raise ValueError(
-                f"WinogradConv3x3: 3x3 filters over the input's channels, padding 0 to 2, an "
-                f"output of at least one pixel; got input {tuple(xshape)}, filters "
-                f"{tuple(wshape)}, padding {pad}"
-            )
+        require_fit(xshape, wshape, pad)
         dtype = np.dtype(dtype)
         n, c, h, w = xshape
         co = wshape[0]
