@@ -12,6 +12,7 @@ import pytest
 import graphcore as gc
 from graphcore.machines import conv_fusion, fusion
 from tests.allocations import peak_growth
+from tests.conv_cases import param as _param
 
 NUMBA = pytest.mark.skipif(not gc.accel.available(), reason="numba absent")
 TOL = {np.float32: 1e-4, np.float64: 1e-12}
@@ -26,12 +27,6 @@ def numba_on():
         yield
     finally:
         gc.accel.set_enabled(was)
-
-
-def _param(g, name, shape, dtype, rng, scale=0.3):
-    dt = gc.as_dtype(np.dtype(dtype))
-    v = (rng.standard_normal(shape) * scale).astype(dtype)
-    return gc.NewTensor(g, dt, len(shape), gc.WithName(name), gc.WithValue(v))
 
 
 def _resnet_block(dtype, n=3, h=9, w=7, c=4):
@@ -239,15 +234,11 @@ def test_columns_read_elsewhere_are_computed(numba_on):
 
 
 def test_the_numpy_backend_keeps_its_columns():
-    was = gc.accel._state["on"]
-    gc.accel.set_enabled(False)
-    try:
+    with gc.accel.disabled():
         g, y, cost, grads = _one_conv((4, 2, 3, 3), (2, 2, 6, 6), pad=1)
         vm = gc.NewTapeMachine(g)
         vm.run_all()
         assert vm.plan._folded == {}
-    finally:
-        gc.accel.set_enabled(was)
 
 
 def _second_order(dtype):

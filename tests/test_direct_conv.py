@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("numba")
 
 from bench.direct_conv import DirectConv, _reference  # noqa: E402
+from tests.conv_cases import WINOGRAD_SHAPES  # noqa: E402
 
 SHAPES = [
     # n, c, co, h, w, pad: batch 1, non-square, paddings 0, 1 and 2, one input channel
@@ -59,18 +60,6 @@ def test_direct_refuses_odd_filter_counts() -> None:
         dc.input_grad(np.ones((1, 2, 4, 4)), np.ones((2, 1, 3, 3)))
 
 
-WINOGRAD_SHAPES = [
-    # n, c, co, h, w, pad: odd sizes and channel counts, 7x7 and 14x14 planes, one pixel out
-    (1, 2, 4, 5, 7, (1, 1)),
-    (3, 3, 5, 9, 6, (1, 1)),
-    (2, 2, 2, 6, 6, (0, 0)),
-    (2, 3, 4, 5, 8, (2, 2)),
-    (2, 5, 3, 7, 7, (1, 1)),
-    (2, 4, 6, 14, 14, (1, 1)),
-    (1, 6, 2, 3, 3, (0, 0)),
-    (2, 1, 3, 4, 5, (0, 2)),
-    (1, 2, 2, 1, 1, (1, 1)),
-]
 
 
 @pytest.mark.parametrize(("dtype", "tol"), [(np.float64, 1e-12), (np.float32, 1e-4)])

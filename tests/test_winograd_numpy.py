@@ -19,30 +19,14 @@ from graphcore.kernels.reference import winograd_conv
 from graphcore.kernels.reference.winograd_conv import WinogradConv3x3
 from graphcore.machines import conv_fusion, fusion
 from tests.allocations import peak_growth
-
-SHAPES = [
-    # n, c, co, h, w, pad: odd sizes and channel counts, 7x7 and 14x14 planes, one pixel out
-    (1, 2, 4, 5, 7, (1, 1)),
-    (3, 3, 5, 9, 6, (1, 1)),
-    (2, 2, 2, 6, 6, (0, 0)),
-    (2, 3, 4, 5, 8, (2, 2)),
-    (2, 5, 3, 7, 7, (1, 1)),
-    (2, 4, 6, 14, 14, (1, 1)),
-    (1, 6, 2, 3, 3, (0, 0)),
-    (2, 1, 3, 4, 5, (0, 2)),
-    (1, 2, 2, 1, 1, (1, 1)),
-    (3, 5, 7, 6, 9, (2, 1)),
-]
+from tests.conv_cases import WINOGRAD_SHAPES
+from tests.conv_cases import param as _param
 
 
 @pytest.fixture
 def numpy_backend():
-    was = gc.accel._state["on"]
-    gc.accel.set_enabled(False)
-    try:
+    with gc.accel.disabled():
         yield
-    finally:
-        gc.accel.set_enabled(was)
 
 
 def _columns(x, w, gy, pad):
@@ -78,7 +62,7 @@ def _all_steps(wc, x, w, gy, y, dx, dw):
     # and image, several channels and two images (the last block smaller)
 )
 @pytest.mark.parametrize(("dtype", "tol"), [(np.float64, 1e-12), (np.float32, 1e-4)])
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", WINOGRAD_SHAPES)
 def test_numpy_winograd_matches_im2col(shape, dtype, tol, block_bytes, images, monkeypatch):
     monkeypatch.setattr(winograd_conv, "BLOCK_BYTES", block_bytes)
     if images is not None:
@@ -164,12 +148,6 @@ def every_layer(monkeypatch):
     monkeypatch.setattr(conv_fusion, "NUMPY_WINOGRAD_MIN_PAIRS", 1)
     monkeypatch.setattr(conv_fusion, "NUMPY_WINOGRAD_MIN_SIDE", 1)
     monkeypatch.setattr(conv_fusion, "NUMPY_WINOGRAD_MIN_PIXELS", 1)
-
-
-def _param(g, name, shape, dtype, rng, scale=0.3):
-    dt = gc.as_dtype(np.dtype(dtype))
-    v = (rng.standard_normal(shape) * scale).astype(dtype)
-    return gc.NewTensor(g, dt, len(shape), gc.WithName(name), gc.WithValue(v))
 
 
 def _block(dtype, c=4, n=3, h=9, w=7):
